@@ -1,0 +1,46 @@
+# coachd: `make run` (set-up, then live coaching) and `make test` (set-up, then every check).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+# First interpreter that mediapipe 0.10.21 has a wheel for; override with `make PYTHON=...`.
+PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3.9 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,9) <= sys.version_info[:2] <= (3,12))' 2>/dev/null && { echo $$p; break; }; done)
+ARGS ?=
+# CI runs the long soak tests too; a developer's `make test` leaves them out.
+PYTEST_MARK := $(if $(filter true,$(CI)),,-m "not slow")
+
+.PHONY: setup run test lint typecheck unit bench install-service clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup-system.sh
+	@bash scripts/setup-system.sh "$(PYTHON)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/coachd run $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check coachd tests
+	$(BIN)/ruff format --check coachd tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/python -m pytest $(PYTEST_MARK) $(ARGS)
+
+test: lint typecheck unit
+
+bench: setup
+	$(BIN)/coachd bench pose --source ../shared/data/treadmill_side.mp4
+
+install-service: setup
+	bash systemd/install.sh
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from coachd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system packages coachd needs, and only those missing, so a second run does nothing.
+set -euo pipefail
+python=${1:-}
+if [ -z "$python" ]; then
+  found=$(command -v python3 || true)
+  echo "coachd needs Python 3.9, 3.10, 3.11 or 3.12 (mediapipe 0.10.21 has no wheel for newer);" \
+       "found: ${found:+$($found --version 2>&1)}${found:-no python3}. Install python3.12 or python3.11." >&2
+  exit 1
+fi
+packages=(espeak-ng libespeak-ng1 libportaudio2 portaudio19-dev ffmpeg alsa-utils libasound2-plugins
+          libgl1 libglib2.0-0 gcc systemd)
+"$python" -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
+include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+[ -f "$include/Python.h" ] || packages+=(python3-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "coachd set-up: install these system packages with your package manager: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "coachd set-up: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

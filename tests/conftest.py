@@ -1,0 +1,32 @@
+"""Fixtures shared by every test module."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CLIP = SHARED / "data" / "treadmill_side.mp4"
+CLIP_TRUTH = SHARED / "data" / "treadmill_side.truth.json"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def real_clip() -> Path:
+    """The real treadmill clip from ../shared; skips where a user's checkout has no ../shared."""
+    if not CLIP.is_file():
+        pytest.skip(f"real clip absent: {CLIP} (../shared is only beside the project in CI)")
+    return CLIP
+
+
+@pytest.fixture(scope="session")
+def real_clip_truth(real_clip: Path) -> dict[str, Any]:
+    return json.loads(CLIP_TRUTH.read_text())
