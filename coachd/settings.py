@@ -57,6 +57,12 @@ class CameraSettings(Section):
     read_timeout_s: float = Field(
         2.0, ge=0.1, le=30.0, description="a read that takes longer is a stalled camera, seconds"
     )
+    open_timeout_s: float = Field(
+        5.0,
+        ge=0.5,
+        le=60.0,
+        description="longest wait to open a camera or stream and get its first frame, seconds",
+    )
     reconnect_max_s: float = Field(
         30.0, ge=1.0, le=600.0, description="longest wait between reconnect attempts, seconds"
     )
@@ -111,6 +117,18 @@ class EngineSettings(Section):
     fade: bool = Field(True, description="speak less often while form holds")
     program: Literal["free", "retro", "cadence"] = Field("free", description="coaching program")
     metronome: bool = Field(False, description="metronome clicks in the cadence program")
+    fade_max_factor: float = Field(
+        3.0, ge=1.0, le=10.0, description="gap and cooldown grow up to this many times when faded"
+    )
+    fade_full_s: float = Field(
+        900.0, ge=60.0, le=7200.0, description="seconds of good form that fade feedback fully"
+    )
+    praise_hold_s: float = Field(
+        4.0, ge=0.0, le=60.0, description="a cued fault fixed this long earns a praise, seconds"
+    )
+    cadence_increase_pct: float = Field(
+        5.0, ge=1.0, le=15.0, description="cadence program target above the runner's own, %"
+    )
 
 
 class SpeechSettings(Section):
@@ -124,6 +142,18 @@ class SpeechSettings(Section):
     praise_chime: bool = Field(True, description="chime with praise")
     speak_numbers: bool = Field(True, description="say numbers such as your cadence")
     cache_dir: str = Field("", description="rendered-phrase cache; empty: state dir/voice-cache")
+    max_delay_s: float = Field(
+        3.0, ge=0.2, le=30.0, description="drop a cue not started this long after it was emitted"
+    )
+    retry_s: float = Field(
+        3.0, ge=0.1, le=300.0, description="seconds between attempts to reopen a lost device"
+    )
+    idle_close_s: float = Field(
+        60.0, ge=0.0, le=3600.0, description="release the device after this long silent; 0: never"
+    )
+    render_timeout_s: float = Field(
+        10.0, ge=0.5, le=120.0, description="a phrase render taking longer counts as a TTS failure"
+    )
 
 
 class ServiceSettings(Section):
@@ -134,6 +164,9 @@ class ServiceSettings(Section):
     http_port: int = Field(9464, ge=0, le=65535, description="health/metrics port; 0 turns off")
     allow_remote_http: bool = Field(
         False, description="must be true to bind health/metrics to anything but loopback"
+    )
+    health_stale_s: float = Field(
+        3.0, ge=0.5, le=120.0, description="/healthz fails when no frame came for this long, s"
     )
     session_start_s: float = Field(4.0, ge=0.5, le=60.0, description="running this long starts")
     session_end_s: float = Field(20.0, ge=2.0, le=600.0, description="gone this long ends it")

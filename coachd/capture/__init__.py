@@ -44,3 +44,9 @@ class FrameSource(ABC):
         tb: Optional[TracebackType],
     ) -> None:
         self.close()
+
+
+# At the end: open.py and the sources it opens import FrameSource from this module.
+from coachd.capture.open import open_source  # noqa: E402
+
+__all__ = ["FrameSource", "open_source"]

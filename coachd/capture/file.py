@@ -1,0 +1,156 @@
+"""Video files: any format OpenCV's FFmpeg backend reads.
+
+Two clocks, chosen by `realtime`:
+- realtime=True (live coaching from a recording): each frame is released at its due time
+  after the first read, Frame.t = time.monotonic() at release. A consumer that falls behind
+  gets the newest due frame, as from a camera; the skipped ones count in frames_dropped.
+- realtime=False (analysis): frames as fast as the consumer reads, none skipped, and
+  Frame.t = seq / fps, the time in the file, so the same file always gives the same result.
+Frame.seq is the frame's index in the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from coachd.capture import FrameSource
+from coachd.capture.open import Orientation
+from coachd.errors import SourceError
+from coachd.messages import Frame
+from coachd.settings import CameraSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FPS = 30.0
+
+
+class FileSource(FrameSource):
+    live = False
+    finite = True
+
+    def __init__(
+        self,
+        name: str,
+        capture: cv2.VideoCapture,
+        first_image: np.ndarray,
+        camera: CameraSettings,
+        realtime: bool,
+    ) -> None:
+        self.name = name
+        self.realtime = realtime
+        self.frames_dropped = 0
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+        self.nominal_fps = fps if 0 < fps < 1000 else DEFAULT_FPS
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count: Optional[int] = int(count) if count > 0 else None
+        self.file_size = (int(first_image.shape[1]), int(first_image.shape[0]))  # width, height
+        self._capture = capture
+        self._orientation = Orientation.of(camera)
+        self._held: Optional[np.ndarray] = first_image  # decoded at open to catch bad files
+        self._next = 0
+        self._started: Optional[float] = None
+        self._ended = False
+
+    @classmethod
+    def open(cls, spec: str, camera: CameraSettings, realtime: bool) -> FileSource:
+        path = Path(spec).expanduser()
+        name = f"video file {spec}"
+        if not path.exists():
+            raise SourceError(
+                f"{name}: no such file (sources: auto, a camera index, /dev/videoN, "
+                "a video file, rtsp:// or http:// URL, synthetic:)"
+            )
+        if path.is_dir():
+            raise SourceError(f"{name}: is a directory, not a video file")
+        if not os.access(path, os.R_OK):
+            raise SourceError(f"{name}: permission denied")
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError(f"{name}: not a video OpenCV can read (unknown format or corrupt)")
+        ok, first = capture.read()
+        if not ok:
+            capture.release()
+            raise SourceError(f"{name}: no decodable video frame (corrupt or empty)")
+        source = cls(name, capture, first, camera, realtime)
+        log.info("%s", source.describe())
+        return source
+
+    def describe(self) -> str:
+        width, height = self.file_size
+        length = (
+            f", {self.frame_count} frames ({self.frame_count / self.nominal_fps:.1f} s)"
+            if self.frame_count
+            else ""
+        )
+        pace = "paced to real time" if self.realtime else "as fast as read"
+        turned = str(self._orientation)
+        return f"{self.name}: {width}x{height} @ {self.nominal_fps:g} fps{length}, {pace}" + (
+            f", {turned}" if turned else ""
+        )
+
+    def read(self) -> Optional[Frame]:
+        if self._ended:
+            return None
+        if self.realtime:
+            self._wait_for_due_frame()
+        image = self._decode_next()
+        if image is None:
+            self._end()
+            return None
+        seq = self._next
+        self._next += 1
+        t = time.monotonic() if self.realtime else seq / self.nominal_fps
+        return Frame(seq=seq, t=t, image=self._orientation.apply(image))
+
+    def _wait_for_due_frame(self) -> None:
+        now = time.monotonic()
+        if self._started is None:
+            self._started = now
+        newest_due = math.floor((now - self._started) * self.nominal_fps)
+        while self._next < newest_due:  # fell behind: skip to the newest due frame
+            if not self._skip_one():
+                return
+        delay = self._started + self._next / self.nominal_fps - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def _skip_one(self) -> bool:
+        if self._held is not None:
+            self._held = None
+        elif not self._capture.grab():
+            return False
+        self._next += 1
+        self.frames_dropped += 1
+        return True
+
+    def _decode_next(self) -> Optional[np.ndarray]:
+        if self._held is not None:
+            image, self._held = self._held, None
+            return image
+        ok, image = self._capture.read()
+        return image if ok else None
+
+    def _end(self) -> None:
+        self._ended = True
+        self._capture.release()
+        expected = self.frame_count
+        # Some containers only estimate their frame count (duration x rate): a small
+        # shortfall is normal, a large one is a file cut short or damaged.
+        if expected and self._next < expected - max(3, expected // 20):
+            raise SourceError(
+                f"{self.name}: cannot decode past frame {self._next} of {expected} "
+                "(truncated or corrupt)"
+            )
+
+    def close(self) -> None:
+        self._ended = True
+        self._capture.release()

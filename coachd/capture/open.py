@@ -1,0 +1,121 @@
+"""`open_source`: turn a source string from the settings into a FrameSource.
+
+Kinds: "auto" (first camera that opens, else the synthetic runner), a camera index ("0"),
+/dev/videoN, /dev/v4l/by-id/..., "synthetic:?...", rtsp://, http(s):// (MJPEG network
+cameras), and anything else is a video file path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from coachd.capture import FrameSource
+from coachd.errors import SourceError
+from coachd.settings import CameraSettings
+
+if TYPE_CHECKING:
+    from coachd.capture.synthetic import SyntheticSource
+
+log = logging.getLogger(__name__)
+
+URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+SYNTHETIC_PREFIX = "synthetic:"
+NO_CAMERA_NOTICE = "no camera found: coaching the synthetic runner instead"
+
+_ROTATIONS = {
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """How to turn each image upright: clockwise rotation, then an optional mirror."""
+
+    rotation: int = 0
+    mirror: bool = False
+
+    @classmethod
+    def of(cls, camera: CameraSettings) -> Orientation:
+        return cls(int(camera.rotation), camera.mirror)
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        if self.rotation:
+            image = cv2.rotate(image, _ROTATIONS[self.rotation])
+        if self.mirror:
+            image = cv2.flip(image, 1)
+        return image
+
+    def __str__(self) -> str:
+        parts = [f"rotated {self.rotation}°"] if self.rotation else []
+        if self.mirror:
+            parts.append("mirrored")
+        return ", ".join(parts)
+
+
+def open_source(spec: str, camera: CameraSettings, realtime: bool) -> FrameSource:
+    """Open the source named by `spec`; raise SourceError naming it when it cannot be used.
+
+    `realtime` matters for files and the synthetic runner: True paces them like a camera,
+    False reads as fast as possible with file time stamps (analysis).
+    """
+    spec = spec.strip()
+    if not spec:
+        raise SourceError(
+            "empty source: use auto, a camera index, /dev/videoN, a video file, a URL or synthetic:"
+        )
+    if spec == "auto":
+        return _open_auto(camera, realtime)
+    if spec.startswith(SYNTHETIC_PREFIX):
+        return open_synthetic(spec, realtime)
+    if spec.lower().startswith(URL_SCHEMES):
+        from coachd.capture.url import UrlSource
+
+        return UrlSource.open(spec, camera)
+    if is_camera_spec(spec):
+        from coachd.capture.camera import CameraSource
+
+        return CameraSource.open(spec, camera)
+    from coachd.capture.file import FileSource
+
+    return FileSource.open(spec, camera, realtime)
+
+
+def is_camera_spec(spec: str) -> bool:
+    """A camera index, /dev/videoN or a /dev/v4l/... link."""
+    return bool(re.fullmatch(r"\d+", spec)) or spec.startswith(("/dev/video", "/dev/v4l/"))
+
+
+def open_synthetic(spec: str, realtime: bool) -> FrameSource:
+    return synthetic_source_class().from_spec(spec, realtime)
+
+
+def synthetic_source_class() -> type[SyntheticSource]:
+    """The synthetic runner's source class, imported on first use (it is a large module)."""
+    try:
+        from coachd.capture.synthetic import SyntheticSource
+    except ImportError as exc:
+        raise SourceError(f"the synthetic runner is not available ({exc})") from None
+    return SyntheticSource
+
+
+def _open_auto(camera: CameraSettings, realtime: bool) -> FrameSource:
+    from coachd.capture.camera import CameraSource, video_devices
+
+    for device in video_devices():
+        try:
+            return CameraSource.open(str(device), camera)
+        except SourceError as exc:
+            log.info("auto: %s", exc)
+    log.warning(NO_CAMERA_NOTICE)
+    try:
+        return open_synthetic(SYNTHETIC_PREFIX, realtime)
+    except SourceError as exc:
+        raise SourceError(f"auto: no camera found, and {exc}") from None

@@ -1,0 +1,295 @@
+"""Coaching programs on top of free coaching: retro (backwards) drills, a +5% cadence block,
+and the weekly-load rule. Each program speaks through `program` cues with fixed wording, so
+every phrase can be pre-rendered; time comes from the caller, never the wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Literal, Optional
+
+RetroStage = Literal["walk", "run"]
+
+# Interval lengths, seconds: 15 s at first, 2 minutes after at least six sessions of progress.
+RETRO_LADDER: tuple[int, ...] = (15, 30, 45, 60, 80, 100, 120)
+RETRO_PREPARE_S = 15.0  # to slow the belt and turn round safely
+RETRO_SETTLE_S = 20.0  # to turn back and build up speed before form counts again
+RETRO_EVERY_S = 240.0  # of forward running between drills (drills are active recovery)
+RETRO_PER_SESSION = 3
+CADENCE_BLOCK_S = 180.0
+CADENCE_REST_S = 120.0
+CADENCE_SETTLE_S = 20.0  # before judging whether the runner found the new rhythm
+CADENCE_NUDGE_EVERY_S = 20.0
+CADENCE_TOLERANCE = 0.02  # within 2% of the target counts as on it
+WEEKLY_MAX_INCREASE = 0.10
+
+ProgramLine = tuple[str, str]  # (cue id, text)
+
+
+@dataclass(frozen=True)
+class RetroProgress:
+    """A runner's place on the retro ladder; the service stores it between sessions."""
+
+    stage: RetroStage = "walk"
+    level: int = 0  # index into RETRO_LADDER
+    sessions: int = 0  # sessions that included at least one drill
+
+    @property
+    def interval_s(self) -> int:
+        return RETRO_LADDER[max(0, min(self.level, len(RETRO_LADDER) - 1))]
+
+
+def advance_retro(progress: RetroProgress, completed: int, problem: bool) -> RetroProgress:
+    """The ladder after a session: a step back on pain or lost balance, a step up after a
+    session with a completed drill, unchanged when no drill was done.
+
+    One step per session, so walking reaches 2 minutes after six sessions at the earliest;
+    then running backwards starts again at the bottom."""
+    top = len(RETRO_LADDER) - 1
+    if problem:
+        if progress.level > 0:
+            return replace(progress, level=progress.level - 1, sessions=progress.sessions + 1)
+        if progress.stage == "run":
+            return RetroProgress("walk", top, progress.sessions + 1)
+        return replace(progress, sessions=progress.sessions + 1)
+    if completed <= 0:
+        return progress
+    if progress.level < top:
+        return replace(progress, level=progress.level + 1, sessions=progress.sessions + 1)
+    if progress.stage == "walk":
+        return RetroProgress("run", 0, progress.sessions + 1)
+    return replace(progress, sessions=progress.sessions + 1)
+
+
+def _retro_go(stage: RetroStage, seconds: int) -> str:
+    verb = "Walk" if stage == "walk" else "Run"
+    return f"{verb} backwards now for {seconds} seconds, hands near the rails."
+
+
+RETRO_PREPARE = {
+    "walk": "Drill time: slow the belt to a walk and turn around.",
+    "run": "Drill time: slow the belt right down and turn around.",
+}
+RETRO_DONE = "Turn back round and build up to your run."
+RETRO_STOP = "Stop the drill: turn back round and walk forwards."
+
+
+class RetroDrills:
+    """Backwards intervals in a session: prepare, go, done; stopped for good on a problem."""
+
+    def __init__(self, progress: RetroProgress, first_at_s: float) -> None:
+        self.progress = progress
+        self.next_at_s = first_at_s  # running time of the next drill
+        self.completed = 0
+        self.problem = False
+        self._phase: Optional[Literal["prepare", "go"]] = None
+        self._phase_t = 0.0
+        self._quiet_until = -math.inf
+
+    def update(self, now: float, running_s: float, running: bool) -> list[ProgramLine]:
+        if self.problem:
+            return []
+        stage = self.progress.stage
+        if self._phase is None:
+            if running and running_s >= self.next_at_s and self.completed < RETRO_PER_SESSION:
+                self._phase, self._phase_t = "prepare", now
+                self._quiet_until = math.inf
+                return [("retro_prepare", RETRO_PREPARE[stage])]
+            return []
+        if self._phase == "prepare" and now - self._phase_t >= RETRO_PREPARE_S:
+            self._phase, self._phase_t = "go", now
+            return [("retro_go", _retro_go(stage, self.progress.interval_s))]
+        if self._phase == "go" and now - self._phase_t >= self.progress.interval_s:
+            self._phase = None
+            self.completed += 1
+            self.next_at_s = running_s + RETRO_EVERY_S
+            self._quiet_until = now + RETRO_SETTLE_S
+            return [("retro_done", RETRO_DONE)]
+        return []
+
+    def report_problem(self, now: float) -> list[ProgramLine]:
+        """Pain or lost balance: stop any drill now and do no more this session."""
+        self.problem = True
+        in_drill = self._phase is not None
+        self._phase = None
+        self._quiet_until = now + RETRO_SETTLE_S if in_drill else -math.inf
+        return [("retro_stop", RETRO_STOP)] if in_drill else []
+
+    def quiet(self, now: float) -> bool:
+        """True while a drill is on: no corrections, and strides do not count as form."""
+        return now < self._quiet_until
+
+    def result(self) -> RetroProgress:
+        return advance_retro(self.progress, self.completed, self.problem)
+
+    @staticmethod
+    def phrases() -> list[str]:
+        out = [*RETRO_PREPARE.values(), RETRO_DONE, RETRO_STOP]
+        stages: tuple[RetroStage, ...] = ("walk", "run")
+        for stage in stages:
+            out += [_retro_go(stage, s) for s in RETRO_LADDER]
+        return out
+
+
+@dataclass(frozen=True)
+class Metronome:
+    """Click times for the speech stage: one click per step at the target cadence."""
+
+    start_t: float
+    end_t: float
+    interval_s: float
+
+    @property
+    def cadence_spm(self) -> float:
+        return 60.0 / self.interval_s
+
+    def clicks_between(self, t0: float, t1: float) -> list[float]:
+        """Click times in [t0, t1) (same clock as the engine's `now`)."""
+        lo, hi = max(t0, self.start_t), min(t1, self.end_t)
+        if hi <= lo:
+            return []
+        first = math.ceil((lo - self.start_t) / self.interval_s - 1e-9)
+        clicks = []
+        k = first
+        while (t := self.start_t + k * self.interval_s) < hi:
+            clicks.append(t)
+            k += 1
+        return clicks
+
+
+CADENCE_START_CLICKS = "Cadence block: quicker, lighter steps, in time with the clicks."
+CADENCE_START = "Cadence block: slightly quicker, lighter steps."
+CADENCE_QUICKER = "A touch quicker."
+CADENCE_HOLD = "That's the rhythm, hold it."
+CADENCE_END = "Block done: run easy and relaxed."
+
+
+class CadenceBlocks:
+    """Guided blocks at the runner's own settled cadence +5%, with easy running between."""
+
+    def __init__(self, first_at_s: float, increase: float = 0.05, metronome: bool = False) -> None:
+        self.increase = increase
+        self.use_metronome = metronome
+        self.next_at_s = first_at_s
+        self.target_spm: Optional[float] = None
+        self.metronome: Optional[Metronome] = None
+        self.blocks = 0
+        self._start_t = 0.0
+        self._end_running_s = 0.0
+        self._nudged_t = -math.inf
+        self._nudged = False
+        self._held = False
+
+    def in_block(self) -> bool:
+        return self.target_spm is not None
+
+    def update(
+        self,
+        now: float,
+        running_s: float,
+        running: bool,
+        settled_spm: Optional[float],
+        recent_spm: Optional[float],
+    ) -> list[ProgramLine]:
+        if self.target_spm is None:
+            if running and running_s >= self.next_at_s and settled_spm:
+                self.target_spm = settled_spm * (1.0 + self.increase)
+                self._start_t = now
+                self._end_running_s = running_s + CADENCE_BLOCK_S
+                self._nudged, self._held, self._nudged_t = False, False, -math.inf
+                self.blocks += 1
+                if self.use_metronome:
+                    end = now + CADENCE_BLOCK_S + 60.0  # running time may pause; end() stops it
+                    self.metronome = Metronome(now, end, 60.0 / self.target_spm)
+                    return [("cadence_start", CADENCE_START_CLICKS)]
+                return [("cadence_start", CADENCE_START)]
+            return []
+        if running_s >= self._end_running_s:
+            self.target_spm = None
+            self.metronome = None
+            self.next_at_s = running_s + CADENCE_REST_S
+            return [("cadence_end", CADENCE_END)]
+        if not running or recent_spm is None or now - self._start_t < CADENCE_SETTLE_S:
+            return []
+        on_target = recent_spm >= self.target_spm * (1.0 - CADENCE_TOLERANCE)
+        if on_target and self._nudged and not self._held:
+            self._held = True
+            return [("cadence_hold", CADENCE_HOLD)]
+        if not on_target and now - self._nudged_t >= CADENCE_NUDGE_EVERY_S:
+            self._nudged, self._nudged_t = True, now
+            return [("cadence_quicker", CADENCE_QUICKER)]
+        return []
+
+    @staticmethod
+    def phrases() -> list[str]:
+        return [CADENCE_START_CLICKS, CADENCE_START, CADENCE_QUICKER, CADENCE_HOLD, CADENCE_END]
+
+
+@dataclass(frozen=True)
+class WeeklyLoad:
+    """Minutes in the 7 days up to today against the 7 days before (the 10% rule)."""
+
+    this_week_min: float
+    last_week_min: float
+    max_increase: float = WEEKLY_MAX_INCREASE
+
+    @property
+    def limit_min(self) -> float:
+        return self.last_week_min * (1.0 + self.max_increase)
+
+    @property
+    def allowed_today_min(self) -> float:
+        """Minutes left today before this week is more than 10% over last week."""
+        return max(0.0, self.limit_min - self.this_week_min)
+
+    def over(self, session_min: float = 0.0) -> bool:
+        return self.this_week_min + session_min > self.limit_min
+
+
+def weekly_load(
+    history: Iterable[tuple[date, float]],
+    today: date,
+    max_increase: float = WEEKLY_MAX_INCREASE,
+) -> Optional[WeeklyLoad]:
+    """The 10% rule from past sessions as (date, minutes); None without a previous week to
+    compare with (a new runner, or back after a break: no rule to apply)."""
+    this_week = last_week = 0.0
+    for day, minutes in history:
+        age = (today - day).days
+        if 0 <= age < 7:
+            this_week += minutes
+        elif 7 <= age < 14:
+            last_week += minutes
+    if last_week <= 0.0:
+        return None
+    return WeeklyLoad(this_week, last_week, max_increase)
+
+
+LOAD_ALREADY_OVER = "This week is already up on last week: keep today short and easy."
+LOAD_REACHED = "That's this week's ten percent: ease off or finish here."
+
+
+class LoadWatch:
+    """Says once when this session takes the week past the 10% rule."""
+
+    def __init__(self, load: Optional[WeeklyLoad]) -> None:
+        self.load = load
+        self.said = False
+
+    def update(self, running_s: float) -> list[ProgramLine]:
+        if self.load is None or self.said:
+            return []
+        if self.load.allowed_today_min <= 0.0 and running_s >= 30.0:
+            self.said = True
+            return [("weekly_load", LOAD_ALREADY_OVER)]
+        if self.load.allowed_today_min > 0.0 and self.load.over(running_s / 60.0):
+            self.said = True
+            return [("weekly_load", LOAD_REACHED)]
+        return []
+
+    @staticmethod
+    def phrases() -> list[str]:
+        return [LOAD_ALREADY_OVER, LOAD_REACHED]

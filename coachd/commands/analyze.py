@@ -1,0 +1,215 @@
+"""`coachd analyze SOURCE`: run a recording (or any source) through pose and gait, write JSON.
+
+Reads as fast as the machine allows (not paced like a camera), shows progress on stderr, and
+writes what coachd saw: the view, every foot contact and toe-off, one object per step with its
+metrics, the median of each metric, and the cues coachd would have spoken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, TextIO
+
+import numpy as np
+
+from coachd.commands import Command, settings_from_args
+from coachd.errors import UsageError
+from coachd.gait.metrics import METRIC_NAMES, foot_strike
+from coachd.messages import VIEWS, Cue, GaitEvent, GaitUpdate, Stride, View
+from coachd.settings import Settings
+
+ROUND = 4
+
+
+@dataclass
+class Analysis:
+    """Everything one analysis run produced."""
+
+    source: str
+    fps: float
+    frames: int = 0
+    t0: Optional[float] = None
+    updates: list[GaitUpdate] = field(default_factory=list)
+    events: list[GaitEvent] = field(default_factory=list)
+    strides: list[Stride] = field(default_factory=list)
+    cues: list[Cue] = field(default_factory=list)
+
+    @property
+    def view(self) -> Optional[View]:
+        """The view the steps were measured in most (else the one seen most)."""
+        views = [s.view for s in self.strides] or [u.view for u in self.updates if u.view]
+        return Counter(views).most_common(1)[0][0] if views else None
+
+
+def cues_from_analysis(updates: Sequence[GaitUpdate], settings: Settings) -> list[Cue]:
+    """HOOK for the cue engine (coachd/coach/): the cues it would have spoken for these updates.
+
+    Replays the gait updates of the whole run, in order, through the coach stage and returns
+    its cues.  Until the cue engine is wired in here, coachd analyze reports no cues.
+    """
+    del updates, settings
+    return []
+
+
+def analyze(
+    spec: str,
+    settings: Settings,
+    overlay: Optional[Path] = None,
+    progress: Optional[TextIO] = None,
+) -> Analysis:
+    """Run SOURCE -> pose tracker -> gait over a whole source, unpaced."""
+    from coachd.capture.open import open_source
+    from coachd.gait import GaitAnalyzer
+    from coachd.gait.overlay import OverlayWriter
+    from coachd.pose.tracker import create_tracker
+
+    source = open_source(spec, settings.camera, realtime=False)
+    tracker = create_tracker(settings.pose)
+    fps = float(source.nominal_fps)
+    analyzer = GaitAnalyzer(settings.gait, fps)
+    result = Analysis(source=spec, fps=fps)
+    writer = OverlayWriter(overlay, fps) if overlay is not None else None
+    bar = ProgressBar(progress, getattr(source, "frame_count", None))
+    try:
+        for frame in source:
+            tracked = tracker.track(frame)
+            update = analyzer.update(tracked)
+            if result.t0 is None:
+                result.t0 = frame.t
+            result.frames += 1
+            result.updates.append(update)
+            result.events.extend(update.events)
+            result.strides.extend(update.strides)
+            if writer is not None:
+                writer.write(frame.image, frame.t - result.t0, tracked.pose, update)
+            bar.tick(result.frames)
+    finally:
+        bar.done(result.frames)
+        if writer is not None:
+            writer.close()
+        tracker.close()
+        source.close()
+    result.cues = cues_from_analysis(result.updates, settings)
+    return result
+
+
+def summary(strides: Sequence[Stride]) -> dict[str, Any]:
+    """Median of each metric over the steps (same key names), and the commonest strike."""
+    out: dict[str, Any] = {}
+    for name in METRIC_NAMES:
+        values = [s.metrics[name] for s in strides if name in s.metrics]
+        if values:
+            out[name] = round(float(np.median(values)), ROUND)
+    strikes = [foot_strike(s.metrics["foot_angle_deg"]) for s in strides if "foot_angle_deg" in s.metrics]
+    if strikes:
+        out["foot_strike"] = Counter(strikes).most_common(1)[0][0]
+    out["steps"] = len(strides)
+    return out
+
+
+def to_json(result: Analysis) -> dict[str, Any]:
+    t0 = result.t0 or 0.0
+
+    def rel(t: float) -> float:
+        return round(t - t0, ROUND)
+
+    strides = []
+    for s in result.strides:
+        item: dict[str, Any] = {"t": rel(s.t), "side": s.side, "duration_s": round(s.duration_s, ROUND)}
+        item.update({k: round(v, ROUND) for k, v in s.metrics.items() if math.isfinite(v)})
+        if "foot_angle_deg" in s.metrics:
+            item["foot_strike"] = foot_strike(s.metrics["foot_angle_deg"])
+        item["confidence"] = dict(s.confidence)
+        strides.append(item)
+    return {
+        "source": result.source,
+        "fps": result.fps,
+        "frames": result.frames,
+        "view": result.view,
+        "summary": summary(result.strides),
+        "strides": strides,
+        "events": [{"t": rel(e.t), "side": e.side, "kind": e.kind} for e in result.events],
+        "cues": [{"t": rel(c.t_emit), "id": c.cue_id, "text": c.text} for c in result.cues],
+    }
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal stream, at most a few redraws a second."""
+
+    def __init__(self, stream: Optional[TextIO], total: Optional[int]) -> None:
+        self.stream = stream
+        self.total = total
+        self.started = time.monotonic()
+        self._drawn = 0.0
+
+    def tick(self, done: int) -> None:
+        now = time.monotonic()
+        if self.stream is None or now - self._drawn < 0.25:
+            return
+        self._drawn = now
+        self._draw(done, now)
+
+    def done(self, done: int) -> None:
+        if self.stream is None:
+            return
+        self._draw(done, time.monotonic())
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def _draw(self, done: int, now: float) -> None:
+        assert self.stream is not None
+        rate = done / max(now - self.started, 1e-6)
+        if self.total:
+            share = min(1.0, done / self.total)
+            filled = int(share * 30)
+            bar = "#" * filled + "-" * (30 - filled)
+            text = f"\ranalyze [{bar}] {done}/{self.total} frames {share:4.0%} {rate:5.1f} fps"
+        else:
+            text = f"\ranalyze {done} frames {rate:5.1f} fps"
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="SOURCE", help="video file, camera, URL or synthetic:?...")
+    parser.add_argument(
+        "--json", metavar="PATH", default="-", help="where to write the JSON ('-': stdout)"
+    )
+    parser.add_argument(
+        "--overlay", metavar="OUT.mp4", default=None, help="also write the video with the "
+        "skeleton, contacts and metrics drawn on it"
+    )
+    parser.add_argument(
+        "--view", choices=("auto", *VIEWS), default=None, help="camera view (default: detect)"
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    loaded = settings_from_args(args, {"gait.view": args.view})
+    overlay = Path(args.overlay) if args.overlay else None
+    if overlay is not None and overlay.suffix.lower() not in (".mp4", ".avi", ".mkv", ".mov"):
+        raise UsageError(f"--overlay {overlay}: give a video file name ending in .mp4")
+    output: Optional[Path] = None if args.json == "-" else Path(args.json)
+    if output is not None and not output.parent.is_dir():
+        raise UsageError(f"--json {output}: the folder {output.parent} does not exist")
+    result = analyze(args.source, loaded.settings, overlay, progress=sys.stderr)
+    text = json.dumps(to_json(result), indent=1)
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        output.write_text(text + "\n")
+    return 0
+
+
+COMMAND = Command(
+    "analyze", "analyse a recording: foot contacts, per-step metrics and cues as JSON",
+    _add_arguments, _run, 30,
+)

@@ -1,0 +1,137 @@
+"""`coachd bench pose`: both pose backends on the same decoded frames, timed and compared."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from coachd.commands import Command, settings_from_args
+from coachd.errors import SourceError, UsageError
+from coachd.messages import Frame
+from coachd.settings import Settings
+
+DEFAULT_FRAMES = 300
+WARMUP_FRAMES = 5  # model loading and first-run allocation, left out of the timings
+REFERENCE = "mediapipe"
+CANDIDATE = "litert"
+AGREEMENT_BAR_PCT = 2.0
+SPEED_BAR = 0.6
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stage", choices=["pose"], help="what to benchmark")
+    parser.add_argument(
+        "--source",
+        help="video file, camera, URL or synthetic:?... (default: camera.source)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=DEFAULT_FRAMES,
+        help=f"frames to decode and run (default {DEFAULT_FRAMES}, fewer if the source ends)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def decode_frames(spec: str, settings: Settings, count: int) -> list[Frame]:
+    """Up to `count` frames from the source, decoded once into memory."""
+    from coachd.capture.open import open_source
+
+    frames: list[Frame] = []
+    with open_source(spec, settings.camera, realtime=False) as source:
+        for frame in source:
+            frames.append(frame)
+            if len(frames) >= count:
+                break
+    if not frames:
+        raise SourceError(f"source {spec!r}: no frames could be read")
+    return frames
+
+
+def _progress(label: str) -> Any:
+    def report(done: int, total: int) -> None:
+        if done == total or done % 25 == 0:
+            print(f"\r{label}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+
+    return report
+
+
+def bench_pose(frames: list[Frame], settings: Settings) -> dict[str, Any]:
+    """Both backends, raw (no smoothing on either), interleaved frame by frame."""
+    from coachd.pose.compare import agreement, run_interleaved
+    from coachd.pose.tracker import create_tracker
+
+    raw = settings.pose.model_copy(update={"smoothing": False})
+    trackers = [create_tracker(raw, REFERENCE), create_tracker(raw, CANDIDATE)]
+    try:
+        runs = run_interleaved(frames, trackers, _progress("pose"))
+    finally:
+        for tracker in trackers:
+            tracker.close()
+    warmup = WARMUP_FRAMES if len(frames) > 2 * WARMUP_FRAMES else 0
+    summaries = {run.name: run.summary(warmup) for run in runs}
+    ratio = summaries[CANDIDATE]["median_ms"] / max(summaries[REFERENCE]["median_ms"], 1e-9)
+    agree = agreement(runs[0], runs[1])
+    width, height = frames[0].size
+    return {
+        "frames": len(frames),
+        "timed_frames": len(frames) - warmup,
+        "image_size": [width, height],
+        "threads": settings.pose.threads,
+        "smoothing": "off for both backends",
+        "backends": summaries,
+        "ratio_median": round(ratio, 3),
+        "agreement": agree,
+        "meets_speed_bar": ratio <= SPEED_BAR,
+        "meets_agreement_bar": bool(agree["median_pct_torso"] <= AGREEMENT_BAR_PCT),
+    }
+
+
+def _table(report: dict[str, Any]) -> str:
+    width, height = report["image_size"]
+    lines = [
+        f"pose bench: {report['timed_frames']} timed frames of {width}x{height} "
+        f"(+{report['frames'] - report['timed_frames']} warm-up), {report['threads']} threads, "
+        f"{report['smoothing']}",
+        f"{'backend':<10} {'median ms':>10} {'p95 ms':>8} {'fps':>7} {'cpu use':>8} {'found':>6}",
+    ]
+    for name, s in report["backends"].items():
+        lines.append(
+            f"{name:<10} {s['median_ms']:>10.2f} {s['p95_ms']:>8.2f} {s['fps']:>7.1f} "
+            f"{s['cpu_use']:>8.2f} {s['frames_with_pose']:>6d}"
+        )
+    agree = report["agreement"]
+    median = agree["median_pct_torso"]
+    lines.append(
+        f"{CANDIDATE}/{REFERENCE} median time: {report['ratio_median']:.2f} "
+        f"(bar {SPEED_BAR}: {'met' if report['meets_speed_bar'] else 'NOT met'})"
+    )
+    lines.append(
+        "landmark agreement: "
+        + ("no frame tracked by both" if math.isnan(median) else
+           f"median {median:.2f}% of torso, p95 {agree['p95_pct_torso']:.2f}% "
+           f"over {agree['frames']} frames x 25 body landmarks "
+           f"(bar {AGREEMENT_BAR_PCT}%: {'met' if report['meets_agreement_bar'] else 'NOT met'})")
+    )
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.frames < 1:
+        raise UsageError(f"--frames {args.frames}: must be at least 1")
+    settings = settings_from_args(args, {"camera.source": args.source}).settings
+    print(f"decoding up to {args.frames} frames from {settings.camera.source}", file=sys.stderr)
+    frames = decode_frames(settings.camera.source, settings, args.frames)
+    report = bench_pose(frames, settings)
+    report["source"] = settings.camera.source
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_table(report))
+    return 0
+
+
+COMMAND = Command("bench", "measure a stage's speed (pose: both backends)", _add_arguments, _run, 70)

@@ -1,0 +1,343 @@
+"""`coachd check`: is this machine ready to coach? One line per item, with what to fix.
+
+Only the pose model (and valid settings) are essential: without a camera coachd coaches the
+synthetic runner, and without audio or a voice it prints its cues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from coachd.commands import Command, settings_from_args
+from coachd.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, CoachdError, ConfigError
+from coachd.settings import CameraSettings, LoadedSettings, Settings
+
+DETECTOR_FILE = "pose_detection.tflite"
+LANDMARK_FILE = "pose_landmark_full.tflite"
+MAX_CAMERAS_PROBED = 10  # each open costs up to ~0.5 s on real UVC cameras
+
+
+@dataclass(frozen=True)
+class Finding:
+    item: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    essential: bool = False
+    status: str = ""  # overrides OK/MISSING, e.g. ERROR for invalid settings
+
+    def line(self) -> str:
+        status = self.status or ("OK" if self.ok else "MISSING")
+        # Two spaces at least between the columns: scripts split on them.
+        text = f"{status:<8} {self.item:<13}  {self.detail}"
+        return text + (f"; fix: {self.fix}" if self.fix and not self.ok else "")
+
+
+@dataclass(frozen=True)
+class ConfigFinding(Finding):
+    loaded: Optional[LoadedSettings] = None
+
+    @property
+    def settings(self) -> Optional[Settings]:
+        return self.loaded.settings if self.loaded else None
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pose-models",
+        metavar="DIR",
+        help=f"check {DETECTOR_FILE} and {LANDMARK_FILE} in DIR instead of the ones inside "
+        "the mediapipe package",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    findings: list[Finding] = [_config(args)]
+    print(findings[0].line(), flush=True)
+    settings = (
+        _config_settings(findings[0]) or Settings()
+    )  # with bad settings, check the rest anyway
+    for finding in _checks(settings, args.pose_models):
+        print(finding.line(), flush=True)
+        findings.append(finding)
+    return _summarise(findings)
+
+
+def _config_settings(finding: Finding) -> Optional[Settings]:
+    return finding.settings if isinstance(finding, ConfigFinding) else None
+
+
+def _config(args: argparse.Namespace) -> ConfigFinding:
+    try:
+        loaded = settings_from_args(args)
+    except ConfigError as exc:
+        message = str(exc).replace("\n", " | ")
+        return ConfigFinding(
+            "config", False, message, "correct the setting named above", True, "ERROR"
+        )
+    where = (
+        str(loaded.config_file)
+        if loaded.config_file
+        else "none, defaults (create /etc/coachd/coachd.toml or pass --config)"
+    )
+    return ConfigFinding("config", True, f"config file {where}; settings valid", loaded=loaded)
+
+
+def _checks(settings: Settings, pose_models: Optional[str]) -> Iterator[Finding]:
+    yield _pose_model(pose_models)
+    yield _video_backend()
+    cameras = list(_cameras(settings.camera))
+    yield from cameras
+    # Without a camera, "auto" depends on the synthetic runner: then it is essential.
+    needed = any(f.item == "camera source" and not f.ok and not f.essential for f in cameras)
+    yield _synthetic(needed)
+    yield from _audio(settings)
+    yield _voices(settings)
+
+
+def _summarise(findings: list[Finding]) -> int:
+    blocking = [f for f in findings if f.essential and not f.ok]
+    if blocking:
+        names = ", ".join(dict.fromkeys(f.item for f in blocking))
+        print(f"NOT READY: coachd cannot coach until this is fixed: {names}")
+        if any(f.item == "config" for f in blocking):
+            return EXIT_CONFIG
+        return EXIT_FAILURE
+    fallbacks = []
+    if any(f.item == "camera source" and not f.ok for f in findings):
+        fallbacks.append("coaching the synthetic runner instead of a camera")
+    if any(f.item in ("audio output", "tts voices") and not f.ok for f in findings):
+        fallbacks.append("cues printed instead of spoken")
+    suffix = f" ({'; '.join(fallbacks)})" if fallbacks else ""
+    print(f"READY: coaching can run{suffix}")
+    return EXIT_OK
+
+
+# --- pose model ------------------------------------------------------------------------------
+
+
+def _pose_model(pose_models: Optional[str]) -> Finding:
+    fix = "reinstall mediapipe==0.10.21 and ai-edge-litert (`make setup`)"
+    try:
+        if pose_models:
+            folder = Path(pose_models)
+            paths = (folder / DETECTOR_FILE, folder / LANDMARK_FILE)
+        else:
+            from coachd.pose.litert_backend import model_paths
+
+            paths = model_paths()
+    except (CoachdError, ImportError) as exc:
+        return Finding("pose model", False, str(exc), fix, essential=True)
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        return Finding("pose model", False, f"not found: {', '.join(missing)}", fix, True)
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        return Finding("pose model", False, f"LiteRT not importable: {exc}", fix, True)
+    from coachd.speech.player import quiet_stderr
+
+    shapes = []
+    for path in paths:
+        try:
+            with quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+                interpreter = Interpreter(model_path=str(path), num_threads=1)
+                interpreter.allocate_tensors()
+            shape = interpreter.get_input_details()[0]["shape"]
+        except Exception as exc:  # LiteRT raises ValueError/RuntimeError for a bad model
+            detail = f"{path} does not load in LiteRT: {str(exc).splitlines()[0]}"
+            return Finding("pose model", False, detail, fix, essential=True)
+        shapes.append(f"{path.name} {int(shape[1])}x{int(shape[2])}")
+    return Finding("pose model", True, f"loads in LiteRT: {', '.join(shapes)}")
+
+
+# --- video -----------------------------------------------------------------------------------
+
+
+def _video_backend() -> Finding:
+    import cv2
+
+    if cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG):
+        return Finding("video files", True, f"OpenCV {cv2.__version__} reads files and URLs")
+    return Finding(
+        "video files",
+        False,
+        f"OpenCV {cv2.__version__} has no FFmpeg backend: no files or network cameras",
+        "use the opencv-contrib-python wheel that mediapipe installs",
+    )
+
+
+def _cameras(camera: CameraSettings) -> Iterator[Finding]:
+    from coachd.capture.camera import by_id_links, video_devices
+    from coachd.capture.open import SYNTHETIC_PREFIX
+
+    devices = video_devices()
+    opening = []
+    for device in devices[:MAX_CAMERAS_PROBED]:
+        note = _probe_camera(device)
+        opens = note.startswith("opens")
+        if opens:
+            opening.append(device)
+        yield Finding(f"camera {device.name}", opens, f"{device}: {note}")
+    for link in by_id_links():
+        yield Finding("camera link", True, f"{link} -> {os.path.realpath(link)}")
+
+    spec = camera.source.strip()
+    if spec == "auto":
+        if opening:
+            yield Finding("camera source", True, f"auto: will use {opening[0]}")
+        else:
+            found = "no /dev/video* device" if not devices else "no camera opens"
+            yield Finding(
+                "camera source",
+                False,
+                f"auto: {found}, so coachd falls back to the synthetic runner",
+                "plug in a USB (UVC) webcam, check `ls /dev/video*`, and add the user to the "
+                "'video' group",
+            )
+    elif spec.startswith(SYNTHETIC_PREFIX):
+        yield Finding("camera source", True, f"{spec}: the synthetic runner, by choice")
+    else:
+        yield _configured_source(spec, camera)
+
+
+def _probe_camera(device: Path) -> str:
+    if not os.access(device, os.R_OK | os.W_OK):
+        return "permission denied (add the user to the 'video' group)"
+    import cv2
+
+    from coachd.speech.player import quiet_stderr
+
+    with quiet_stderr():  # OpenCV warns on stderr for every node that is not a camera
+        capture = cv2.VideoCapture(str(device), cv2.CAP_V4L2)
+        try:
+            if not capture.isOpened():
+                return "does not open (busy, or a metadata node of a camera)"
+            width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+            height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            return f"opens ({width}x{height} @ {capture.get(cv2.CAP_PROP_FPS):g} fps now)"
+        finally:
+            capture.release()
+
+
+def _configured_source(spec: str, camera: CameraSettings) -> Finding:
+    from coachd.capture.open import open_source
+    from coachd.errors import SourceError
+
+    # A short connect timeout keeps `check` quick when a network camera is unreachable.
+    quick = camera.model_copy(update={"open_timeout_s": min(camera.open_timeout_s, 3.0)})
+    try:
+        source = open_source(spec, quick, realtime=False)
+    except SourceError as exc:
+        return Finding(
+            "camera source",
+            False,
+            str(exc),
+            "correct camera.source (auto, an index, /dev/videoN, a file, a URL)",
+            essential=True,
+        )
+    try:
+        describe = getattr(source, "describe", None)
+        detail = describe() if callable(describe) else source.name
+    finally:
+        source.close()
+    return Finding("camera source", True, f"opens: {detail}")
+
+
+def _synthetic(needed: bool) -> Finding:
+    from coachd.capture.open import synthetic_source_class
+    from coachd.errors import SourceError
+
+    try:
+        synthetic_source_class()
+    except SourceError as exc:
+        detail = str(exc) + ("; with no camera there is nothing to watch" if needed else "")
+        return Finding("synthetic", False, detail, "reinstall coachd (`make setup`)", needed)
+    return Finding("synthetic", True, "the synthetic runner is there as a fallback")
+
+
+# --- sound -----------------------------------------------------------------------------------
+
+
+def _audio(settings: Settings) -> Iterator[Finding]:
+    if not settings.speech.enabled:
+        yield Finding("audio output", True, "speech.enabled = false: cues are printed")
+        return
+    try:
+        from coachd.speech.player import find_device, list_output_devices, new_portaudio
+
+        pa = new_portaudio()
+    except Exception as exc:  # PortAudio missing or broken
+        yield Finding(
+            "audio output",
+            False,
+            f"PortAudio unavailable: {exc}",
+            "install libportaudio2 and pyaudio (`make setup`)",
+        )
+        return
+    try:
+        devices = list_output_devices(pa)
+    finally:
+        pa.terminate()
+    if not devices:
+        yield Finding(
+            "audio output",
+            False,
+            "no audio output device: cues are printed, not spoken",
+            "connect speakers or headphones; `aplay -l` must list a card",
+        )
+        return
+    names = ", ".join(
+        f"{d.index}: {d.name}" + (" (default)" if d.is_default else "") for d in devices
+    )
+    yield Finding("audio output", True, f"{len(devices)} output device(s): {names}")
+    chosen = find_device(devices, settings.speech.device)
+    if chosen is None:
+        yield Finding(
+            "audio device",
+            False,
+            f"speech.device = {settings.speech.device!r} matches none of them",
+            "set speech.device to a listed name or index, or empty for the default",
+        )
+    else:
+        yield Finding("audio device", True, f"cues play on {chosen.index}: {chosen.name}")
+
+
+def _voices(settings: Settings) -> Finding:
+    espeak = shutil.which("espeak-ng") or shutil.which("espeak")
+    fix = "install espeak-ng (apt install espeak-ng libespeak-ng1)"
+    try:
+        from coachd.speech.player import quiet_stderr
+        from coachd.speech.tts_worker import choose_voice, list_voices
+
+        with quiet_stderr():
+            voices = list_voices()
+    except Exception as exc:  # pyttsx3 raises many kinds when no engine is installed
+        return Finding("tts voices", False, f"pyttsx3 cannot start: {exc}", fix)
+    if not voices:
+        return Finding("tts voices", False, "pyttsx3 offers no voice", fix)
+    try:
+        chosen = choose_voice(voices, settings.speech.voice, settings.speech.language)
+    except LookupError as exc:
+        return Finding("tts voices", False, str(exc), "set speech.voice to a listed voice")
+    binary = f"espeak-ng at {espeak}" if espeak else "no espeak-ng command"
+    return Finding(
+        "tts voices",
+        True,
+        f"{len(voices)} pyttsx3 voices ({binary}); speaking with {chosen or 'the default'}",
+    )
+
+
+COMMAND = Command(
+    "check",
+    "diagnose this machine: cameras, audio, voices, pose model, settings",
+    _add_arguments,
+    _run,
+    70,
+)

@@ -1,0 +1,90 @@
+"""`coachd sessions list`: the coaching sessions stored on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Optional
+
+from coachd.commands import Command, settings_from_args
+from coachd.errors import UsageError
+from coachd.service.store import DB_NAME, SessionRow, SessionStore, state_directory
+
+
+def add_database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help=f"sessions database (default: {DB_NAME} in the state directory: service.state_dir, "
+        "$STATE_DIRECTORY, /var/lib/coachd on an installed kiosk, else ~/.local/state/coachd)",
+    )
+
+
+def open_database(args: argparse.Namespace) -> SessionStore:
+    """The sessions database named by --db or the settings, opened read-only."""
+    db: Optional[str] = getattr(args, "db", None)
+    if db:
+        path = Path(db)
+    else:
+        settings = settings_from_args(args).settings
+        path = state_directory(settings.service, reading=True) / DB_NAME
+    if not path.is_file():
+        raise UsageError(
+            f"no sessions database at {path}: coachd creates it when its first session starts; "
+            "name another with --db PATH"
+        )
+    return SessionStore(path, readonly=True)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["list"], help="list: the stored sessions, newest first")
+    parser.add_argument("--runner", help="only this runner's sessions")
+    parser.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    add_database_argument(parser)
+
+
+def format_table(rows: list[SessionRow]) -> str:
+    header = ("ID", "STARTED", "MINUTES", "RUNNER", "PROGRAM", "STRIDES", "CUES", "CADENCE", "")
+    lines = [header]
+    for row in rows:
+        cadence = row.summary.get("cadence_spm")
+        note = "running or crashed" if row.ended is None else ""
+        if row.summary.get("interrupted"):
+            note = "interrupted"
+        lines.append(
+            (
+                str(row.id),
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(row.started)),
+                f"{row.duration_s / 60:.1f}",
+                row.runner or "-",
+                row.program or "-",
+                str(row.strides),
+                str(row.cues),
+                f"{cadence:.0f}" if isinstance(cadence, (int, float)) else "-",
+                note,
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError(f"--limit {args.limit}: must be at least 1")
+    store = open_database(args)
+    try:
+        rows = store.list_sessions(runner=args.runner, limit=args.limit)
+    finally:
+        store.close()
+    if not rows:
+        who = f" for runner {args.runner!r}" if args.runner else ""
+        print(f"no sessions{who} in {store.path}")
+        return 0
+    print(format_table(rows))
+    return 0
+
+
+COMMAND = Command("sessions", "list the stored coaching sessions", _add_arguments, _run, 60)

@@ -1,0 +1,213 @@
+"""GaitAnalyzer: TrackedFrames in, foot events, activity, view and per-step metrics out."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Optional
+
+import numpy as np
+
+from coachd.gait.activity import ActivityClassifier
+from coachd.gait.events import FootContactDetector, FootEvent, FootSample
+from coachd.gait.metrics import FRONTAL_VIEWS, StepInput, Window, leg_landmarks, step_metrics
+from coachd.gait.signals import (
+    BodySample,
+    History,
+    LegLabelFixer,
+    LegLengthEstimate,
+    seen_mask,
+    to_view_coords,
+)
+from coachd.gait.view import ViewDetector
+from coachd.messages import GaitEvent, GaitUpdate, Side, Stride, TrackedFrame, View
+from coachd.settings import GaitSettings
+
+SIDES: tuple[Side, Side] = ("left", "right")
+# A foot's lowest point within this height of its planted height (leg lengths) is on the belt.
+CONTACT_HEIGHT = 0.045
+# Front/rear views: the planted foot drifts in height as the belt carries it away or closer.
+FRONTAL_CONTACT_HEIGHT = 0.35
+MIN_STEP_S = 0.2
+MAX_STEP_S = 1.0
+CADENCE_STEPS = 6  # cadence averages the step time over up to this many recent steps
+ASYMMETRY_STEPS = 8
+HISTORY_S = 6.0
+GAP_RESET_S = 0.5  # no pose this long: start the foot tracking afresh
+
+
+class GaitAnalyzer:
+    """Streaming gait stage: call `update` with every tracked frame, in order."""
+
+    def __init__(self, settings: GaitSettings, fps: float) -> None:
+        self.settings = settings
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        pinned: Optional[View] = None if settings.view == "auto" else settings.view
+        self._view = ViewDetector(pinned, self.fps)
+        self._history = History(HISTORY_S, self.fps)
+        self._leg = LegLengthEstimate(self.fps)
+        self._fixer = LegLabelFixer()
+        self._feet = {
+            side: FootContactDetector(side, self.fps, CONTACT_HEIGHT, FRONTAL_CONTACT_HEIGHT)
+            for side in SIDES
+        }
+        self._activity = ActivityClassifier()
+        self._events: deque[FootEvent] = deque(maxlen=24)
+        self._chain: list[float] = []  # fine times of consecutive alternating contacts
+        self._contact_ms: dict[str, deque[float]] = {s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES}
+        self._heel_recovery: dict[str, deque[float]] = {
+            s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
+        }
+        self._last_pose_t: Optional[float] = None
+
+    @property
+    def view(self) -> Optional[View]:
+        return self._view.view
+
+    @property
+    def leg_px(self) -> Optional[float]:
+        return self._leg.value
+
+    def update(self, tracked: TrackedFrame) -> GaitUpdate:
+        t = tracked.t
+        pose = tracked.pose
+        if pose is None:
+            if self._last_pose_t is not None and t - self._last_pose_t > GAP_RESET_S:
+                self._restart()
+            activity = self._activity.update(t, False)
+            return GaitUpdate(t, activity, self._view.view)
+        self._last_pose_t = t
+        xy = np.array(pose.xy, dtype=np.float64)
+        seen = seen_mask(pose)
+        view = self._view.update(xy, seen)
+        if view in ("side-left", "side-right"):
+            self._fixer.fix(xy, seen, self._leg.value)
+        leg_px = self._leg.update(xy, seen)
+        self._history.append(BodySample(t, xy, seen, np.asarray(pose.visibility, dtype=float)))
+
+        found: list[FootEvent] = []
+        if view is not None:
+            p = to_view_coords(xy, view)
+            frontal = view in FRONTAL_VIEWS
+            for side in SIDES:
+                leg = leg_landmarks(side)
+                points = [leg["heel"], leg["toe"], leg["ankle"]]
+                sample = FootSample(
+                    t, p[points], seen[points], float(np.mean(pose.visibility[points]))
+                )
+                found.extend(self._feet[side].update(sample, leg_px, frontal, t))
+        found.sort(key=lambda e: e.t)
+        strides: list[Stride] = []
+        for event in found:
+            self._events.append(event)
+            if event.kind == "contact":
+                stride = self._close_step(event, view, leg_px, t)
+                if stride is not None:
+                    strides.append(stride)
+        activity = self._activity.update(t, True)
+        if activity != "running" and not self._activity.would_run(t):
+            strides = []
+        events = tuple(
+            GaitEvent(e.t, e.side, e.kind, e.t_detected, round(e.confidence, 3)) for e in found
+        )
+        return GaitUpdate(t, activity, view, events, tuple(strides))
+
+    def _restart(self) -> None:
+        for detector in self._feet.values():
+            detector.reset()
+        self._fixer.reset()
+        self._leg.reset()
+        self._history.clear()
+        self._chain.clear()
+        self._events.clear()
+        self._view.reset()
+
+    def _previous(self, kind: str, side: Optional[Side], before: float) -> Optional[FootEvent]:
+        for e in reversed(self._events):
+            if e.kind == kind and e.t < before - 1e-6 and (side is None or e.side == side):
+                return e
+        return None
+
+    def _close_step(
+        self, contact: FootEvent, view: Optional[View], leg_px: Optional[float], now: float
+    ) -> Optional[Stride]:
+        """The step that this contact ends, as a Stride message (None when it is not a step)."""
+        start = self._previous("contact", None, contact.t)
+        self._activity.add_contact(contact.t_fine)
+        if start is None or start.side == contact.side:
+            self._chain = [contact.t_fine]
+            return None
+        step_s = contact.t_fine - start.t_fine
+        if not MIN_STEP_S <= step_s <= MAX_STEP_S:
+            self._chain = [contact.t_fine]
+            return None
+        if not self._chain or abs(self._chain[-1] - start.t_fine) > 1e-9:
+            self._chain = [start.t_fine]
+        self._chain.append(contact.t_fine)
+        del self._chain[: -(CADENCE_STEPS + 1)]
+        n = len(self._chain) - 1
+        cadence = 60.0 * n / (self._chain[-1] - self._chain[0])
+
+        toe_off = self._next_toe_off(start.side, start.t, contact.t)
+        contact_ms = None if toe_off is None else (toe_off.t - start.t) * 1000.0
+        stride_start = self._previous("contact", contact.side, start.t)
+        stride_s: Optional[float] = None
+        if stride_start is not None and contact.t_fine - stride_start.t_fine <= 2 * MAX_STEP_S:
+            stride_s = contact.t_fine - stride_start.t_fine
+        if contact_ms is not None and stride_s:
+            self._activity.add_duty(contact_ms / 1000.0 / stride_s)
+        if view is None or leg_px is None:
+            return None
+        swing_from = self._previous("toe_off", start.side, start.t)
+        swing = None
+        if swing_from is not None and start.t - swing_from.t <= MAX_STEP_S:
+            swing = Window.of(self._history.between(swing_from.t, start.t), view)
+        stance = None
+        if toe_off is not None:
+            stance = Window.of(self._history.between(start.t, toe_off.t), view)
+        stride_window_from = stride_start.t if stride_s else start.t - (contact.t - start.t)
+        near = view not in ("side-left", "side-right") or (
+            (view == "side-left") == (start.side == "left")
+        )
+        step = StepInput(
+            side=start.side,
+            view=view,
+            t_start=start.t,
+            t_end=contact.t,
+            step=Window.of(self._history.between(start.t, contact.t), view),
+            stride=Window.of(self._history.between(stride_window_from, contact.t), view),
+            swing=swing,
+            stance=stance,
+            leg_px=leg_px,
+            near=near,
+            cadence_spm=cadence,
+            contact_ms=contact_ms,
+            stride_s=stride_s,
+            event_confidence=min(start.confidence, contact.confidence),
+            around_contact=Window.of(
+                self._history.between(start.t - 1.5 / self.fps, start.t + 1.5 / self.fps), view
+            ),
+            runner_height_cm=self.settings.runner_height_cm,
+            contact_by_side={s: list(v) for s, v in self._contact_ms.items()},
+            heel_recovery_by_side={s: list(v) for s, v in self._heel_recovery.items()},
+        )
+        metrics, confidence = step_metrics(step)
+        if contact_ms is not None:
+            self._contact_ms[start.side].append(contact_ms)
+        if "heel_recovery_ratio" in metrics:
+            self._heel_recovery[start.side].append(metrics["heel_recovery_ratio"])
+        return Stride(
+            t=start.t,
+            side=start.side,
+            view=view,
+            duration_s=step_s,
+            metrics=metrics,
+            confidence=confidence,
+            t_detected=now,
+        )
+
+    def _next_toe_off(self, side: Side, after: float, before: float) -> Optional[FootEvent]:
+        for e in self._events:
+            if e.kind == "toe_off" and e.side == side and after < e.t < before:
+                return e
+        return None
+

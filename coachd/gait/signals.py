@@ -1,0 +1,184 @@
+"""Short per-frame history of the runner's landmarks, and the view-aligned coordinates.
+
+Everything the gait stage measures is read from this history: a ring of the last few seconds
+of image landmarks with a per-landmark "seen" flag (visible and inside the image).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from coachd.messages import Landmark, Pose, View
+
+# A landmark counts as seen when the model is this sure of it and it lies inside the image.
+MIN_VISIBILITY = 0.5
+# Leg landmarks (knee, ankle, heel, toe) of each side, swapped together when labels flip.
+LEFT_LEG = (Landmark.LEFT_KNEE, Landmark.LEFT_ANKLE, Landmark.LEFT_HEEL, Landmark.LEFT_FOOT_INDEX)
+RIGHT_LEG = (
+    Landmark.RIGHT_KNEE,
+    Landmark.RIGHT_ANKLE,
+    Landmark.RIGHT_HEEL,
+    Landmark.RIGHT_FOOT_INDEX,
+)
+# Anthropometric thigh + shank length as a fraction of body height (Winter, 2009).
+LEG_LENGTH_PER_HEIGHT = 0.491
+
+
+@dataclass(frozen=True)
+class BodySample:
+    """One frame's landmarks in image pixels with the seen flags."""
+
+    t: float
+    xy: np.ndarray  # (33, 2) image pixels, y down
+    seen: np.ndarray  # (33,) bool
+    visibility: np.ndarray  # (33,)
+
+
+def seen_mask(pose: Pose, min_visibility: float = MIN_VISIBILITY) -> np.ndarray:
+    """Landmarks visible enough and inside the image."""
+    width, height = pose.image_size
+    x, y = pose.xy[:, 0], pose.xy[:, 1]
+    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    return np.asarray((pose.visibility >= min_visibility) & inside, dtype=bool)
+
+
+def forward_sign(view: Optional[View]) -> float:
+    """+1 when the runner faces image-right (side-right view), -1 for image-left."""
+    return -1.0 if view == "side-left" else 1.0
+
+
+def to_view_coords(xy: np.ndarray, view: Optional[View]) -> np.ndarray:
+    """Image pixels -> (forward or sideways, up) pixels: x along the runner's forward direction
+    in side views (image x as is in front/rear views), y pointing up."""
+    out = np.array(xy, dtype=np.float64, copy=True)
+    if view in ("side-left", "side-right"):
+        out[..., 0] *= forward_sign(view)
+    out[..., 1] *= -1.0
+    return out
+
+
+class History:
+    """The last `seconds` of BodySamples, oldest first."""
+
+    def __init__(self, seconds: float, fps: float) -> None:
+        self._samples: deque[BodySample] = deque(maxlen=max(8, int(round(seconds * fps))))
+
+    def append(self, sample: BodySample) -> None:
+        self._samples.append(sample)
+
+    def clear(self) -> None:
+        self._samples.clear()
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    @property
+    def latest(self) -> Optional[BodySample]:
+        return self._samples[-1] if self._samples else None
+
+    def between(self, t0: float, t1: float) -> list[BodySample]:
+        """Samples with t0 <= t <= t1 (a tiny tolerance for float times)."""
+        eps = 1e-6
+        return [s for s in self._samples if t0 - eps <= s.t <= t1 + eps]
+
+    def at(self, t: float) -> Optional[BodySample]:
+        """The sample closest in time to t."""
+        if not self._samples:
+            return None
+        return min(self._samples, key=lambda s: abs(s.t - t))
+
+    def stack(self, samples: list[BodySample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(times (n,), xy (n,33,2), seen (n,33)) for a list of samples."""
+        if not samples:
+            return np.zeros(0), np.zeros((0, 33, 2)), np.zeros((0, 33), dtype=bool)
+        return (
+            np.array([s.t for s in samples]),
+            np.stack([s.xy for s in samples]),
+            np.stack([s.seen for s in samples]),
+        )
+
+
+def leg_length_px(xy: np.ndarray, seen: np.ndarray) -> Optional[float]:
+    """Longest seen hip-knee-ankle chain in one frame (foreshortening only shortens a leg)."""
+    best: Optional[float] = None
+    for hip, knee, ankle in (
+        (Landmark.LEFT_HIP, Landmark.LEFT_KNEE, Landmark.LEFT_ANKLE),
+        (Landmark.RIGHT_HIP, Landmark.RIGHT_KNEE, Landmark.RIGHT_ANKLE),
+    ):
+        if seen[hip] and seen[knee] and seen[ankle]:
+            length = float(np.linalg.norm(xy[hip] - xy[knee]) + np.linalg.norm(xy[knee] - xy[ankle]))
+            best = length if best is None else max(best, length)
+    return best
+
+
+class LegLengthEstimate:
+    """Leg length L in pixels: a high percentile of recent per-frame chains (robust, no lag)."""
+
+    def __init__(self, fps: float, seconds: float = 4.0) -> None:
+        self._values: deque[float] = deque(maxlen=max(8, int(seconds * fps)))
+        self.value: Optional[float] = None
+
+    def update(self, xy: np.ndarray, seen: np.ndarray) -> Optional[float]:
+        length = leg_length_px(xy, seen)
+        if length is not None and length > 1.0:
+            self._values.append(length)
+        if len(self._values) >= 3:
+            self.value = float(np.percentile(np.array(self._values), 80))
+        return self.value
+
+    def reset(self) -> None:
+        self._values.clear()
+        self.value = None
+
+
+class LegLabelFixer:
+    """Keeps each leg's landmarks on the same physical leg from frame to frame.
+
+    In side views the pose model now and then swaps the left and right leg labels, or puts both
+    on one leg.  A swap is undone when the swapped labels continue the previous motion much
+    better; when both legs collapse onto one, the leg that does not fit is marked unseen.
+    """
+
+    def __init__(self) -> None:
+        self._prev: Optional[np.ndarray] = None  # (2, 4, 2) leg points, last frame
+        self._vel: Optional[np.ndarray] = None
+
+    def reset(self) -> None:
+        self._prev = None
+        self._vel = None
+
+    def fix(self, xy: np.ndarray, seen: np.ndarray, leg_px: Optional[float]) -> None:
+        """Correct xy and seen in place."""
+        legs = np.stack([xy[list(LEFT_LEG)], xy[list(RIGHT_LEG)]])
+        legs_seen = np.stack([seen[list(LEFT_LEG)], seen[list(RIGHT_LEG)]])
+        if self._prev is None or self._vel is None or leg_px is None or not legs_seen.all():
+            self._remember(legs)
+            return
+        predicted = self._prev + self._vel
+        keep = _distance(legs[0], predicted[0]) + _distance(legs[1], predicted[1])
+        swap = _distance(legs[0], predicted[1]) + _distance(legs[1], predicted[0])
+        if swap < 0.6 * keep:
+            legs = legs[::-1].copy()
+            xy[list(LEFT_LEG)], xy[list(RIGHT_LEG)] = legs[0], legs[1]
+        apart_now = float(np.linalg.norm(legs[0, 1] - legs[1, 1]))
+        apart_expected = float(np.linalg.norm(predicted[0, 1] - predicted[1, 1]))
+        if apart_now < 0.08 * leg_px and apart_expected > 0.3 * leg_px:
+            # Both labels sit on one leg: keep the leg that fits, coast the other unseen.
+            fits = [_distance(legs[i], predicted[i]) for i in (0, 1)]
+            lost = int(np.argmax(fits))
+            seen[list(LEFT_LEG if lost == 0 else RIGHT_LEG)] = False
+            legs[lost] = predicted[lost]
+        self._remember(legs)
+
+    def _remember(self, legs: np.ndarray) -> None:
+        if self._prev is not None:
+            self._vel = 0.5 * (legs - self._prev)
+        self._prev = legs.copy()
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(np.linalg.norm(a - b, axis=-1)))

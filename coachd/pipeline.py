@@ -1,0 +1,283 @@
+"""The live pipeline: capture thread -> newest-frame slot -> tracker thread -> downstream stages.
+
+Frames that arrive while the tracker is busy replace the waiting one and are counted as
+dropped, never queued: the runner is coached on what they are doing now, not a second ago.
+A source fault never ends the pipeline: the capture thread reconnects with back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from coachd.capture import FrameSource
+from coachd.errors import SourceError
+from coachd.messages import Frame, TrackedFrame
+from coachd.pose.tracker import PoseTracker
+
+log = logging.getLogger(__name__)
+
+SourceOpener = Callable[[], FrameSource]
+TrackedConsumer = Callable[[TrackedFrame], None]
+
+
+class FrameSlot:
+    """Holds only the newest frame; a frame replaced before it was taken counts as dropped."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Optional[Frame] = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self._cond.notify()
+
+    def take(self, timeout: float) -> Optional[Frame]:
+        """The newest frame, waiting up to `timeout`; None on timeout or once closed and empty."""
+        with self._cond:
+            if self._frame is None and not self._closed:
+                self._cond.wait(timeout)
+            frame, self._frame = self._frame, None
+            return frame
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed_and_empty(self) -> bool:
+        with self._cond:
+            return self._closed and self._frame is None
+
+
+class RollingWindow:
+    """The last `size` samples, for medians and percentiles of recent timings."""
+
+    def __init__(self, size: int = 600) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, value: float) -> None:
+        with self._lock:
+            self._values.append(value)
+
+    def percentile(self, q: float) -> float:
+        with self._lock:
+            if not self._values:
+                return float("nan")
+            return float(np.percentile(np.fromiter(self._values, float), q))
+
+
+@dataclass(frozen=True)
+class PipelineSnapshot:
+    """What the pipeline has done so far: for the status line, /metrics and the summary."""
+
+    state: str
+    frames_captured: int
+    frames_tracked: int
+    frames_dropped: int
+    fps: float
+    pose_ms_p50: float
+    pose_ms_p95: float
+    latency_ms_p50: float
+    latency_ms_p95: float
+    cpu_percent: float
+    reconnects: int
+    last_error: str
+
+    @property
+    def dropped_fraction(self) -> float:
+        return self.frames_dropped / self.frames_captured if self.frames_captured else 0.0
+
+
+class LivePipeline:
+    """Runs capture and tracking on their own threads and hands each TrackedFrame on."""
+
+    def __init__(
+        self,
+        source: Optional[FrameSource],
+        reopen: SourceOpener,
+        tracker: PoseTracker,
+        consume: TrackedConsumer,
+        reconnect_max_s: float = 30.0,
+        on_source_fault: Optional[Callable[[str, float], None]] = None,
+    ) -> None:
+        self._source = source
+        self._reopen = reopen
+        self._tracker = tracker
+        self._consume = consume
+        self._reconnect_max_s = reconnect_max_s
+        self._on_source_fault = on_source_fault
+        self._slot = FrameSlot()
+        self._stop = threading.Event()
+        self.ended = threading.Event()  # a finite source ran out and every frame was handled
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._state = "starting"
+        self._last_error = ""
+        self._frames_captured = 0
+        self._frames_tracked = 0
+        self._source_dropped_before = 0
+        self._reconnects = 0
+        self._tracked_times: deque[float] = deque(maxlen=90)
+        self.pose_ms = RollingWindow()
+        self.latency_ms = RollingWindow()
+        # Heartbeats: each thread stamps them every loop; a thread stuck in a call stops them.
+        self.capture_heartbeat = time.monotonic()
+        self.tracker_heartbeat = time.monotonic()
+        self.last_frame_tracked_at = 0.0
+        self._cpu_start = (time.process_time(), time.monotonic())
+        self._retry_at = 0.0
+
+    def start(self) -> None:
+        self._cpu_start = (time.process_time(), time.monotonic())
+        for name, target in (("capture", self._capture_loop), ("tracker", self._tracker_loop)):
+            thread = threading.Thread(target=target, name=f"coachd-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        self._slot.close()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            source, self._source = self._source, None
+        if source is not None:
+            source.close()
+
+    def healthy(self, within_s: float) -> bool:
+        """Both threads made progress within `within_s`: neither is wedged in a call."""
+        now = time.monotonic()
+        return now - self.capture_heartbeat < within_s and now - self.tracker_heartbeat < within_s
+
+    def frames_flowing(self, within_s: float) -> bool:
+        return time.monotonic() - self.last_frame_tracked_at < within_s
+
+    def snapshot(self) -> PipelineSnapshot:
+        with self._lock:
+            times = list(self._tracked_times)
+            source = self._source
+            dropped = self._slot.dropped + self._source_dropped_before
+            if source is not None:
+                dropped += source.frames_dropped
+            captured = self._frames_captured + (source.frames_dropped if source else 0)
+            captured += self._source_dropped_before
+            state, error = self._state, self._last_error
+            tracked, reconnects, retry_at = self._frames_tracked, self._reconnects, self._retry_at
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+        if times and time.monotonic() - times[-1] > 2.0:
+            fps = 0.0
+        cpu0, wall0 = self._cpu_start
+        wall = time.monotonic() - wall0
+        cpu = 100.0 * (time.process_time() - cpu0) / wall if wall > 0 else 0.0
+        if state == "reconnecting":
+            state = f"reconnecting in {max(0.0, retry_at - time.monotonic()):.0f} s"
+        return PipelineSnapshot(
+            state=state,
+            frames_captured=captured,
+            frames_tracked=tracked,
+            frames_dropped=dropped,
+            fps=fps,
+            pose_ms_p50=self.pose_ms.percentile(50),
+            pose_ms_p95=self.pose_ms.percentile(95),
+            latency_ms_p50=self.latency_ms.percentile(50),
+            latency_ms_p95=self.latency_ms.percentile(95),
+            cpu_percent=cpu,
+            reconnects=reconnects,
+            last_error=error,
+        )
+
+    def _set_state(self, state: str, error: str = "") -> None:
+        with self._lock:
+            self._state = state
+            if error:
+                self._last_error = error
+
+    def _capture_loop(self) -> None:
+        backoff = 1.0
+        while not self._stop.is_set():
+            self.capture_heartbeat = time.monotonic()
+            source = self._source
+            if source is None:
+                try:
+                    source = self._reopen()
+                except SourceError as exc:
+                    backoff = self._wait_before_retry(str(exc), backoff)
+                    continue
+                with self._lock:
+                    self._source = source
+                    self._reconnects += 1
+                log.info("source %s reopened", source.name)
+                backoff = 1.0
+            self._set_state("running")
+            try:
+                frame = source.read()
+            except SourceError as exc:
+                with self._lock:
+                    self._source = None
+                    self._source_dropped_before += source.frames_dropped
+                source.close()
+                backoff = self._wait_before_retry(str(exc), backoff)
+                continue
+            if frame is None:
+                self._set_state("ended")
+                self._slot.close()
+                return
+            with self._lock:
+                self._frames_captured += 1
+            self._slot.put(frame)
+
+    def _wait_before_retry(self, error: str, backoff: float) -> float:
+        """Report the fault, wait `backoff` seconds (heartbeat kept), return the next back-off."""
+        with self._lock:
+            self._retry_at = time.monotonic() + backoff
+        self._set_state("reconnecting", error)
+        log.warning("%s; retrying in %.0f s", error, backoff)
+        if self._on_source_fault is not None:
+            self._on_source_fault(error, backoff)
+        deadline = time.monotonic() + backoff
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self.capture_heartbeat = time.monotonic()
+            self._stop.wait(min(0.25, max(0.0, deadline - time.monotonic())))
+        return min(backoff * 2.0, self._reconnect_max_s)
+
+    def _tracker_loop(self) -> None:
+        while not self._stop.is_set():
+            self.tracker_heartbeat = time.monotonic()
+            frame = self._slot.take(timeout=0.25)
+            if frame is None:
+                if self._slot.closed_and_empty:
+                    break
+                continue
+            tracked = self._tracker.track(frame)
+            self.tracker_heartbeat = self.last_frame_tracked_at = time.monotonic()
+            self.pose_ms.add(tracked.pose_ms)
+            self.latency_ms.add(1000.0 * (tracked.t_ready - frame.t))
+            with self._lock:
+                self._frames_tracked += 1
+                self._tracked_times.append(tracked.t_ready)
+            self._consume(tracked)
+        if not self._stop.is_set():
+            self.ended.set()
+
+
+def percentile_summary(values: Sequence[float]) -> str:
+    if not values:
+        return "n/a"
+    arr = np.asarray(values, float)
+    return f"p50 {np.percentile(arr, 50):.0f} ms, p95 {np.percentile(arr, 95):.0f} ms"

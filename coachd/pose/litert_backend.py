@@ -1,0 +1,200 @@
+"""Backend `litert`: MediaPipe's own pose models run directly through LiteRT (XNNPACK).
+
+The detector runs only while nobody is tracked; otherwise the crop follows the previous
+frame's alignment landmarks (33: hip centre, 34: body scale point), as MediaPipe's graph does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+
+from coachd.errors import ConfigError
+from coachd.messages import Pose
+from coachd.pose import roi as geometry
+from coachd.pose.roi import Roi
+from coachd.pose.selection import choose_runner
+from coachd.pose.smoothing import OneEuroFilter
+from coachd.pose.tracker import make_pose
+from coachd.settings import PoseSettings
+
+NUM_MODEL_LANDMARKS = 39
+# Half the side of the heatmap window. The wheel's graph says kernel_size 7, yet its output
+# matches a 9x9 window (to 0.1 px on the real clip; 7x7 is off by up to 5 px).
+HEATMAP_HALF_WINDOW = 4
+HEATMAP_MIN_CONFIDENCE = 0.5
+# MediaPipe always smooths the two alignment landmarks that place the next crop (even with
+# smooth_landmarks off): heavily at rest, responsive when they move. Values as in the
+# wheel's PoseLandmarkFiltering graph, speed measured in alignment-box sizes per second.
+ALIGNMENT_MIN_CUTOFF_HZ = 0.01
+ALIGNMENT_BETA = 10.0
+ALIGNMENT_DERIVATIVE_CUTOFF_HZ = 1.0
+
+
+def model_paths() -> tuple[Path, Path]:
+    """The detector and full landmark model carried inside the mediapipe wheel."""
+    import mediapipe
+
+    modules = Path(mediapipe.__file__).resolve().parent / "modules"
+    detector = modules / "pose_detection" / "pose_detection.tflite"
+    landmarks = modules / "pose_landmark" / "pose_landmark_full.tflite"
+    for path in (detector, landmarks):
+        if not path.is_file():
+            raise ConfigError(
+                f"config error: pose model missing: {path}; reinstall mediapipe==0.10.21 "
+                "or set pose.backend = \"mediapipe\""
+            )
+    return detector, landmarks
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+class _Model:
+    """One LiteRT interpreter with its input and output tensor indices."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter: Any = Interpreter(model_path=str(path), num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.input_index = self.interpreter.get_input_details()[0]["index"]
+        self.outputs = [d["index"] for d in self.interpreter.get_output_details()]
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        self.interpreter.set_tensor(self.input_index, tensor[None])
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(i) for i in self.outputs]
+
+
+def refine_with_heatmap(local: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """RefineLandmarksFromHeatmap: confidence-weighted mean position around each landmark.
+
+    `local` is (39, >=2) normalised to the crop; `heatmap` is (64, 64, 39) logits. Landmarks
+    whose window's best confidence is under 0.5 keep the regressed position.
+    """
+    rows, cols, channels = heatmap.shape
+    count = min(channels, local.shape[0])
+    centre_col = np.trunc(local[:count, 0] * cols).astype(int)
+    centre_row = np.trunc(local[:count, 1] * rows).astype(int)
+    offsets = np.arange(-HEATMAP_HALF_WINDOW, HEATMAP_HALF_WINDOW + 1)
+    window_cols = centre_col[:, None] + offsets  # (count, k)
+    window_rows = centre_row[:, None] + offsets
+    col_ok = (window_cols >= 0) & (window_cols < cols)
+    row_ok = (window_rows >= 0) & (window_rows < rows)
+    logits = heatmap[
+        np.clip(window_rows, 0, rows - 1)[:, :, None],
+        np.clip(window_cols, 0, cols - 1)[:, None, :],
+        np.arange(count)[:, None, None],
+    ]
+    confidence = _sigmoid(logits.astype(np.float64)) * (row_ok[:, :, None] & col_ok[:, None, :])
+    total = confidence.sum(axis=(1, 2))
+    best = confidence.max(axis=(1, 2))
+    mean_col = (confidence.sum(axis=1) * window_cols).sum(axis=1) / np.maximum(total, 1e-12)
+    mean_row = (confidence.sum(axis=2) * window_rows).sum(axis=1) / np.maximum(total, 1e-12)
+    # MediaPipe leaves points left of, above or right of the heatmap alone (not below it).
+    inside = (centre_col >= 0) & (centre_col < cols) & (centre_row >= 0)
+    refine = inside & (best >= HEATMAP_MIN_CONFIDENCE) & (total > 0.0)
+    refined = local.copy()
+    refined[:count, 0] = np.where(refine, mean_col / cols, local[:count, 0])
+    refined[:count, 1] = np.where(refine, mean_row / rows, local[:count, 1])
+    return refined
+
+
+class LiteRTBackend:
+    """Detector when lost, landmark model on the tracked crop otherwise."""
+
+    name = "litert"
+
+    def __init__(self, settings: PoseSettings) -> None:
+        detector_path, landmark_path = model_paths()
+        self._settings = settings
+        self._detector = _Model(detector_path, settings.threads)
+        self._landmarks = _Model(landmark_path, settings.threads)
+        self._anchors = geometry.ssd_anchors()
+        self._roi: Optional[Roi] = None
+        self._alignment_filter = OneEuroFilter(
+            ALIGNMENT_MIN_CUTOFF_HZ, ALIGNMENT_BETA, ALIGNMENT_DERIVATIVE_CUTOFF_HZ
+        )
+
+    def reset(self) -> None:
+        self._roi = None
+        self._alignment_filter.reset()
+
+    def close(self) -> None:
+        self._roi = None
+
+    def detect(self, image: np.ndarray) -> list[geometry.Detection]:
+        """Every person the detector finds, normalised to the image."""
+        height, width = image.shape[:2]
+        matrix, pad_x, pad_y = geometry.letterbox_matrix(width, height, geometry.DETECTOR_SIZE)
+        size = geometry.DETECTOR_SIZE
+        boxed = cv2.warpAffine(
+            image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
+        )
+        rgb = cv2.cvtColor(boxed, cv2.COLOR_BGR2RGB)
+        tensor = rgb.astype(np.float32) * (2.0 / 255.0) - 1.0
+        boxes, scores = self._detector.run(tensor)
+        return geometry.decode_detections(
+            boxes, scores, self._anchors, self._settings.min_detection_confidence, pad_x, pad_y
+        )
+
+    def estimate(self, image: np.ndarray, t: float) -> Optional[Pose]:
+        height, width = image.shape[:2]
+        if self._roi is None:
+            self._alignment_filter.reset()
+            runner = choose_runner(
+                self.detect(image), self._settings.treadmill_region, width, height
+            )
+            if runner is None:
+                return None
+            self._roi = geometry.roi_from_alignment(
+                runner.keypoints[0], runner.keypoints[1], width, height
+            )
+        pose, alignment = self._landmarks_in(image, self._roi)
+        if pose is None or alignment is None:
+            self._roi = None
+            return None
+        # Filtered in pixels; the box is twice the hip-centre to scale-point distance.
+        points = alignment * np.array([width, height])
+        object_scale = max(2.0 * float(np.linalg.norm(points[1] - points[0])), 1e-6)
+        points = self._alignment_filter(points, t, 1.0 / object_scale)
+        self._roi = geometry.roi_from_alignment(
+            points[0] / (width, height), points[1] / (width, height), width, height
+        )
+        return pose
+
+    def _landmarks_in(
+        self, image: np.ndarray, roi: Roi
+    ) -> tuple[Optional[Pose], Optional[np.ndarray]]:
+        """Landmarks inside `roi` and the two alignment landmarks (normalised), or None."""
+        height, width = image.shape[:2]
+        size = geometry.LANDMARK_SIZE
+        patch = geometry.crop(image, roi, size, replicate=True)
+        tensor = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
+        raw, flag, _segmentation, heatmap, raw_world = self._landmarks.run(tensor)
+        score = float(flag.reshape(-1)[0])
+        if score < self._settings.min_tracking_confidence:
+            return None, None
+        values = raw.reshape(NUM_MODEL_LANDMARKS, 5)
+        local = values[:, :3] / size
+        local = refine_with_heatmap(local, heatmap[0])
+        pixels = roi.project(local)
+        norm = np.empty((NUM_MODEL_LANDMARKS, 3), dtype=np.float64)
+        norm[:, 0] = pixels[:, 0] / width
+        norm[:, 1] = pixels[:, 1] / height
+        norm[:, 2] = local[:, 2] * (roi.size / width)
+        visibility = _sigmoid(values[:, 3])
+        presence = _sigmoid(values[:, 4])
+        world = raw_world.reshape(NUM_MODEL_LANDMARKS, 3).astype(np.float64)
+        cos, sin = np.cos(roi.rotation), np.sin(roi.rotation)
+        world_rotated = world.copy()
+        world_rotated[:, 0] = cos * world[:, 0] - sin * world[:, 1]
+        world_rotated[:, 1] = sin * world[:, 0] + cos * world[:, 1]
+        pose = make_pose(norm, visibility, presence, world_rotated, (width, height), score)
+        return pose, norm[33:35, :2]

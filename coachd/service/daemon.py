@@ -1,0 +1,255 @@
+"""The coaching daemon: wires every stage together and keeps it running unattended.
+
+Main thread: signals, sd_notify (READY, WATCHDOG, STATUS, STOPPING), status line.
+Capture and tracker threads (coachd.pipeline): frames -> pose -> gait -> coach -> speech,
+with sessions stored as they happen.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Callable, Optional
+
+from coachd.capture import FrameSource, open_source
+from coachd.coach import CueEngine, load_packs
+from coachd.errors import CoachdError
+from coachd.gait import GaitAnalyzer
+from coachd.messages import Cue, TrackedFrame
+from coachd.pipeline import LivePipeline, PipelineSnapshot
+from coachd.pose import create_tracker
+from coachd.service.health import HealthServer, Metrics
+from coachd.service.notify import Notifier
+from coachd.service.sessions import SessionTracker
+from coachd.service.store import DB_NAME, SessionStore, state_directory
+from coachd.settings import LoadedSettings
+from coachd.speech import Speaker
+
+log = logging.getLogger(__name__)
+
+SettingsLoader = Callable[[], LoadedSettings]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    speech_log: Optional[Path] = None
+    quiet: bool = False  # no status line on the terminal
+
+
+class Daemon:
+    """One coaching process: open everything, run until told to stop or the source ends."""
+
+    def __init__(self, load: SettingsLoader, options: RunOptions) -> None:
+        self._load = load
+        self._options = options
+        loaded = load()
+        self.settings = loaded.settings
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._notifier = Notifier.from_environment()
+        self._session_lock = threading.Lock()
+        self._cues_said = 0
+
+        pack = load_packs(self.settings.engine)  # a broken pack stops the start here
+        self._engine = CueEngine(self.settings.engine, pack)
+        self._state_dir = state_directory(self.settings.service)
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        self._store = SessionStore(self._state_dir / DB_NAME)
+        self._sessions = SessionTracker(self.settings.service)
+        self._session_id: Optional[int] = None
+        self.metrics = Metrics()
+        self._health: Optional[HealthServer] = None
+        if self.settings.service.http_port:
+            self._health = HealthServer(
+                self.settings.service, self.metrics, frames_flowing=self._frames_flowing
+            )
+        cache_dir = Path(self.settings.speech.cache_dir or self._state_dir / "voice-cache")
+        self._speaker = Speaker(self.settings.speech, cache_dir, options.speech_log)
+        self._tracker = create_tracker(self.settings.pose)
+        self._source: FrameSource = self._open_source()
+        self._gait = GaitAnalyzer(self.settings.gait, fps=self._source.nominal_fps)
+        self._pipeline = LivePipeline(
+            self._source,
+            reopen=self._open_source,
+            tracker=self._tracker,
+            consume=self._on_tracked,
+            reconnect_max_s=self.settings.camera.reconnect_max_s,
+            on_source_fault=self._on_source_fault,
+        )
+
+    def _open_source(self) -> FrameSource:
+        return open_source(self.settings.camera.source, self.settings.camera, realtime=True)
+
+    def _frames_flowing(self) -> bool:
+        return self._pipeline.frames_flowing(within_s=2.0)
+
+    # --- the main thread -------------------------------------------------------------
+
+    def run(self) -> int:
+        """Coach until SIGTERM/SIGINT or the end of a finite source; returns the exit code."""
+        self._install_signal_handlers()
+        self._speaker.start(self._engine.all_phrases())
+        if self._health is not None:
+            self._health.start()
+        self._pipeline.start()
+        log.info("coaching from %s", self._source.name)
+        self._notifier.ready(f"waiting for a runner on {self._source.name}")
+        ping_every = self._notifier.watchdog_interval() or 1.0
+        next_ping = 0.0
+        while not self._stop.is_set():
+            self._stop.wait(0.25)
+            if self._reload.is_set():
+                self._reload.clear()
+                self._reload_settings()
+            with self._session_lock:
+                self._follow_session(self._sessions.tick(time.monotonic()))
+            snapshot = self._pipeline.snapshot()
+            self._publish(snapshot)
+            now = time.monotonic()
+            if now >= next_ping and self._pipeline.healthy(within_s=max(2.0, ping_every * 2)):
+                self._notifier.watchdog()
+                next_ping = now + ping_every
+            if self._pipeline.ended.is_set():
+                break
+        return self._shutdown(ended=self._pipeline.ended.is_set())
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum: int, frame: Optional[FrameType]) -> None:
+            self._stop.set()
+
+        def reload(signum: int, frame: Optional[FrameType]) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    def _publish(self, snapshot: PipelineSnapshot) -> None:
+        self.metrics.update_pipeline(snapshot)
+        self.metrics.set_audio_state(self._speaker.stats.device_state)
+        status = self._status_text(snapshot)
+        self._notifier.status(status)
+        if not self._options.quiet and sys.stderr.isatty():
+            print(f"\r{status:<78}", end="", file=sys.stderr, flush=True)
+
+    def _status_text(self, snapshot: PipelineSnapshot) -> str:
+        if snapshot.state.startswith("reconnecting"):
+            return f"camera lost, {snapshot.state}: {snapshot.last_error}"[:200]
+        if self._session_id is not None:
+            return f"coaching, {snapshot.fps:.1f} fps"
+        return f"waiting for a runner, {snapshot.fps:.1f} fps"
+
+    def _reload_settings(self) -> None:
+        """SIGHUP: new settings and cue packs; a bad file is reported and the running ones stay."""
+        self._notifier.reloading()
+        try:
+            loaded = self._load()
+            pack = load_packs(loaded.settings.engine)
+        except CoachdError as exc:
+            log.error("reload refused, keeping the running settings: %s", exc)
+            self._notifier.ready("reload refused: " + str(exc)[:150])
+            return
+        with self._session_lock:
+            self._engine.reload(loaded.settings.engine, pack)
+        restart_needed = [
+            section
+            for section in ("camera", "pose", "service")
+            if getattr(loaded.settings, section) != getattr(self.settings, section)
+        ]
+        if restart_needed:
+            log.warning("changed [%s] settings take effect at restart", ", ".join(restart_needed))
+        self.settings = loaded.settings
+        log.info("settings and cue packs reloaded")
+        self._notifier.ready("settings reloaded")
+
+    def _on_source_fault(self, error: str, retry_in_s: float) -> None:
+        self.metrics.inc_camera_reconnects()
+        self._notifier.status(f"camera lost, retrying in {retry_in_s:.0f} s")
+
+    def _shutdown(self, ended: bool) -> int:
+        self._notifier.stopping()
+        if self._health is not None:
+            self._health.set_stopping()
+        self._pipeline.stop(timeout=0.8)
+        with self._session_lock:
+            if self._session_id is not None:
+                summary = self._sessions.finish(time.monotonic()) if ended else None
+                if summary is not None:
+                    self._say(summary)
+                self._end_session()
+        self._speaker.close(finish_current=True, timeout=5.0 if ended else 0.8)
+        if self._health is not None:
+            self._health.stop()
+        self._tracker.close()
+        self._store.close()
+        self._notifier.close()
+        snapshot = self._pipeline.snapshot()
+        if not self._options.quiet and sys.stderr.isatty():
+            print(file=sys.stderr)
+        print(self._summary_line(snapshot, ended))
+        return 0
+
+    def _summary_line(self, s: PipelineSnapshot, ended: bool) -> str:
+        how = "ended" if ended else "stopped"
+        return (
+            f"coachd: {self._source.name} {how}: {s.frames_tracked} frames tracked, "
+            f"{s.frames_dropped} dropped ({100 * s.dropped_fraction:.1f}%), "
+            f"glass-to-landmarks p50 {s.latency_ms_p50:.0f} ms p95 {s.latency_ms_p95:.0f} ms, "
+            f"pose p50 {s.pose_ms_p50:.1f} ms, {self._cues_said} cues"
+        )
+
+    # --- the tracker thread ----------------------------------------------------------
+
+    def _on_tracked(self, tracked: TrackedFrame) -> None:
+        update = self._gait.update(tracked)
+        self.metrics.set_runner_present(tracked.pose is not None)
+        self.metrics.observe_pose_ms(tracked.pose_ms)
+        self.metrics.observe_latency_ms(1000.0 * (tracked.t_ready - tracked.t))
+        if self._health is not None:
+            self._health.mark_frame(tracked.t_ready)
+        with self._session_lock:
+            self._follow_session(self._sessions.update(update))
+            if self._session_id is None:
+                return
+            for stride in update.strides:
+                self._store.add_stride(self._session_id, stride)
+            for cue in self._engine.update(update, now=tracked.t):
+                self._say(cue)
+
+    def _follow_session(self, cues: list[Cue]) -> None:
+        for cue in cues:
+            if cue.kind == "greeting":
+                self._session_id = self._store.start_session(
+                    runner=self.settings.service.runner_profile or None,
+                    program=self.settings.engine.program,
+                    t0=self._sessions.started_at,
+                )
+                self._engine.reset()
+                self.metrics.inc_sessions()
+                self._say(cue)
+            elif cue.kind == "summary" and self._session_id is not None:
+                self._say(cue)
+                self._end_session()
+
+    def _end_session(self) -> None:
+        if self._session_id is None:
+            return
+        self._store.end_session(self._session_id, self._sessions.summary())
+        self._session_id = None
+
+    def _say(self, cue: Cue) -> None:
+        self._sessions.note_cue(cue)
+        self._speaker.say(cue)
+        self._cues_said += 1
+        self.metrics.inc_cue(cue.cue_id)
+        if self._session_id is not None:
+            self._store.add_cue(self._session_id, cue)
+        if not self._options.quiet:
+            clock = time.strftime("%H:%M:%S")
+            print(f"\r{clock}  {cue.kind:<10} {cue.text}".ljust(80), flush=True)

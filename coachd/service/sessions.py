@@ -1,0 +1,309 @@
+"""Hands-free sessions: a runner steps on and starts running, a session begins by itself with a
+greeting; they stop or leave, it ends with a short spoken summary.
+
+Pure logic: time comes only from the GaitUpdates fed in (time.monotonic() seconds).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from coachd.messages import Cue, GaitUpdate, Stride
+from coachd.settings import ServiceSettings
+
+GREETING_ID = "session_greeting"
+SUMMARY_ID = "session_summary"
+# Still "on the treadmill": a walk break or backwards-walking drill does not end a session.
+MOVING = ("running", "walking")
+# A misread frame or two of "walking" in a run-in does not restart the run-in clock.
+RUN_IN_BLIP_S = 1.0
+# tick() counts a gap this long without GaitUpdates (camera lost) as nobody there.
+NO_FRAMES_S = 1.0
+# Fewer strides than this in a window says nothing about change.
+MIN_WINDOW = 5
+
+# How each metric gets better: "lower", "higher", or a target it should approach.
+BETTER: dict[str, Any] = {
+    "overstride_ratio": "lower",
+    "shank_angle_deg": "lower",
+    "trunk_lean_deg": 7.0,  # runners settle near 7 degrees of lean from the ankles
+    "vertical_oscillation_ratio": "lower",
+    "shoulder_tilt_p2p_deg": "lower",
+    "shoulder_sway_ratio": "lower",
+    "shoulder_elevation_ratio": "higher",
+    "contact_time_ms": "lower",
+    "contact_time_asymmetry_pct": "lower",
+    "heel_recovery_asymmetry_pct": "lower",
+}
+IMPROVED_WORDS = {
+    "overstride_ratio": "you landed closer under your hips",
+    "shank_angle_deg": "your shins landed more upright",
+    "trunk_lean_deg": "you ran taller",
+    "vertical_oscillation_ratio": "you bounced less",
+    "shoulder_tilt_p2p_deg": "your shoulders stayed more level",
+    "shoulder_sway_ratio": "your shoulders swayed less",
+    "shoulder_elevation_ratio": "your shoulders relaxed",
+    "contact_time_ms": "your feet left the belt sooner",
+    "contact_time_asymmetry_pct": "your left and right steps evened out",
+    "heel_recovery_asymmetry_pct": "your left and right legs evened out",
+    "cadence_spm": "your steps got quicker",
+}
+# Cue ids that do not name their metric; others match by the metric's stem (overstride_ratio
+# <- "overstride", "overstride_far").
+CUE_METRIC_ALIASES = {
+    "bounce": "vertical_oscillation_ratio",
+    "heel_strike": "shank_angle_deg",
+    "waist": "trunk_lean_deg",
+    "bent": "trunk_lean_deg",
+    "lean": "trunk_lean_deg",
+    "tension": "shoulder_elevation_ratio",
+    "shoulders_up": "shoulder_elevation_ratio",
+    "shrug": "shoulder_elevation_ratio",
+    "asymmetry": "contact_time_asymmetry_pct",
+    "quick": "cadence_spm",
+    "steps": "cadence_spm",
+}
+_UNIT_SUFFIXES = ("_ratio", "_deg", "_ms", "_pct", "_spm", "_kmh", "_p2p")
+
+
+@dataclass
+class _Session:
+    t_start: float
+    t_last_moving: float
+    strides: list[Stride] = field(default_factory=list)
+    cues: list[Cue] = field(default_factory=list)
+
+
+class SessionTracker:
+    """Starts a session after service.session_start_s of running and ends it after
+    service.session_end_s without running or walking; greets and sums up with Cues."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._start_s = settings.session_start_s
+        self._end_s = settings.session_end_s
+        self._runner = settings.runner_profile.strip()
+        self._run_since: Optional[float] = None
+        self._last_running: float = -math.inf
+        self._run_in: list[Stride] = []
+        self._current: Optional[_Session] = None
+        self._last_summary: dict[str, Any] = {}
+        self._last_update = -math.inf
+
+    @property
+    def active(self) -> bool:
+        return self._current is not None
+
+    @property
+    def started_at(self) -> Optional[float]:
+        """The current session's start (when the run-in began), or None between sessions."""
+        return None if self._current is None else self._current.t_start
+
+    def update(self, update: GaitUpdate) -> list[Cue]:
+        """Feed one GaitUpdate; a greeting or summary Cue when a session starts or ends."""
+        self._last_update = max(self._last_update, update.t)
+        if self._current is None:
+            return self._follow_run_in(update)
+        session = self._current
+        session.strides.extend(update.strides)
+        if update.activity in MOVING:
+            session.t_last_moving = update.t
+            return []
+        if update.t - session.t_last_moving >= self._end_s:
+            return [self._end(session.t_last_moving, update.t)]
+        return []
+
+    def tick(self, t: float) -> list[Cue]:
+        """Call now and then with time.monotonic(): while no GaitUpdates arrive (the camera is
+        lost), nobody counts as there, so a session still ends and says its summary."""
+        if t - self._last_update < NO_FRAMES_S:
+            return []
+        cues = self.update(GaitUpdate(t, "absent", None))
+        self._last_update = t
+        return cues
+
+    def note_cue(self, cue: Cue) -> None:
+        """A cue was spoken during the session: the summary says what was worked on."""
+        if self._current is not None and cue.kind not in ("greeting", "summary"):
+            self._current.cues.append(cue)
+
+    def finish(self, t: float) -> Optional[Cue]:
+        """End the session now (the daemon is stopping); the summary Cue, or None if idle."""
+        if self._current is None:
+            return None
+        return self._end(min(t, self._current.t_last_moving), t)
+
+    def summary(self) -> dict[str, Any]:
+        """The session so far, or the one that just ended: JSON-ready, for the store."""
+        if self._current is not None:
+            return summarize(
+                self._current.strides,
+                self._current.cues,
+                self._current.t_start,
+                self._current.t_last_moving,
+            )
+        return dict(self._last_summary)
+
+    def _follow_run_in(self, update: GaitUpdate) -> list[Cue]:
+        if update.activity == "running":
+            if self._run_since is None:
+                self._run_since = update.t
+            self._last_running = update.t
+            self._run_in.extend(update.strides)
+        elif self._run_since is not None and update.t - self._last_running > RUN_IN_BLIP_S:
+            self._run_since = None
+            self._run_in = []
+        if (
+            update.activity != "running"
+            or self._run_since is None
+            or update.t - self._run_since < self._start_s
+        ):
+            return []
+        self._current = _Session(self._run_since, update.t, strides=self._run_in)
+        self._run_since = None
+        self._run_in = []
+        text = f"Hi {self._runner}!" if self._runner else "Hi!"
+        text += " I'm your running coach. I'll watch your form and speak up now and then."
+        return [Cue(update.t, GREETING_ID, text, "greeting", priority=100, evidence_t=update.t)]
+
+    def _end(self, t_end: float, t_now: float) -> Cue:
+        assert self._current is not None
+        session, self._current = self._current, None
+        self._last_summary = summarize(session.strides, session.cues, session.t_start, t_end)
+        self._last_running = -math.inf
+        text = str(self._last_summary["text"])
+        return Cue(t_now, SUMMARY_ID, text, "summary", priority=100, evidence_t=t_end)
+
+
+def metric_for_cue(cue_id: str, metrics: Iterable[str]) -> Optional[str]:
+    """The stride metric a correction cue is about, by alias or by the metric's name stem."""
+    names = list(metrics)
+    cue = cue_id.lower()
+    for word, metric in CUE_METRIC_ALIASES.items():
+        if word in cue and metric in names:
+            return metric
+    for name in names:
+        stem = name
+        for suffix in _UNIT_SUFFIXES:
+            stem = stem.replace(suffix, "")
+        if stem and (stem in cue or cue in stem):
+            return name
+    return None
+
+
+def summarize(
+    strides: Sequence[Stride], cues: Sequence[Cue], t_start: float, t_end: float
+) -> dict[str, Any]:
+    """What the session was: duration, cadence, per-metric medians early and late, what
+    improved and one thing to work on, with the sentence to say."""
+    series = _series(strides)
+    medians = {name: statistics.median(values) for name, values in series.items()}
+    corrections = [c for c in cues if c.kind == "correction"]
+    said = Counter(c.cue_id for c in corrections)
+    cued_metrics = {m for m in (metric_for_cue(cue_id, series) for cue_id in said) if m is not None}
+    improved = _improved(series, cued_metrics)
+    work_on = _work_on(corrections, said, improved, series, medians)
+    duration = max(0.0, t_end - t_start)
+    summary: dict[str, Any] = {
+        "duration_s": round(duration, 1),
+        "strides": len(strides),
+        "cadence_spm": round(medians["cadence_spm"], 1) if "cadence_spm" in medians else None,
+        "medians": {k: round(v, 4) for k, v in sorted(medians.items())},
+        "cues": dict(said),
+        "improved": improved,
+        "work_on": work_on[0] if work_on else None,
+    }
+    summary["text"] = _say_summary(duration, summary["cadence_spm"], improved, work_on)
+    return summary
+
+
+def _series(strides: Sequence[Stride]) -> dict[str, list[float]]:
+    series: dict[str, list[float]] = {}
+    for stride in strides:
+        for name, value in stride.metrics.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                series.setdefault(name, []).append(float(value))
+    return series
+
+
+def _badness(name: str, value: float, cued: set[str]) -> Optional[float]:
+    better = BETTER.get(name)
+    if name == "cadence_spm" and name in cued:
+        better = "higher"  # quicker steps only count as better when they were asked for
+    if better == "lower":
+        return value
+    if better == "higher":
+        return -value
+    if isinstance(better, float):
+        return abs(value - better)
+    return None
+
+
+def _improved(series: dict[str, list[float]], cued: set[str]) -> list[str]:
+    """Metrics whose last third is reliably better than their first third, cued ones first."""
+    gains: list[tuple[bool, float, str]] = []
+    for name, values in series.items():
+        n = len(values) // 3
+        if n < MIN_WINDOW:
+            continue
+        early = [b for v in values[:n] if (b := _badness(name, v, cued)) is not None]
+        late = [b for v in values[-n:] if (b := _badness(name, v, cued)) is not None]
+        if not early or not late:
+            continue
+        gain = statistics.median(early) - statistics.median(late)
+        # Median of n values: standard error about 1.25 sigma / sqrt(n).
+        noise = 1.25 * math.sqrt((statistics.pvariance(early) + statistics.pvariance(late)) / n)
+        relevant = max(abs(statistics.median(early)), 1e-9)
+        if gain > 2.0 * noise and gain > 0.05 * relevant:
+            gains.append((name in cued, gain / relevant, name))
+    gains.sort(reverse=True)
+    return [name for _, _, name in gains]
+
+
+def _work_on(
+    corrections: Sequence[Cue],
+    said: Counter[str],
+    improved: list[str],
+    series: dict[str, list[float]],
+    medians: dict[str, float],
+) -> Optional[tuple[str, str]]:
+    """(id, words) of one thing for next time: the correction said most that did not improve,
+    else the most said, else a clear fault in the medians."""
+    if said:
+        ranked = [cue_id for cue_id, _ in said.most_common()]
+        unimproved = [c for c in ranked if metric_for_cue(c, series) not in improved]
+        cue_id = (unimproved or ranked)[0]
+        text = next(c.text for c in reversed(corrections) if c.cue_id == cue_id)
+        return cue_id, text.strip().rstrip(".!")
+    if medians.get("overstride_ratio", 0.0) > 0.25 or medians.get("shank_angle_deg", 0.0) > 15:
+        return "overstride_ratio", "land closer under your hips"
+    if medians.get("trunk_lean_deg", 0.0) > 12:
+        return "trunk_lean_deg", "run tall, with the lean coming from your ankles"
+    return None
+
+
+def _say_summary(
+    duration_s: float,
+    cadence: Optional[float],
+    improved: list[str],
+    work_on: Optional[tuple[str, str]],
+) -> str:
+    minutes = round(duration_s / 60)
+    length = f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else "a short run"
+    parts = [f"Well done: {length}"]
+    if cadence:
+        parts[0] += f" at {cadence:.0f} steps a minute"
+    parts[0] += "."
+    said_improved = [IMPROVED_WORDS[m] for m in improved if m in IMPROVED_WORDS][:2]
+    if said_improved:
+        parts.append("As you went, " + " and ".join(said_improved) + ".")
+    if work_on is not None:
+        words = work_on[1]
+        parts.append(f"Next time, work on this: {words[:1].lower() + words[1:]}.")
+    else:
+        parts.append("Your form held well; next time, keep that same easy rhythm.")
+    return " ".join(parts)

@@ -1,0 +1,312 @@
+"""Phrase rendering: a TTS worker process, a disk cache keyed by text and voice settings.
+
+The renderer runs in a thread of its own and talks to `tts_worker` in a separate process,
+so neither a slow nor a crashing TTS engine can hold up the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import wave
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable, Optional
+
+import numpy as np
+
+from coachd.settings import SpeechSettings
+
+log = logging.getLogger("coachd.speech")
+
+CACHE_VERSION = 1  # bump when the rendering itself changes so old files are not reused
+_WORKER_START_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Mono int16 audio."""
+
+    samples: np.ndarray
+    rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / float(self.rate)
+
+
+class RenderError(Exception):
+    """The TTS engine could not render a phrase."""
+
+
+def cache_key(text: str, voice: str, language: str, rate_wpm: int, volume: float) -> str:
+    """A stable name for one rendering: changes with the text and every voice setting."""
+    identity = json.dumps(
+        {
+            "v": CACHE_VERSION,
+            "engine": "pyttsx3",
+            "text": text,
+            "voice": voice,
+            "language": language,
+            "rate": int(rate_wpm),
+            "volume": round(float(volume), 3),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def cache_path(cache_dir: Path, settings: SpeechSettings, text: str) -> Path:
+    key = cache_key(text, settings.voice, settings.language, settings.rate_wpm, settings.volume)
+    return cache_dir / f"{key}.wav"
+
+
+def read_wav(path: Path) -> Clip:
+    """A 16-bit WAV file as a mono Clip (stereo is averaged)."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2:
+            raise RenderError(f"{path}: expected 16-bit samples, got {8 * wav.getsampwidth()}-bit")
+        channels = wav.getnchannels()
+        rate = wav.getframerate()
+        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    if channels > 1:
+        data = data.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    return Clip(data.copy(), rate)
+
+
+class RenderWorker:
+    """One `tts_worker` process; started on first use, restarted after a failure."""
+
+    def __init__(self, settings: SpeechSettings) -> None:
+        self._settings = settings
+        self._proc: Optional[subprocess.Popen[str]] = None
+        self.voice_id = ""
+
+    def _start(self) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "coachd.speech.tts_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._proc = proc
+        config = {
+            "voice": self._settings.voice,
+            "language": self._settings.language,
+            "rate": self._settings.rate_wpm,
+            "volume": self._settings.volume,
+        }
+        answer = self._exchange(config, _WORKER_START_TIMEOUT_S)
+        if not answer.get("ready"):
+            self.stop()
+            raise RenderError(str(answer.get("error", "the TTS worker did not start")))
+        self.voice_id = str(answer.get("voice", ""))
+        return proc
+
+    def _exchange(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            raise RenderError("the TTS worker is not running")
+        try:
+            proc.stdin.write(json.dumps(message) + "\n")
+            proc.stdin.flush()
+        except OSError as exc:
+            self.stop()
+            raise RenderError(f"the TTS worker exited ({exc.strerror})") from None
+        line = _read_line(proc.stdout, timeout)
+        if line is None:
+            self.stop()
+            raise RenderError(f"the TTS engine took longer than {timeout:.1f} s")
+        if not line:
+            self.stop()
+            raise RenderError(f"the TTS worker exited (code {proc.poll()})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def render(self, text: str, path: Path) -> None:
+        """Render `text` into the WAV file `path`; RenderError on any failure."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        answer = self._exchange({"text": text, "path": str(path)}, self._settings.render_timeout_s)
+        if not answer.get("ok"):
+            raise RenderError(str(answer.get("error", "unknown TTS error")))
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            if proc.stdin:
+                proc.stdin.close()
+            proc.wait(timeout=1.0)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+
+
+def _read_line(stream: IO[str], timeout: float) -> Optional[str]:
+    """One line from a pipe, or None after `timeout` seconds."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline() if ready else None
+
+
+RenderState = str  # "ready" | "pending" | "failed" | "unknown"
+
+
+class Renderer:
+    """Renders phrases in the background and keeps them in memory, backed by a disk cache."""
+
+    def __init__(
+        self,
+        settings: SpeechSettings,
+        cache_dir: Path,
+        on_change: Optional[Callable[[str], None]] = None,
+    ) -> None:
+        self._settings = settings
+        self._cache_dir = cache_dir
+        self._on_change = on_change or (lambda text: None)
+        self._worker = RenderWorker(settings)
+        self._lock = threading.Condition()
+        self._queue: deque[str] = deque()
+        self._clips: dict[str, Clip] = {}
+        self._failed: dict[str, float] = {}  # text -> monotonic time of the failure
+        self._busy: Optional[str] = None
+        self._urgent: Optional[str] = None
+        self._closing = False
+        self._worker_down_until = 0.0
+        self._reported_failure = False
+        self.rendered = 0
+        self.cache_hits = 0
+        self.failures = 0
+        self.last_error = ""
+        self._thread = threading.Thread(target=self._run, name="coachd-speech-render", daemon=True)
+        self._thread.start()
+
+    def request(self, texts: Iterable[str], urgent: bool = False) -> None:
+        """Queue texts to render in the background; an urgent one (the text a waiting cue
+        needs) goes first and replaces the previous urgent one. Never blocks on rendering."""
+        with self._lock:
+            now = time.monotonic()
+            for text in texts:
+                if not text or text in self._clips or text == self._busy:
+                    continue
+                failed_at = self._failed.get(text)
+                if failed_at is not None and now - failed_at < self._settings.retry_s:
+                    continue
+                if urgent:
+                    # Only the newest waiting cue matters: an older urgent text is forgotten.
+                    self._urgent = text
+                elif text not in self._queue and text != self._urgent:
+                    self._queue.append(text)
+            self._lock.notify_all()
+
+    def state(self, text: str) -> RenderState:
+        with self._lock:
+            if text in self._clips:
+                return "ready"
+            if text in (self._busy, self._urgent) or text in self._queue:
+                return "pending"
+            if text in self._failed:
+                return "failed"
+            return "unknown"
+
+    def clip(self, text: str) -> Optional[Clip]:
+        with self._lock:
+            return self._clips.get(text)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is queued or rendering; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._queue or self._busy is not None or self._urgent is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
+
+    @property
+    def voice_id(self) -> str:
+        return self._worker.voice_id
+
+    def close(self, timeout: float = 1.0) -> None:
+        with self._lock:
+            self._closing = True
+            self._queue.clear()
+            self._urgent = None
+            self._lock.notify_all()
+        self._thread.join(timeout)
+        self._worker.stop()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and self._urgent is None and not self._closing:
+                    self._lock.wait()
+                if self._closing:
+                    return
+                if self._urgent is not None:
+                    text, self._urgent = self._urgent, None
+                    if text in self._queue:
+                        self._queue.remove(text)
+                else:
+                    text = self._queue.popleft()
+                self._busy = text
+            clip, error = self._load_or_render(text)
+            with self._lock:
+                self._busy = None
+                if clip is not None:
+                    self._clips[text] = clip
+                    self._failed.pop(text, None)
+                    self.last_error = ""
+                else:
+                    self._failed[text] = time.monotonic()
+                    self.failures += 1
+                    self.last_error = f"TTS failed: {error}" if error else self.last_error
+                self._lock.notify_all()
+            if error and not self._reported_failure:
+                log.warning("speech: TTS failed (%s); cues are printed until it recovers", error)
+                self._reported_failure = True
+            elif clip is not None and self._reported_failure:
+                log.info("speech: TTS works again")
+                self._reported_failure = False
+            self._on_change(text)
+
+    def _load_or_render(self, text: str) -> tuple[Optional[Clip], Optional[str]]:
+        path = cache_path(self._cache_dir, self._settings, text)
+        if path.is_file():
+            try:
+                clip = read_wav(path)
+                self.cache_hits += 1
+                return clip, None
+            except (OSError, EOFError, wave.Error, RenderError):
+                path.unlink(missing_ok=True)  # a damaged cache file: render it again
+        if time.monotonic() < self._worker_down_until:
+            return None, None  # the worker failed moments ago: already reported
+        try:
+            self._worker.render(text, path)
+            clip = read_wav(path)
+        except (RenderError, OSError, EOFError, wave.Error, ValueError) as exc:
+            if not self._worker.running:
+                # The worker died, hung or cannot start: let it rest before the next attempt.
+                self._worker_down_until = time.monotonic() + self._settings.retry_s
+            return None, str(exc)
+        self.rendered += 1
+        return clip, None

@@ -1,0 +1,136 @@
+"""`coachd check` on this machine: no camera, no sound card, the real pose model."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coachd.capture.camera import video_devices
+from coachd.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def check(*args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("COACHD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "coachd", "check", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def items(stdout: str) -> dict[str, tuple[str, str]]:
+    """'STATUS  item  detail' lines (columns split by 2+ spaces) -> {item: (status, detail)}."""
+    found = {}
+    for line in stdout.splitlines():
+        parts = re.split(r"\s{2,}", line, maxsplit=2)
+        if len(parts) == 3 and parts[0] in ("OK", "MISSING", "ERROR"):
+            found[parts[1]] = (parts[0], parts[2])
+    return found
+
+
+@pytest.fixture(scope="module")
+def plain_check(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    config = tmp_path_factory.mktemp("check") / "coachd.toml"
+    config.write_text('[camera]\nsource = "auto"\n')
+    return check("--config", str(config))
+
+
+@pytest.mark.timeout(120)
+def test_check_reports_each_item_and_the_verdict(
+    plain_check: subprocess.CompletedProcess[str],
+) -> None:
+    found = items(plain_check.stdout)
+    assert found["pose model"][0] == "OK"
+    assert "pose_landmark_full.tflite" in found["pose model"][1]
+    assert found["config"][0] == "OK" and "coachd.toml" in found["config"][1]
+    assert found["video files"][0] == "OK"
+    assert found["tts voices"][0] in ("OK", "MISSING")
+    verdict = plain_check.stdout.strip().splitlines()[-1]
+    synthetic_ok = found["synthetic"][0] == "OK"
+    camera_ok = found["camera source"][0] == "OK"
+    if synthetic_ok or camera_ok:
+        assert plain_check.returncode == EXIT_OK
+        assert verdict.startswith("READY")
+    else:  # nothing to watch: no camera and no synthetic runner to fall back on
+        assert plain_check.returncode == EXIT_FAILURE
+        assert verdict.startswith("NOT READY") and "synthetic" in verdict
+
+
+def test_no_camera_is_missing_with_advice(plain_check: subprocess.CompletedProcess[str]) -> None:
+    if video_devices():
+        pytest.skip("this machine has a camera")
+    status, detail = items(plain_check.stdout)["camera source"]
+    assert status == "MISSING"
+    assert "synthetic runner" in detail
+    assert "fix:" in detail and "/dev/video" in detail
+
+
+def test_no_sound_card_is_missing_with_advice(
+    plain_check: subprocess.CompletedProcess[str],
+) -> None:
+    if (
+        Path("/proc/asound/cards").is_file()
+        and "no soundcards" not in Path("/proc/asound/cards").read_text()
+    ):
+        pytest.skip("this machine has a sound card")
+    status, detail = items(plain_check.stdout)["audio output"]
+    assert status == "MISSING"
+    assert "printed" in detail and "fix:" in detail
+    # PortAudio, ALSA and JACK probing chatter is kept off the terminal
+    assert "ALSA lib" not in plain_check.stderr
+    assert "jack" not in plain_check.stderr.lower()
+
+
+def test_broken_pose_model_is_essential(tmp_path: Path) -> None:
+    (tmp_path / "pose_landmark_full.tflite").write_bytes(b"not a flatbuffer" * 64)
+    (tmp_path / "pose_detection.tflite").write_bytes(b"")
+    done = check("--pose-models", str(tmp_path))
+    status, detail = items(done.stdout)["pose model"]
+    assert status == "MISSING"
+    assert "does not load" in detail and str(tmp_path) in detail
+    assert done.returncode == EXIT_FAILURE
+    assert done.stdout.strip().splitlines()[-1].startswith("NOT READY")
+    assert "pose model" in done.stdout.strip().splitlines()[-1]
+
+
+def test_absent_pose_model_is_named(tmp_path: Path) -> None:
+    done = check("--pose-models", str(tmp_path))
+    status, detail = items(done.stdout)["pose model"]
+    assert status == "MISSING" and "not found" in detail
+    assert done.returncode == EXIT_FAILURE
+
+
+def test_invalid_settings_are_reported_and_exit_78(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[camera]\nfps = 0\n")
+    done = check("--config", str(config))
+    status, detail = items(done.stdout)["config"]
+    assert status == "ERROR" and "camera.fps" in detail
+    assert items(done.stdout)["pose model"][0] == "OK"  # the rest is still checked
+    assert done.returncode == EXIT_CONFIG
+
+
+def test_configured_source_that_cannot_open_is_essential(tmp_path: Path) -> None:
+    missing = tmp_path / "run.mp4"
+    done = check("--set", f"camera.source={missing}")
+    status, detail = items(done.stdout)["camera source"]
+    assert status == "MISSING" and str(missing) in detail and "fix:" in detail
+    assert done.returncode == EXIT_FAILURE
+    assert "camera source" in done.stdout.strip().splitlines()[-1]
+
+
+def test_configured_video_file_opens(real_clip: Path) -> None:
+    done = check("--set", f"camera.source={real_clip}", "--set", "camera.rotation=90")
+    status, detail = items(done.stdout)["camera source"]
+    assert status == "OK"
+    assert "720x1280 @ 30 fps" in detail and "rotated 90" in detail

@@ -1,0 +1,92 @@
+"""The command line itself: version, usage errors (exit 2), --debug tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coachd import __version__
+from coachd.errors import EXIT_CONFIG, EXIT_USAGE
+
+REPO = Path(__file__).resolve().parent.parent
+MISSING_CONFIG = "/nonexistent/coachd-test.toml"
+
+
+def coachd(*args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("COACHD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "coachd", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def test_version_names_coachd_and_its_libraries() -> None:
+    import cv2
+    import mediapipe
+
+    done = coachd("version")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"coachd {__version__}"
+    assert f"mediapipe {mediapipe.__version__}" in lines[1]
+    assert f"opencv {cv2.__version__}" in lines[1]
+
+
+def test_version_flag() -> None:
+    done = coachd("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"coachd {__version__}"
+
+
+def test_help_lists_the_commands() -> None:
+    done = coachd("--help")
+    assert done.returncode == 0
+    for name in ("check", "config", "version"):
+        assert name in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["frobnicate"], ["--no-such-flag", "version"], ["version", "--no-such-flag"]],
+    ids=["no command", "unknown command", "unknown global flag", "unknown command flag"],
+)
+def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
+    done = coachd(*args)
+    assert done.returncode == EXIT_USAGE
+    assert "usage: coachd" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_user_error_is_one_line_without_debug() -> None:
+    done = coachd("config", "show", "--config", MISSING_CONFIG)
+    assert done.returncode == EXIT_CONFIG
+    assert done.stderr.strip().splitlines() == [
+        f"coachd: config error: --config {MISSING_CONFIG}: no such file"
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--debug", "config", "show", "--config", MISSING_CONFIG],
+        ["config", "show", "--debug", "--config", MISSING_CONFIG],
+    ],
+    ids=["before the command", "after the command"],
+)
+def test_debug_adds_the_traceback(args: list[str]) -> None:
+    done = coachd(*args)
+    assert done.returncode == EXIT_CONFIG  # the same exit status as without --debug
+    assert "Traceback (most recent call last)" in done.stderr
+    assert "ConfigError" in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"coachd: config error: --config {MISSING_CONFIG}: no such file"
+    )

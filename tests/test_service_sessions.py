@@ -1,0 +1,186 @@
+"""Hands-free sessions: start after running a while, summary after leaving; never for walkers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Callable, Optional
+
+from coachd.messages import Activity, Cue, GaitUpdate, Stride
+from coachd.service.sessions import GREETING_ID, SUMMARY_ID, SessionTracker, metric_for_cue
+from coachd.settings import ServiceSettings
+
+FPS = 30.0
+STEP_S = 60.0 / 170.0  # 170 steps a minute
+
+Metrics = Callable[[float], dict[str, float]]
+
+
+def steady(t: float) -> dict[str, float]:
+    return {"cadence_spm": 170.0 + (t * 7.0) % 2.0 - 1.0, "overstride_ratio": 0.20}
+
+
+class Treadmill:
+    """GaitUpdates at 30 fps for a scripted runner, with a stride at every step."""
+
+    def __init__(self, tracker: SessionTracker) -> None:
+        self.tracker = tracker
+        self.t = 100.0  # monotonic clocks do not start at 0
+        self.next_step = self.t
+        self.side = "left"
+        self.cues: list[Cue] = []
+
+    def frames(self, activity: Activity, seconds: float) -> Iterator[GaitUpdate]:
+        end = self.t + seconds
+        while self.t < end:
+            self.t += 1.0 / FPS
+            yield GaitUpdate(self.t, activity, "side-left" if activity != "absent" else None)
+
+    def run(self, activity: Activity, seconds: float, metrics: Metrics = steady) -> list[Cue]:
+        emitted = []
+        for update in self.frames(activity, seconds):
+            strides: tuple[Stride, ...] = ()
+            if activity == "running" and update.t >= self.next_step:
+                self.side = "right" if self.side == "left" else "left"
+                strides = (Stride(update.t, self.side, "side-left", STEP_S, metrics(update.t)),)  # type: ignore[arg-type]
+                self.next_step = update.t + STEP_S
+            got = self.tracker.update(
+                GaitUpdate(update.t, update.activity, update.view, strides=strides)
+            )
+            emitted.extend(got)
+        self.cues.extend(emitted)
+        return emitted
+
+    def say(self, cue_id: str, text: str, kind: str = "correction") -> None:
+        self.tracker.note_cue(Cue(self.t, cue_id, text, kind))  # type: ignore[arg-type]
+
+
+def _tracker(start_s: float = 4.0, end_s: float = 20.0, runner: str = "") -> SessionTracker:
+    return SessionTracker(
+        ServiceSettings(session_start_s=start_s, session_end_s=end_s, runner_profile=runner)
+    )
+
+
+def test_no_session_for_standing_or_walking() -> None:
+    mill = Treadmill(_tracker())
+    assert mill.run("absent", 10) == []
+    assert mill.run("standing", 30) == []
+    assert mill.run("walking", 120) == []
+    assert not mill.tracker.active
+    assert mill.tracker.finish(mill.t) is None
+
+
+def test_greeting_after_start_s_of_running_and_summary_after_end_s_gone() -> None:
+    mill = Treadmill(_tracker(start_s=4.0, end_s=20.0, runner="Alex"))
+    mill.run("standing", 3)
+    first_running = mill.t + 1.0 / FPS
+    before = mill.run("running", 3.9)
+    assert before == [] and not mill.tracker.active
+    (greeting,) = mill.run("running", 0.2)
+    assert greeting.kind == "greeting" and greeting.cue_id == GREETING_ID
+    assert "Alex" in greeting.text
+    assert 4.0 <= greeting.t_emit - first_running <= 4.0 + 1.0 / FPS + 1e-9
+    assert mill.tracker.started_at == first_running
+
+    assert mill.run("running", 120) == []
+    last_running = mill.t
+    assert mill.run("absent", 19.9) == []
+    assert mill.tracker.active
+    (summary,) = mill.run("absent", 0.2)
+    assert summary.kind == "summary" and summary.cue_id == SUMMARY_ID
+    assert 20.0 <= summary.t_emit - last_running <= 20.0 + 1.0 / FPS + 1e-9
+    assert not mill.tracker.active
+    assert "170 steps a minute" in summary.text
+    assert "2 minutes" in summary.text
+    stored = mill.tracker.summary()
+    assert stored["text"] == summary.text
+    assert stored["duration_s"] == round(last_running - first_running, 1)
+    assert stored["strides"] > 300  # the run-in's strides belong to the session too
+
+
+def test_short_breaks_do_not_end_or_restart() -> None:
+    mill = Treadmill(_tracker(start_s=4.0, end_s=20.0))
+    # A one-frame misread in the run-in does not restart its clock ...
+    mill.run("running", 2.0)
+    mill.run("walking", 0.1)
+    assert len(mill.run("running", 2.0)) == 1
+    # ... a walk break or a short stop does not end the session ...
+    assert mill.run("walking", 60) == []
+    assert mill.run("standing", 15) == []
+    assert mill.run("running", 10) == []
+    assert mill.tracker.active
+
+
+def test_a_stop_in_the_run_in_starts_it_again() -> None:
+    mill = Treadmill(_tracker(start_s=4.0))
+    mill.run("running", 3.0)
+    mill.run("standing", 2.0)
+    assert mill.run("running", 3.5) == []  # 6.5 s of running, but not 4 s in one go
+    assert len(mill.run("running", 0.6)) == 1
+
+
+def test_summary_names_what_improved_and_what_to_work_on() -> None:
+    mill = Treadmill(_tracker(start_s=4.0, end_s=20.0))
+
+    def improving(t: float) -> dict[str, float]:
+        # Overstride falls from 0.30 to 0.15 over ten minutes; trunk lean stays bent over.
+        progress = min(1.0, (t - 100.0) / 600.0)
+        wobble = 0.01 * ((t * 13.0) % 1.0 - 0.5)
+        return {
+            "cadence_spm": 166.0 + 8.0 * progress,
+            "overstride_ratio": 0.30 - 0.15 * progress + wobble,
+            "trunk_lean_deg": 14.0 + 10 * wobble,
+        }
+
+    mill.run("running", 60, improving)
+    mill.say("overstride", "Land under your hips.")
+    mill.say("trunk_lean", "Run tall, string on the top of your head.")
+    mill.say("trunk_lean", "Run tall, string on the top of your head.")
+    mill.say("praise_overstride", "That's it.", kind="praise")
+    mill.run("running", 540, improving)
+    (summary,) = [c for c in mill.run("absent", 25) if c.kind == "summary"]
+    stored = mill.tracker.summary()
+    assert stored["improved"][0] == "overstride_ratio"
+    assert "trunk_lean_deg" not in stored["improved"]
+    assert stored["cues"] == {"overstride": 1, "trunk_lean": 2}
+    assert stored["work_on"] == "trunk_lean"
+    assert "closer under your hips" in summary.text
+    assert "Next time, work on this: run tall" in summary.text
+    assert "10 minutes" in summary.text
+
+
+def test_without_corrections_a_clear_fault_is_still_named() -> None:
+    mill = Treadmill(_tracker())
+    mill.run("running", 90, lambda t: {"cadence_spm": 160.0, "overstride_ratio": 0.32})
+    (summary,) = [c for c in mill.run("absent", 25) if c.kind == "summary"]
+    assert "land closer under your hips" in summary.text
+    assert mill.tracker.summary()["improved"] == []
+
+
+def test_finish_ends_an_active_session() -> None:
+    mill = Treadmill(_tracker())
+    mill.run("running", 30)
+    summary: Optional[Cue] = mill.tracker.finish(mill.t)
+    assert summary is not None and summary.kind == "summary"
+    assert not mill.tracker.active
+    assert mill.tracker.finish(mill.t) is None
+
+
+def test_cue_ids_map_to_their_metrics() -> None:
+    names = ["cadence_spm", "overstride_ratio", "trunk_lean_deg", "vertical_oscillation_ratio"]
+    assert metric_for_cue("overstride", names) == "overstride_ratio"
+    assert metric_for_cue("trunk_lean_forward", names) == "trunk_lean_deg"
+    assert metric_for_cue("bounce", names) == "vertical_oscillation_ratio"
+    assert metric_for_cue("cadence_low", names) == "cadence_spm"
+    assert metric_for_cue("arm_swing", names) is None
+
+
+def test_tick_ends_a_session_when_frames_stop() -> None:
+    mill = Treadmill(_tracker(end_s=20.0))
+    mill.run("running", 30)
+    last = mill.t
+    assert mill.tracker.tick(last + 0.5) == []  # frames are still coming
+    ended = []
+    for k in range(1, 40):  # the camera is gone: only the daemon's ticks, once a second
+        ended += mill.tracker.tick(last + k)
+    assert [c.kind for c in ended] == ["summary"]
+    assert 20.0 <= ended[0].t_emit - last <= 21.0
