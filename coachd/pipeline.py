@@ -232,6 +232,12 @@ class LivePipeline:
                     self._source = None
                     self._source_dropped_before += source.frames_dropped
                 source.close()
+                if source.finite:
+                    # A truncated file will not heal by reopening: end the run instead.
+                    log.error("%s", exc)
+                    self._set_state("ended", str(exc))
+                    self._slot.close()
+                    return
                 backoff = self._wait_before_retry(str(exc), backoff)
                 continue
             if frame is None:

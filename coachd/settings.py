@@ -18,7 +18,12 @@ from typing import Any, Literal, Optional, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsError,
+)
 
 from coachd.errors import ConfigError
 
@@ -28,6 +33,7 @@ else:  # pragma: no cover - 3.9/3.10
     import tomli as tomllib
 
 SYSTEM_CONFIG = Path("/etc/coachd/coachd.toml")
+CONFIG_ENV = "COACHD_CONFIG"  # names the TOML file when --config is not given
 ENV_PREFIX = "COACHD_"
 ENV_DELIMITER = "__"
 
@@ -82,7 +88,10 @@ class PoseSettings(Section):
         1.5, gt=0.0, le=30.0, description="One Euro cut-off at rest, Hz (lower: smoother)"
     )
     smoothing_beta: float = Field(
-        0.5, ge=0.0, le=10.0, description="One Euro speed coefficient (higher: less lag)"
+        20.0,
+        ge=0.0,
+        le=200.0,
+        description="One Euro speed coefficient per body length/s (higher: less lag)",
     )
     treadmill_region: Optional[tuple[float, float, float, float]] = Field(
         None,
@@ -221,6 +230,8 @@ def load_settings(
 ) -> LoadedSettings:
     """Merge defaults, TOML, environment and flags; raise ConfigError naming any bad value."""
     environ = os.environ if environ is None else environ
+    if config_path is None and environ.get(CONFIG_ENV):
+        config_path = Path(environ[CONFIG_ENV])
     config_file = _choose_config_file(config_path)
     layers: list[tuple[str, dict[str, Any]]] = []
     if config_file is not None:
@@ -258,7 +269,9 @@ def load_settings(
 def _choose_config_file(config_path: Optional[Path]) -> Optional[Path]:
     if config_path is not None:
         if not config_path.is_file():
-            raise ConfigError(f"config error: --config {config_path}: no such file")
+            raise ConfigError(
+                f"config error: config file {config_path} (--config or {CONFIG_ENV}): no such file"
+            )
         return config_path
     return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
 
@@ -277,7 +290,7 @@ def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     known = {k.upper(): v for k, v in environ.items() if k.upper().startswith(ENV_PREFIX)}
     for name in known:
         section, _, key = name[len(ENV_PREFIX) :].partition(ENV_DELIMITER)
-        if name == "COACHD_CONFIG":
+        if name == CONFIG_ENV:
             continue
         if section.lower() not in SECTIONS or not key:
             raise ConfigError(
@@ -290,8 +303,29 @@ def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
         env_nested_delimiter=ENV_DELIMITER,
         case_sensitive=False,
     )
-    source.env_vars = {k.lower(): v for k, v in known.items()}
-    return dict(source())
+    source.env_vars = {k.lower(): v for k, v in known.items() if k != CONFIG_ENV}
+    try:
+        return dict(source())
+    except SettingsError as exc:
+        # A list or tuple setting given as plain text: pydantic-settings wants JSON there.
+        culprit = _unparsable_env_var(known) or f"an environment variable ({exc})"
+        raise ConfigError(
+            f"config error: {culprit} is not valid JSON; "
+            "list settings take JSON, e.g. COACHD_ENGINE__DISABLE='[\"heel_strike\"]'"
+        ) from None
+
+
+def _unparsable_env_var(known: Mapping[str, str]) -> Optional[str]:
+    for name, value in known.items():
+        section, _, key = name[len(ENV_PREFIX) :].partition(ENV_DELIMITER)
+        model = SECTIONS.get(section.lower())
+        info = model.model_fields.get(key.lower()) if model else None
+        if info is not None and get_origin(info.annotation) in (list, tuple, Union):
+            try:
+                json.loads(value)
+            except ValueError:
+                return f"{name}={value!r}"
+    return None
 
 
 def _where(label: str, key: str) -> str:

@@ -542,3 +542,15 @@ def test_all_phrases_covers_everything_said(pack: CuePack) -> None:
     for rule in pack.enabled:
         assert set(rule.phrases) <= phrases and set(rule.praise) <= phrases
     assert not set(pack.rule("heel_strike").phrases) & phrases, "disabled cues are not rendered"
+
+
+def test_reload_keeps_the_baseline_and_applies_the_new_pack(pack: CuePack) -> None:
+    engine = engine_for(pack)
+    first = simulate(engine, FAULTS["overstride"], 120.0)
+    assert first.corrections()
+    baseline = engine.baseline.values
+    quiet = EngineSettings(disable=["overstride"])
+    engine.reload(quiet, load_packs(quiet))
+    assert engine.baseline.values == baseline
+    later = simulate(engine, FAULTS["overstride"], 120.0, start=first.end_t)
+    assert later.cues == []

@@ -19,6 +19,7 @@ import pytest
 
 from coachd.settings import SpeechSettings
 from coachd.speech.render import cache_path, read_wav
+from coachd.speech.tones import click
 
 REPO = Path(__file__).resolve().parent.parent
 ALSA_BASE = Path("/usr/share/alsa/alsa.conf")
@@ -117,7 +118,7 @@ def find_clip(
         found.append((float(np.corrcoef(segment, clip)[0, 1]), int(candidate)))
     best = max(corr for corr, _ in found)
     # Two copies of a cue in the window match equally well: the earlier one is next.
-    offset = min(at for corr, at in found if corr >= best - 0.01)
+    offset = min(at for corr, at in found if corr >= best - 1e-4)
     return start + offset, best
 
 
@@ -222,7 +223,7 @@ def test_a_lost_device_prints_cues_and_is_reopened_when_it_returns(tmp_path: Pat
 def test_a_newer_waiting_cue_replaces_an_older_one(tmp_path: Path) -> None:
     out_file = tmp_path / "out.raw"
     first = "Keep your chest tall and let your arms swing."
-    stale, newest = "Quick feet.", "Relax your shoulders."
+    stale, newest, last = "Quick feet.", "Relax your shoulders.", "Well done, 12 minutes."
     body = """
         log_path = Path(ARGS["tmp"]) / "speech.jsonl"
         speaker = Speaker(SETTINGS, CACHE, log_path, printer=PRINTED.append)
@@ -234,20 +235,26 @@ def test_a_newer_waiting_cue_replaces_an_older_one(tmp_path: Path) -> None:
         speaker.say(cue(ARGS["stale"], n=1))
         speaker.say(cue(ARGS["newest"], n=2))
         assert wait_for(lambda: len(speaker.stats.latencies_ms) == 2)
-        speaker.close(finish_current=True, timeout=10)  # must finish the newest cue
+        speaker.say(cue(ARGS["last"], kind="summary", n=3))  # said just before stopping
+        speaker.close(finish_current=True, timeout=10)  # finishes c2, then says c3
+        speaker.say(cue(ARGS["stale"], n=4))  # too late: ignored, and no exception
         report(speaker)
     """
     settings = BASE
     result = run_child(
-        tmp_path, out_file, _with(body, first=first, stale=stale, newest=newest), settings
+        tmp_path,
+        out_file,
+        _with(body, first=first, stale=stale, newest=newest, last=last),
+        settings,
     )
-    assert result["played"] == 2 and result["dropped_stale"] == 1 and result["printed"] == 0
+    assert result["played"] == 3 and result["dropped_stale"] == 1 and result["printed"] == 0
 
     events = [json.loads(line) for line in (tmp_path / "speech.jsonl").read_text().splitlines()]
     dropped = [e for e in events if e["event"] == "dropped"]
     assert [(e["cue_id"], e["reason"]) for e in dropped] == [("c1", "replaced")]
+    assert "c4" not in {e["cue_id"] for e in events}  # after close(): ignored
     played = [e["cue_id"] for e in events if e["event"] == "played"]
-    assert played == ["c0", "c2"]
+    assert played == ["c0", "c2", "c3"]
     started = {e["cue_id"]: e["t"] for e in events if e["event"] == "started"}
     first_clip = clip_samples(tmp_path, settings, first)
     newest_clip = clip_samples(tmp_path, settings, newest)
@@ -255,13 +262,16 @@ def test_a_newer_waiting_cue_replaces_an_older_one(tmp_path: Path) -> None:
     # One cue at a time: the newest starts only once the first has had time to be heard.
     assert started["c2"] - started["c0"] >= 0.95 * first_s
 
+    last_clip = clip_samples(tmp_path, settings, last)  # rendered on demand (a number)
     recorded = read_raw(out_file)
-    expected = len(first_clip) + len(newest_clip) + 0.2 * 22050
+    expected = len(first_clip) + len(newest_clip) + len(last_clip) + 0.2 * 22050
     assert abs(len(recorded) - expected) < 0.05 * len(newest_clip)
     at, corr = find_clip(recorded, first_clip)
     assert corr > 0.98
-    # ... and the newest in full, right after it: close() let it finish.
-    assert find_clip(recorded, newest_clip, at + len(first_clip), search=2048)[1] > 0.98
+    # ... then the newest in full (close() let it finish), then the cue said before close().
+    at, corr = find_clip(recorded, newest_clip, at + len(first_clip), search=2048)
+    assert corr > 0.98
+    assert find_clip(recorded, last_clip, at + len(newest_clip), search=2048)[1] > 0.98
 
 
 def test_slow_or_failing_tts_never_delays_the_frame_loop(tmp_path: Path) -> None:
@@ -322,8 +332,34 @@ def test_slow_or_failing_tts_never_delays_the_frame_loop(tmp_path: Path) -> None
             f"(without speech {base['late']})"
         )
         assert ratio < 1.25, f"{name} TTS slowed the frame loop {ratio:.2f}x"
-        # A say() that waited for a render would take a render's time (far over a frame).
-        assert say_median < 0.05 * period, f"say() took {say_median * 1e3:.1f} ms ({name})"
+        # A say() that waited for a render would take a render's time (far over a frame);
+        # the margin is for a shared, busy machine.
+        assert say_median < 0.2 * period, f"say() took {say_median * 1e3:.1f} ms ({name})"
     # The TTS really was slow (cues replaced while rendering) and really failed (printed).
-    assert result["slow_dropped"] > 30
-    assert result["broken_failures"] > 0 and result["broken_printed"] > 0
+    assert result["slow_dropped"] > 30, result
+    assert result["broken_failures"] > 0 and result["broken_printed"] > 0, result
+
+
+def test_the_metronome_clicks_at_the_cadence_between_cues(tmp_path: Path) -> None:
+    out_file = tmp_path / "out.raw"
+    body = """
+        speaker = Speaker(SETTINGS, CACHE, None, printer=PRINTED.append)
+        assert wait_for(lambda: speaker.stats.device_state == "ok")
+        speaker.set_metronome(300.0)  # a click every 0.2 s
+        time.sleep(1.5)
+        speaker.set_metronome(None)
+        time.sleep(0.3)
+        speaker.close()
+        report(speaker)
+    """
+    run_child(tmp_path, out_file, body, BASE)
+    # A file device records only what was written, so the clicks lie back to back after
+    # the device check's silence.
+    recorded = read_raw(out_file)[int(0.2 * 22050) :]
+    tick = click(22050, 1.0).astype(float)
+    count = len(recorded) // len(tick)
+    assert len(recorded) == count * len(tick)
+    assert 6 <= count <= 9, f"{count} clicks in 1.5 s at 300 per minute"
+    for n in range(count):
+        segment = recorded[n * len(tick) : (n + 1) * len(tick)]
+        assert np.corrcoef(segment, tick)[0, 1] > 0.99

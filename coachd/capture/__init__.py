@@ -27,6 +27,10 @@ class FrameSource(ABC):
     def read(self) -> Optional[Frame]:
         """The next frame; None at the end; SourceError when the source fails."""
 
+    def describe(self) -> str:
+        """The source and the mode it actually delivers, for logs and `coachd check`."""
+        return self.name
+
     def close(self) -> None:  # noqa: B027 - most sources have something to release, not all
         """Release the device, file or connection."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class EngineCounters:
 @dataclass
 class _RuleState:
     window: deque[tuple[bool, bool]]  # (passes start threshold, still past clear threshold)
-    recent: dict[int, deque[float]]  # per condition: values for its running mean
+    recent: dict[int, deque[float]]  # per condition: values for its running median
     active: bool = False
     support_t: float = -math.inf  # newest stride showing the fault
     told: bool = False  # cued during this fault episode
@@ -76,7 +77,7 @@ class _RuleState:
     def new(cls, rule: CueRule) -> _RuleState:
         return cls(
             window=deque(maxlen=rule.persistence_n),
-            recent={i: deque(maxlen=c.average) for i, c in enumerate(rule.conditions)},
+            recent={i: deque(maxlen=c.median_of) for i, c in enumerate(rule.conditions)},
         )
 
     def forget_episode(self) -> None:
@@ -130,6 +131,7 @@ class CueEngine:
         self._last_spoken_t = -math.inf
         self._spoken: deque[float] = deque()
         self._recent_cadence: deque[float] = deque(maxlen=8)
+        self._recent_speed: deque[float] = deque(maxlen=8)
         warmup = self.settings.warmup_s
         self._retro = (
             RetroDrills(retro or RetroProgress(), first_at_s=warmup + 60.0)
@@ -271,17 +273,16 @@ class CueEngine:
         for metric, value in stride.metrics.items():
             if metric in METRICS and self._usable(stride, metric, 0.5):
                 self.baseline.add(metric, value, self.running_s)
-        cadence = stride.metrics.get("cadence_spm")
-        if cadence is not None and self._usable(stride, "cadence_spm", 0.5):
-            self._recent_cadence.append(cadence)
+        for metric, recent in (
+            ("cadence_spm", self._recent_cadence),
+            ("belt_speed_kmh", self._recent_speed),
+        ):
+            if self._usable(stride, metric, 0.5):
+                recent.append(stride.metrics[metric])
+        speed = self._recent_median(self._recent_speed)  # one step's speed is noisy
         for rule, state in self._judged():
             if stride.view not in rule.views:
                 continue
-            speed = stride.metrics.get("belt_speed_kmh")
-            if speed is not None and not self._usable(
-                stride, "belt_speed_kmh", rule.min_confidence
-            ):
-                speed = None
             if not self._gate_open(rule, speed):
                 state.forget_episode()  # out of the rule's context (speed): not a fix
                 continue
@@ -310,10 +311,10 @@ class CueEngine:
             recent = state.recent[index]
             recent.append(stride.metrics[condition.metric])
             thresholds = self._thresholds(condition, speed)
-            if thresholds is None or len(recent) < condition.average:
+            if thresholds is None or len(recent) < condition.median_of:
                 results.append(None)
                 continue
-            value = sum(recent) / len(recent)
+            value = statistics.median(recent)
             start, clear = thresholds
             if condition.direction == "above":
                 results.append((value > start, value > clear))
@@ -335,7 +336,7 @@ class CueEngine:
             if gate.max_speed_kmh is not None and speed > gate.max_speed_kmh:
                 return False
         if gate.min_cadence_spm is not None or gate.max_cadence_spm is not None:
-            cadence = self._recent_cadence_mean()
+            cadence = self._recent_median(self._recent_cadence)
             if cadence is None:
                 return False
             if gate.min_cadence_spm is not None and cadence < gate.min_cadence_spm:
@@ -382,10 +383,9 @@ class CueEngine:
         if not state.active:
             state.fixed_support_t = t
 
-    def _recent_cadence_mean(self) -> Optional[float]:
-        if len(self._recent_cadence) < 4:
-            return None
-        return sum(self._recent_cadence) / len(self._recent_cadence)
+    @staticmethod
+    def _recent_median(values: deque[float]) -> Optional[float]:
+        return statistics.median(values) if len(values) >= 4 else None
 
     # --- choosing what to say --------------------------------------------------------
 
@@ -467,7 +467,7 @@ class CueEngine:
         if self._cadence is not None:
             settled = self.baseline.get("cadence_spm") if self._warm else None
             lines += self._cadence.update(
-                now, self.running_s, running, settled, self._recent_cadence_mean()
+                now, self.running_s, running, settled, self._recent_median(self._recent_cadence)
             )
         return lines
 

@@ -79,9 +79,9 @@ class Condition:
 
     `start`/`clear` are in the metric's unit (absolute), a factor of the runner's baseline
     (baseline_ratio) or an offset from it (baseline_delta). `per_kmh` moves an absolute
-    threshold with belt speed, from `ref_kmh`, when the speed is known. `average` compares
-    the mean of that many recent strides, for metrics that are noisy per step (cadence at
-    30 fps is quantised to whole frames).
+    threshold with belt speed, from `ref_kmh`, when the speed is known. `median_of` compares
+    the median of that many recent strides, for metrics that are noisy per step (cadence at
+    30 fps is quantised to whole frames, with the odd missed or doubled contact).
     """
 
     metric: str
@@ -91,7 +91,7 @@ class Condition:
     relative: Relative = "absolute"
     per_kmh: float = 0.0
     ref_kmh: float = 10.0
-    average: int = 1
+    median_of: int = 1
 
     def describe(self) -> str:
         sign = ">" if self.direction == "above" else "<"
@@ -104,8 +104,8 @@ class Condition:
         text = f"{self.metric} {sign} {start} (clear {clear})"
         if self.per_kmh:
             text += f" {self.per_kmh:+g}/kmh from {self.ref_kmh:g}"
-        if self.average > 1:
-            text += f" mean of {self.average}"
+        if self.median_of > 1:
+            text += f" median of {self.median_of}"
         return text
 
 
@@ -191,7 +191,16 @@ _CUE_KEYS = {
     "why",
     "min_confidence",
 }
-_CONDITION_KEYS = {"metric", "above", "below", "clear", "relative", "per_kmh", "ref_kmh", "average"}
+_CONDITION_KEYS = {
+    "metric",
+    "above",
+    "below",
+    "clear",
+    "relative",
+    "per_kmh",
+    "ref_kmh",
+    "median_of",
+}
 _GATE_KEYS = {"min_speed_kmh", "max_speed_kmh", "min_cadence_spm", "max_cadence_spm"}
 _TOP_KEYS = {"pack", "defaults", "cues"}
 _DEFAULT_KEYS = {"persistence", "min_confidence"}
@@ -347,10 +356,10 @@ def _condition(problems: _Problems, cue_id: str, field: str, raw: Any) -> Option
     )
     per_kmh = _number(problems, cue_id, f"{field}.per_kmh", raw.get("per_kmh", 0.0), -50, 50)
     ref_kmh = _number(problems, cue_id, f"{field}.ref_kmh", raw.get("ref_kmh", 10.0), 0, 40)
-    average = _integer(problems, cue_id, f"{field}.average", raw.get("average", 1), 1, 30)
+    median_of = _integer(problems, cue_id, f"{field}.median_of", raw.get("median_of", 1), 1, 30)
     if per_kmh and relative != "absolute":
         problems.add(cue_id, f"{field}.per_kmh", "only an absolute threshold moves with speed")
-    if start is None or clear is None or per_kmh is None or ref_kmh is None or average is None:
+    if start is None or clear is None or per_kmh is None or ref_kmh is None or median_of is None:
         return None
     if direction == "above" and clear > start:
         problems.add(
@@ -374,7 +383,7 @@ def _condition(problems: _Problems, cue_id: str, field: str, raw: Any) -> Option
         relative=relative,
         per_kmh=per_kmh,
         ref_kmh=ref_kmh,
-        average=average,
+        median_of=median_of,
     )
 
 
@@ -500,6 +509,12 @@ def parse_pack(data: Mapping[str, Any], source: str) -> tuple[list[CueRule], lis
     problems = _Problems(source)
     for key in sorted(set(data) - _TOP_KEYS):
         problems.add(None, key, f"unknown table; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    about = data.get("pack", {})
+    if not isinstance(about, Mapping):
+        problems.add(None, "pack", "must be a table with name and description")
+    else:
+        for key in sorted(set(about) - {"name", "description"}):
+            problems.add(None, f"pack.{key}", "unknown field; allowed: description, name")
     defaults_raw = data.get("defaults", {})
     persistence: Optional[tuple[int, int]] = (6, 10)
     min_confidence: Optional[float] = 0.5

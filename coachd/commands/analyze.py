@@ -108,7 +108,9 @@ def summary(strides: Sequence[Stride]) -> dict[str, Any]:
         values = [s.metrics[name] for s in strides if name in s.metrics]
         if values:
             out[name] = round(float(np.median(values)), ROUND)
-    strikes = [foot_strike(s.metrics["foot_angle_deg"]) for s in strides if "foot_angle_deg" in s.metrics]
+    strikes = [
+        foot_strike(s.metrics["foot_angle_deg"]) for s in strides if "foot_angle_deg" in s.metrics
+    ]
     if strikes:
         out["foot_strike"] = Counter(strikes).most_common(1)[0][0]
     out["steps"] = len(strides)
@@ -123,7 +125,11 @@ def to_json(result: Analysis) -> dict[str, Any]:
 
     strides = []
     for s in result.strides:
-        item: dict[str, Any] = {"t": rel(s.t), "side": s.side, "duration_s": round(s.duration_s, ROUND)}
+        item: dict[str, Any] = {
+            "t": rel(s.t),
+            "side": s.side,
+            "duration_s": round(s.duration_s, ROUND),
+        }
         item.update({k: round(v, ROUND) for k, v in s.metrics.items() if math.isfinite(v)})
         if "foot_angle_deg" in s.metrics:
             item["foot_strike"] = foot_strike(s.metrics["foot_angle_deg"])
@@ -179,13 +185,17 @@ class ProgressBar:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="SOURCE", help="video file, camera, URL or synthetic:?...")
+    parser.add_argument(
+        "source", metavar="SOURCE", help="video file, camera, URL or synthetic:?..."
+    )
     parser.add_argument(
         "--json", metavar="PATH", default="-", help="where to write the JSON ('-': stdout)"
     )
     parser.add_argument(
-        "--overlay", metavar="OUT.mp4", default=None, help="also write the video with the "
-        "skeleton, contacts and metrics drawn on it"
+        "--overlay",
+        metavar="OUT.mp4",
+        default=None,
+        help="also write the video with the skeleton, contacts and metrics drawn on it",
     )
     parser.add_argument(
         "--view", choices=("auto", *VIEWS), default=None, help="camera view (default: detect)"
@@ -210,6 +220,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 COMMAND = Command(
-    "analyze", "analyse a recording: foot contacts, per-step metrics and cues as JSON",
-    _add_arguments, _run, 30,
+    "analyze",
+    "analyse a recording: foot contacts, per-step metrics and cues as JSON",
+    _add_arguments,
+    _run,
+    30,
 )

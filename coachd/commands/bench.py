@@ -111,10 +111,13 @@ def _table(report: dict[str, Any]) -> str:
     )
     lines.append(
         "landmark agreement: "
-        + ("no frame tracked by both" if math.isnan(median) else
-           f"median {median:.2f}% of torso, p95 {agree['p95_pct_torso']:.2f}% "
-           f"over {agree['frames']} frames x 25 body landmarks "
-           f"(bar {AGREEMENT_BAR_PCT}%: {'met' if report['meets_agreement_bar'] else 'NOT met'})")
+        + (
+            "no frame tracked by both"
+            if math.isnan(median)
+            else f"median {median:.2f}% of torso, p95 {agree['p95_pct_torso']:.2f}% "
+            f"over {agree['frames']} frames x 25 body landmarks "
+            f"(bar {AGREEMENT_BAR_PCT}%: {'met' if report['meets_agreement_bar'] else 'NOT met'})"
+        )
     )
     return "\n".join(lines)
 
@@ -134,4 +137,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = Command("bench", "measure a stage's speed (pose: both backends)", _add_arguments, _run, 70)
+COMMAND = Command(
+    "bench", "measure a stage's speed (pose: both backends)", _add_arguments, _run, 70
+)

@@ -1,7 +1,9 @@
 """`coachd check`: is this machine ready to coach? One line per item, with what to fix.
 
-Only the pose model (and valid settings) are essential: without a camera coachd coaches the
-synthetic runner, and without audio or a voice it prints its cues.
+Essential: valid settings, the pose model, and something to watch (the configured source,
+or for "auto" a camera or the synthetic runner). Without a camera coachd coaches the
+synthetic runner; without audio or a voice it prints its cues. Exit 0 when coaching can
+run, 1 when something essential is missing, 78 when the settings are invalid.
 """
 
 from __future__ import annotations
@@ -39,15 +41,6 @@ class Finding:
         return text + (f"; fix: {self.fix}" if self.fix and not self.ok else "")
 
 
-@dataclass(frozen=True)
-class ConfigFinding(Finding):
-    loaded: Optional[LoadedSettings] = None
-
-    @property
-    def settings(self) -> Optional[Settings]:
-        return self.loaded.settings if self.loaded else None
-
-
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pose-models",
@@ -58,35 +51,30 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    findings: list[Finding] = [_config(args)]
-    print(findings[0].line(), flush=True)
-    settings = (
-        _config_settings(findings[0]) or Settings()
-    )  # with bad settings, check the rest anyway
+    config, loaded = _config(args)
+    print(config.line(), flush=True)
+    findings = [config]
+    # With bad settings the rest is still worth checking, against the defaults.
+    settings = loaded.settings if loaded else Settings()
     for finding in _checks(settings, args.pose_models):
         print(finding.line(), flush=True)
         findings.append(finding)
     return _summarise(findings)
 
 
-def _config_settings(finding: Finding) -> Optional[Settings]:
-    return finding.settings if isinstance(finding, ConfigFinding) else None
-
-
-def _config(args: argparse.Namespace) -> ConfigFinding:
+def _config(args: argparse.Namespace) -> tuple[Finding, Optional[LoadedSettings]]:
     try:
         loaded = settings_from_args(args)
     except ConfigError as exc:
         message = str(exc).replace("\n", " | ")
-        return ConfigFinding(
-            "config", False, message, "correct the setting named above", True, "ERROR"
-        )
+        fix = "correct the setting named above"
+        return Finding("config", False, message, fix, essential=True, status="ERROR"), None
     where = (
         str(loaded.config_file)
         if loaded.config_file
         else "none, defaults (create /etc/coachd/coachd.toml or pass --config)"
     )
-    return ConfigFinding("config", True, f"config file {where}; settings valid", loaded=loaded)
+    return Finding("config", True, f"config file {where}; settings valid"), loaded
 
 
 def _checks(settings: Settings, pose_models: Optional[str]) -> Iterator[Finding]:

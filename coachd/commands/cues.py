@@ -24,8 +24,8 @@ def _list(args: argparse.Namespace) -> int:
 
     pack = load_packs(settings_from_args(args).settings.engine)
     print("# packs: " + ", ".join(str(p) for p in pack.sources))
-    header = f"{'id':<17} {'on':<3} {'prio':>4}  {'views':<31} thresholds"
-    print(header)
+    metric_width = max(len(",".join(r.metrics)) for r in pack.rules)
+    print(f"{'id':<17} {'on':<3} {'prio':>4}  {'metric':<{metric_width}}  {'views':<31} thresholds")
     for rule in pack.rules:
         views = ",".join(rule.views)
         joiner = " or " if rule.match == "any" else " and "
@@ -34,7 +34,11 @@ def _list(args: argparse.Namespace) -> int:
             thresholds += f" [only when {rule.gate.describe()}]"
         thresholds += f" [{rule.persistence_k} of {rule.persistence_n} strides]"
         on = "yes" if rule.enabled else "no"
-        print(f"{rule.id:<17} {on:<3} {rule.priority:>4}  {views:<31} {thresholds}")
+        metrics = ",".join(rule.metrics)
+        print(
+            f"{rule.id:<17} {on:<3} {rule.priority:>4}  {metrics:<{metric_width}}  "
+            f"{views:<31} {thresholds}"
+        )
     return 0
 
 

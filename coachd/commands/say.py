@@ -84,7 +84,13 @@ def _list_devices(settings: Settings) -> int:
 
 
 def _say(settings: Settings, text: str, kind: str, log_path: Optional[Path]) -> int:
-    from coachd.speech import Speaker
+    from coachd.speech import Speaker, spoken_text
+
+    if not spoken_text(text, settings.speech.speak_numbers):
+        raise UsageError(
+            f"nothing to say in {text!r}: speech.speak_numbers is off and every part of it "
+            "holds a number"
+        )
 
     # A one-off phrase may need the TTS worker started first: allow it time.
     speech = settings.speech.model_copy(update={"max_delay_s": 30.0, "idle_close_s": 0.0})

@@ -7,9 +7,15 @@ from typing import Optional
 
 import numpy as np
 
-from coachd.gait.activity import ActivityClassifier
+from coachd.gait.activity import RUNNING_MAX_DUTY, RUNNING_MIN_CADENCE, ActivityClassifier
 from coachd.gait.events import FootContactDetector, FootEvent, FootSample
-from coachd.gait.metrics import FRONTAL_VIEWS, StepInput, Window, leg_landmarks, step_metrics
+from coachd.gait.metrics import (
+    StepInput,
+    Window,
+    flat_foot_angle,
+    leg_landmarks,
+    step_metrics,
+)
 from coachd.gait.signals import (
     BodySample,
     History,
@@ -29,7 +35,7 @@ CONTACT_HEIGHT = 0.045
 FRONTAL_CONTACT_HEIGHT = 0.35
 MIN_STEP_S = 0.2
 MAX_STEP_S = 1.0
-CADENCE_STEPS = 6  # cadence averages the step time over up to this many recent steps
+CADENCE_STEPS = 8  # cadence: step time fitted over up to this many recent steps
 ASYMMETRY_STEPS = 8
 HISTORY_S = 6.0
 GAP_RESET_S = 0.5  # no pose this long: start the foot tracking afresh
@@ -53,8 +59,13 @@ class GaitAnalyzer:
         self._activity = ActivityClassifier()
         self._events: deque[FootEvent] = deque(maxlen=24)
         self._chain: list[float] = []  # fine times of consecutive alternating contacts
-        self._contact_ms: dict[str, deque[float]] = {s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES}
+        self._contact_ms: dict[str, deque[float]] = {
+            s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
+        }
         self._heel_recovery: dict[str, deque[float]] = {
+            s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
+        }
+        self._flat_foot: dict[str, deque[float]] = {
             s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
         }
         self._last_pose_t: Optional[float] = None
@@ -87,14 +98,13 @@ class GaitAnalyzer:
         found: list[FootEvent] = []
         if view is not None:
             p = to_view_coords(xy, view)
-            frontal = view in FRONTAL_VIEWS
             for side in SIDES:
                 leg = leg_landmarks(side)
                 points = [leg["heel"], leg["toe"], leg["ankle"]]
                 sample = FootSample(
                     t, p[points], seen[points], float(np.mean(pose.visibility[points]))
                 )
-                found.extend(self._feet[side].update(sample, leg_px, frontal, t))
+                found.extend(self._feet[side].update(sample, leg_px, view, t))
         found.sort(key=lambda e: e.t)
         strides: list[Stride] = []
         for event in found:
@@ -144,8 +154,7 @@ class GaitAnalyzer:
             self._chain = [start.t_fine]
         self._chain.append(contact.t_fine)
         del self._chain[: -(CADENCE_STEPS + 1)]
-        n = len(self._chain) - 1
-        cadence = 60.0 * n / (self._chain[-1] - self._chain[0])
+        cadence = chain_cadence(self._chain)
 
         toe_off = self._next_toe_off(start.side, start.t, contact.t)
         contact_ms = None if toe_off is None else (toe_off.t - start.t) * 1000.0
@@ -164,7 +173,13 @@ class GaitAnalyzer:
         stance = None
         if toe_off is not None:
             stance = Window.of(self._history.between(start.t, toe_off.t), view)
-        stride_window_from = stride_start.t if stride_s else start.t - (contact.t - start.t)
+        flat = flat_foot_angle(stance, start.side)
+        if flat is not None:
+            self._flat_foot[start.side].append(flat)
+        flat_history = self._flat_foot[start.side]
+        stride_window_from = (
+            stride_start.t if stride_start is not None and stride_s else 2 * start.t - contact.t
+        )
         near = view not in ("side-left", "side-right") or (
             (view == "side-left") == (start.side == "left")
         )
@@ -183,6 +198,7 @@ class GaitAnalyzer:
             contact_ms=contact_ms,
             stride_s=stride_s,
             event_confidence=min(start.confidence, contact.confidence),
+            flat_foot_deg=float(np.median(np.array(flat_history))) if flat_history else None,
             around_contact=Window.of(
                 self._history.between(start.t - 1.5 / self.fps, start.t + 1.5 / self.fps), view
             ),
@@ -190,6 +206,12 @@ class GaitAnalyzer:
             contact_by_side={s: list(v) for s, v in self._contact_ms.items()},
             heel_recovery_by_side={s: list(v) for s, v in self._heel_recovery.items()},
         )
+        if cadence < RUNNING_MIN_CADENCE or (
+            contact_ms is not None
+            and stride_s
+            and contact_ms / 1000.0 / stride_s > RUNNING_MAX_DUTY
+        ):
+            return None  # not a running step (walking, or stepping about)
         metrics, confidence = step_metrics(step)
         if contact_ms is not None:
             self._contact_ms[start.side].append(contact_ms)
@@ -211,3 +233,13 @@ class GaitAnalyzer:
                 return e
         return None
 
+
+def chain_cadence(contacts: list[float]) -> float:
+    """Steps per minute from consecutive contact times: the slope of a straight line through
+    them, which averages out each contact's timing error (a frame at 30 fps is 10% of a step)."""
+    times = np.array(contacts)
+    index = np.arange(len(times), dtype=float)
+    if len(times) < 3:
+        return 60.0 / float(times[-1] - times[0])
+    step_s = float(np.polyfit(index, times, 1)[0])
+    return 60.0 / step_s

@@ -16,12 +16,16 @@ from typing import Optional
 
 import numpy as np
 
-from coachd.messages import EventKind, Side
+from coachd.messages import EventKind, Side, View
 
 HEEL, TOE, ANKLE = 0, 1, 2
 MIN_LIMIT = 0.012  # leg lengths: the tightest contact height limit
 MIN_TIGHT_LIMIT = 0.006
 FRONTAL_MAX_SPEED = 1.4  # leg lengths per second
+FRONTAL_SLACK = 0.25  # leg lengths per second of landmark noise
+REFRESH_FRAMES = 5
+MAX_DELAY_S = 0.15  # every event is reported at most this long after it happened
+MIN_SWING_S = 0.2  # a foot back down sooner than this after a toe-off never left the belt
 
 
 @dataclass(frozen=True)
@@ -65,37 +69,70 @@ class FootContactDetector:
             deque(maxlen=max(10, int(ground_seconds * fps))) for _ in range(3)
         ]
         self._raw: deque[FootSample] = deque(maxlen=3)
+        self._recent: deque[FootSample] = deque(maxlen=max(12, int(0.7 * fps)))
+        # The planted foot's forward speed (px/s, negative: with the belt) and its noise.
+        self._belt: deque[float] = deque(maxlen=6)
+        self._belt_noise: deque[float] = deque(maxlen=6)
+        self._contact_start_t: Optional[float] = None
+        self._seen_from_front = False
+        self._last_toe_off_t: Optional[float] = None
+        self._ignoring = False  # inside a touch too soon after a toe-off to be a step
         # Evaluated frames: (t, height over ground / L or None, candidate contact)
         self._evaluated: deque[tuple[float, Optional[float], Optional[bool]]] = deque(maxlen=4)
         self.in_contact: Optional[bool] = None
         self._last_contact_t: Optional[float] = None
         self._last_contact_h: Optional[float] = None
         self._pending: Optional[tuple[float, float]] = None  # first frame of a new state
-        self._contact_run: deque[tuple[float, float]] = deque(maxlen=3)  # its last frames
+        self._contact_run: list[tuple[float, float]] = []  # (t, height) of the current contact
         self._confidence: deque[float] = deque(maxlen=6)
         # Heights of the planted foot: their spread sets how tight the contact limit can be.
         self._planted: deque[float] = deque(maxlen=max(20, int(2 * fps)))
+        # Percentiles over seconds of history move slowly: refreshed every few frames.
+        self._grounds: list[Optional[float]] = [None, None, None]
+        self._limits: dict[bool, tuple[float, float]] = {}
+        self._age = 0
 
     def reset(self) -> None:
         for heights in self._heights:
             heights.clear()
         self._raw.clear()
+        self._recent.clear()
+        self._belt.clear()
+        self._belt_noise.clear()
         self._evaluated.clear()
         self.in_contact = None
         self._last_contact_t = None
+        self._last_contact_h = None
         self._pending = None
+        self._last_toe_off_t = None
+        self._ignoring = False
+        self._planted.clear()
+        self._contact_run.clear()
+        self._grounds = [None, None, None]
+        self._limits = {}
 
     @property
     def ready(self) -> bool:
         return max(len(h) for h in self._heights) >= max(10, int(0.8 * self.fps))
 
     def update(
-        self, sample: FootSample, leg_px: Optional[float], frontal: bool, t_now: float
+        self, sample: FootSample, leg_px: Optional[float], view: View, t_now: float
     ) -> list[FootEvent]:
+        frontal = view in ("front", "rear")
+        self._seen_from_front = view == "front"
         for k in range(3):
             if sample.seen[k]:
                 self._heights[k].append(float(sample.points[k, 1]))
         self._raw.append(sample)
+        self._recent.append(sample)
+        self._age += 1
+        if self._age >= REFRESH_FRAMES:
+            self._age = 0
+            self._grounds = [
+                float(np.percentile(np.array(h), 10)) if len(h) >= 5 else None
+                for h in self._heights
+            ]
+            self._limits = {}
         if len(self._raw) < 3 or leg_px is None or not self.ready:
             return []
         middle = self._raw[1]
@@ -104,8 +141,6 @@ class FootContactDetector:
         if height is not None:
             limit = self.limit(frontal)
             candidate = height < limit and self._not_swinging(leg_px, frontal)
-            if self.in_contact and candidate:
-                self._planted.append(height)
         self._evaluated.append((middle.t, height, candidate))
         self._confidence.append(middle.visibility if height is not None else 0.0)
         return self._step(t_now, leg_px, frontal)
@@ -113,22 +148,28 @@ class FootContactDetector:
     def limit(self, frontal: bool) -> float:
         """Contact height limit in leg lengths: the setting, tightened to 4 spreads of the
         planted foot's height noise when the landmarks are steady (a sharper contact time)."""
-        ceiling = self.frontal_contact_height if frontal else self.contact_height
-        if frontal or len(self._planted) < 10:
-            return ceiling
-        values = np.array(self._planted)
-        spread = 1.4826 * float(np.median(np.abs(values - np.median(values))))
-        return float(np.clip(float(np.median(values)) + 4.0 * spread, MIN_LIMIT, ceiling))
+        return self._limit_pair(frontal)[0]
 
     def tight_limit(self, frontal: bool) -> float:
         """The planted height plus 2 spreads: the contact frames' own band, for choosing
         exactly which frame a contact starts and ends on."""
-        loose = self.limit(frontal)
-        if frontal or len(self._planted) < 10:
-            return loose
-        values = np.array(self._planted)
-        spread = 1.4826 * float(np.median(np.abs(values - np.median(values))))
-        return float(np.clip(float(np.median(values)) + 2.0 * spread, MIN_TIGHT_LIMIT, loose))
+        return self._limit_pair(frontal)[1]
+
+    def _limit_pair(self, frontal: bool) -> tuple[float, float]:
+        cached = self._limits.get(frontal)
+        if cached is not None:
+            return cached
+        ceiling = self.frontal_contact_height if frontal else self.contact_height
+        pair = (ceiling, ceiling)
+        if not frontal and len(self._planted) >= 10:
+            values = np.array(self._planted)
+            centre = float(np.median(values))
+            spread = 1.4826 * float(np.median(np.abs(values - centre)))
+            loose = float(np.clip(centre + 4.0 * spread, MIN_LIMIT, ceiling))
+            tight = float(np.clip(centre + 2.0 * spread, MIN_TIGHT_LIMIT, loose))
+            pair = (loose, tight)
+        self._limits[frontal] = pair
+        return pair
 
     def _height(self, leg_px: float) -> Optional[float]:
         """Median-filtered height over the ground of the middle raw frame, in leg lengths."""
@@ -136,11 +177,14 @@ class FootContactDetector:
         for k in (HEEL, TOE, ANKLE):
             if k == ANKLE and best is not None:
                 break
-            values = [s.points[k, 1] for s in self._raw if s.seen[k]]
-            if len(values) < 2 or not self._raw[1].seen[k] or len(self._heights[k]) < 5:
+            ground = self._grounds[k]
+            if ground is None or not self._raw[1].seen[k]:
                 continue
-            ground = float(np.percentile(np.array(self._heights[k]), 10))
-            height = (float(np.median(values)) - ground) / leg_px
+            values = sorted(float(s.points[k, 1]) for s in self._raw if s.seen[k])
+            if len(values) < 2:
+                continue
+            middle = values[1] if len(values) == 3 else 0.5 * (values[0] + values[1])
+            height = (middle - ground) / leg_px
             best = height if best is None else min(best, height)
         return best
 
@@ -150,17 +194,17 @@ class FootContactDetector:
         if dt <= 0:
             return True
         if frontal:
-            # The belt carries a planted foot away from (or towards) the camera: its lowest
-            # point drifts slowly in the image, where a swinging foot rises or drops fast.
+            # The belt carries a planted foot away from a camera in front (it rises slowly in
+            # the image) or towards one behind (it sinks slowly); a swinging foot moves fast,
+            # and a landing foot in front view still comes towards the camera (sinks).
             both = [k for k in (HEEL, TOE) if first.seen[k] and last.seen[k] and middle.seen[k]]
             if not both:
                 return True
             lowest = min(both, key=lambda k: middle.points[k, 1])
-            # The slower side of the frame: a landing stops the drop at once.
-            before = abs(middle.points[lowest, 1] - first.points[lowest, 1])
-            after = abs(last.points[lowest, 1] - middle.points[lowest, 1])
-            speed = 2.0 * min(before, after) / dt / leg_px
-            return bool(speed < FRONTAL_MAX_SPEED)
+            rising = (last.points[lowest, 1] - first.points[lowest, 1]) / dt / leg_px
+            if not self._seen_from_front:
+                rising = -rising
+            return bool(-FRONTAL_SLACK <= rising <= FRONTAL_MAX_SPEED)
         if not (first.seen[ANKLE] and last.seen[ANKLE]):
             return True
         # A planted foot goes backwards with the belt; a swinging one comes forwards.
@@ -197,10 +241,16 @@ class FootContactDetector:
             previous = self._before(first_t)
             t_fine = _crossing(previous, (first_t, first_h), limit)
             new_run = [(et, h) for et, h, _ in self._evaluated if et >= first_t and h is not None]
-            # The first frame down in the planted band (else the first under the limit).
+            # The first frame down in the planted band (else the first under the limit),
+            # or better, the first that moves with the belt.
             start = next((et for et, h in new_run if h <= tight), first_t)
-            self._contact_run.clear()
-            self._contact_run.extend((et, h) for et, h in new_run if et >= start)
+            if not frontal:
+                start = self._moving_with_belt(first_t, start, leg_px, limit)
+            self._contact_start_t = start
+            if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
+                self._ignoring = True
+                return []
+            self._contact_run = [(et, h) for et, h in new_run if et >= start]
             self._last_contact_t, self._last_contact_h = new_run[-1] if new_run else (t, 0.0)
             return [FootEvent(start, t_fine, self.side, "contact", t_now, confidence)]
         if self._last_contact_t is None or self._last_contact_h is None:
@@ -209,11 +259,84 @@ class FootContactDetector:
         t_fine = _crossing(last, (first_t, first_h), limit)
         # The last frame still in the planted band (else the last under the limit).
         run = list(self._contact_run)
+        # The middle of the contact (not its first and last frames) shows the height noise.
+        self._planted.extend(h for _, h in run[1:-1])
+        if self._ignoring:
+            self._ignoring = False
+            return []
+        if not frontal and self._contact_start_t is not None:
+            self._learn_belt(self._contact_start_t, last[0])
+        self._contact_run = []
         end = last[0]
-        while len(run) > 1 and run[-1][1] > tight:
+        for _ in range(2):
+            if len(run) < 2 or run[-1][1] <= tight or t_now - run[-2][0] > MAX_DELAY_S:
+                break
             run.pop()
             end = run[-1][0]
+        self._last_toe_off_t = end
         return [FootEvent(end, t_fine, self.side, "toe_off", t_now, confidence)]
+
+    def _lower_point(self, sample: FootSample, other: FootSample) -> Optional[int]:
+        """Heel or toe, whichever is lower in `sample` relative to its planted height."""
+        usable = [
+            k
+            for k in (HEEL, TOE)
+            if sample.seen[k] and other.seen[k] and self._grounds[k] is not None
+        ]
+        if not usable:
+            return None
+        return min(usable, key=lambda k: sample.points[k, 1] - (self._grounds[k] or 0.0))
+
+    def _is_low(self, sample: FootSample, k: int, leg_px: float, limit: float) -> bool:
+        ground = self._grounds[k]
+        return ground is not None and (sample.points[k, 1] - ground) / leg_px <= limit
+
+    def _learn_belt(self, start: float, end: float) -> None:
+        """The planted point's forward speed over the middle of a contact."""
+        frames = [s for s in self._recent if start < s.t < end]
+        speeds = []
+        for a, b in zip(frames, frames[1:]):
+            k = self._lower_point(b, a)
+            if k is not None and b.t > a.t:
+                speeds.append((b.points[k, 0] - a.points[k, 0]) / (b.t - a.t))
+        if len(speeds) >= 2:
+            values = np.array(speeds)
+            centre = float(np.median(values))
+            self._belt.append(centre)
+            self._belt_noise.append(1.4826 * float(np.median(np.abs(values - centre))))
+
+    def _moving_with_belt(
+        self, first_t: float, fallback: float, leg_px: float, limit: float
+    ) -> float:
+        """The first frame near `first_t` whose low point, low enough, moves on with the belt.
+
+        The frame before a landing is often within the height noise of the belt, but its foot
+        still moves at its own speed: one frame later it is carried by the belt.
+        """
+        if len(self._belt) < 2:
+            return fallback
+        belt = float(np.median(np.array(self._belt)))
+        noise = float(np.median(np.array(self._belt_noise)))
+        tolerance = float(np.clip(2.0 * noise, 0.08 * abs(belt), 0.2 * abs(belt)))
+        window = 1.5 / self.fps
+        frames = list(self._recent)
+        for a, b in zip(frames, frames[1:]):
+            if not first_t - window <= a.t <= first_t + window or b.t <= a.t:
+                continue
+            k = self._lower_point(b, a)
+            ground = self._grounds[k] if k is not None else None
+            if k is None or ground is None or (a.points[k, 1] - ground) / leg_px > limit:
+                continue
+            # Every planted point (heel and toe of a flat foot) moves with the belt: average.
+            planted = [
+                j
+                for j in (HEEL, TOE)
+                if a.seen[j] and b.seen[j] and self._is_low(b, j, leg_px, limit)
+            ] or [k]
+            moved = float(np.mean([b.points[j, 0] - a.points[j, 0] for j in planted]))
+            if abs(moved / (b.t - a.t) - belt) <= tolerance:
+                return a.t
+        return fallback
 
     def _before(self, t: float) -> Optional[tuple[float, float]]:
         earlier = [(et, h) for et, h, _ in self._evaluated if et < t and h is not None]

@@ -101,7 +101,9 @@ class Window:
     @classmethod
     def of(cls, samples: list[BodySample], view: Optional[View]) -> Window:
         if not samples:
-            return cls(np.zeros(0), np.zeros((0, 33, 2)), np.zeros((0, 33), bool), np.zeros((0, 33)))
+            return cls(
+                np.zeros(0), np.zeros((0, 33, 2)), np.zeros((0, 33), bool), np.zeros((0, 33))
+            )
         return cls(
             np.array([s.t for s in samples]),
             to_view_coords(np.stack([s.xy for s in samples]), view),
@@ -124,7 +126,8 @@ class Window:
     def confidence(self, rows: np.ndarray, landmarks: tuple[int, ...]) -> float:
         if rows.size == 0:
             return 0.0
-        return float(np.clip(np.mean(self.vis[np.ix_(rows, list(landmarks))]), 0.0, 1.0))
+        picked = self.vis[rows][:, list(landmarks)]
+        return float(np.clip(np.mean(picked), 0.0, 1.0))
 
 
 @dataclass
@@ -146,6 +149,7 @@ class StepInput:
     stride_s: Optional[float]
     event_confidence: float = 1.0
     around_contact: Optional[Window] = None  # the contact frame and one frame either side
+    flat_foot_deg: Optional[float] = None  # this foot's recent mid-stance heel->toe angle
     runner_height_cm: Optional[float] = None
     contact_by_side: dict[str, list[float]] = field(default_factory=dict)
     heel_recovery_by_side: dict[str, list[float]] = field(default_factory=dict)
@@ -217,9 +221,30 @@ def shank_angle_deg(step: StepInput) -> Measured:
     return angle, w.confidence(np.array([row]), need) * _trust(step)
 
 
+def _foot_angles(w: Window, side: Side) -> np.ndarray:
+    """Heel->toe angle from horizontal in every frame where both are seen (NaN elsewhere)."""
+    leg = leg_landmarks(side)
+    heel, toe = w.p[:, leg["heel"]], w.p[:, leg["toe"]]
+    angles = np.degrees(np.arctan2(toe[:, 1] - heel[:, 1], toe[:, 0] - heel[:, 0]))
+    return np.where(w.all_seen((leg["heel"], leg["toe"])), angles, np.nan)
+
+
+def flat_foot_angle(stance: Optional[Window], side: Side) -> Optional[float]:
+    """The heel->toe angle mid-stance, when the foot is flat on the belt: its true angle is 0,
+    so whatever the landmarks say then is where the pose model puts heel and toe on a shoe."""
+    if stance is None or len(stance) < 5:
+        return None
+    angles = _foot_angles(stance, side)
+    n = len(angles)
+    middle = angles[int(0.35 * n) : max(int(0.35 * n) + 1, int(0.65 * n) + 1)]
+    middle = middle[np.isfinite(middle)]
+    return float(np.median(middle)) if middle.size else None
+
+
 def foot_angle_deg(step: StepInput) -> Measured:
     """Heel->toe angle at contact, averaged with the frames either side where seen (the foot
-    is short in the image: one frame's landmark noise is worth several degrees)."""
+    is short in the image: one frame's landmark noise is worth several degrees), measured
+    from the same foot's flat mid-stance angle (the pose model's own heel/toe offset)."""
     leg = leg_landmarks(step.side)
     need = (leg["heel"], leg["toe"])
     row = _at_contact(step, need)
@@ -233,11 +258,14 @@ def foot_angle_deg(step: StepInput) -> Measured:
         rows_a = [i for i in range(len(a)) if seen[i]]
         if rows_a:
             foot = a.p[rows_a][:, list(need)]
-            angles = np.degrees(np.arctan2(foot[:, 1, 1] - foot[:, 0, 1], foot[:, 1, 0] - foot[:, 0, 0]))
-            return float(np.mean(angles)), w.confidence(np.array(rows), need) * _trust(step)
+            angles = np.degrees(
+                np.arctan2(foot[:, 1, 1] - foot[:, 0, 1], foot[:, 1, 0] - foot[:, 0, 0])
+            )
+            angle = float(np.mean(angles)) - (step.flat_foot_deg or 0.0)
+            return angle, w.confidence(np.array(rows), need) * _trust(step)
     heel, toe = w.p[row, leg["heel"]], w.p[row, leg["toe"]]
     angle = math.degrees(math.atan2(toe[1] - heel[1], toe[0] - heel[0]))
-    return angle, w.confidence(np.array(rows), need) * _trust(step)
+    return angle - (step.flat_foot_deg or 0.0), w.confidence(np.array(rows), need) * _trust(step)
 
 
 def _seen_rows(w: Window, landmarks: tuple[int, ...]) -> Optional[np.ndarray]:
@@ -308,7 +336,9 @@ def shoulder_tilt_p2p_deg(step: StepInput) -> Measured:
     line = w.p[rows, Landmark.RIGHT_SHOULDER] - w.p[rows, Landmark.LEFT_SHOULDER]
     # Roll from horizontal, folded so that the left-right order of the view does not matter.
     roll = np.degrees(np.arctan2(line[:, 1], np.abs(line[:, 0])))
-    return fitted_p2p(w.t[rows], roll, _period(w, rows)), w.confidence(rows, SHOULDERS) * step.event_confidence
+    return fitted_p2p(w.t[rows], roll, _period(w, rows)), w.confidence(
+        rows, SHOULDERS
+    ) * step.event_confidence
 
 
 def shoulder_sway_ratio(step: StepInput) -> Measured:
@@ -321,7 +351,9 @@ def shoulder_sway_ratio(step: StepInput) -> Measured:
     width = np.median(np.abs(w.p[rows, SHOULDERS[0], 0] - w.p[rows, SHOULDERS[1], 0]))
     if width < 1.0:
         return None
-    return fitted_p2p(w.t[rows], sideways, _period(w, rows)) / float(width), w.confidence(rows, need) * step.event_confidence
+    return fitted_p2p(w.t[rows], sideways, _period(w, rows)) / float(width), w.confidence(
+        rows, need
+    ) * step.event_confidence
 
 
 def shoulder_elevation_ratio(step: StepInput) -> Measured:

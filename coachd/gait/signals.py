@@ -65,7 +65,7 @@ class History:
     """The last `seconds` of BodySamples, oldest first."""
 
     def __init__(self, seconds: float, fps: float) -> None:
-        self._samples: deque[BodySample] = deque(maxlen=max(8, int(round(seconds * fps))))
+        self._samples: deque[BodySample] = deque(maxlen=max(8, round(seconds * fps)))
 
     def append(self, sample: BodySample) -> None:
         self._samples.append(sample)
@@ -110,7 +110,9 @@ def leg_length_px(xy: np.ndarray, seen: np.ndarray) -> Optional[float]:
         (Landmark.RIGHT_HIP, Landmark.RIGHT_KNEE, Landmark.RIGHT_ANKLE),
     ):
         if seen[hip] and seen[knee] and seen[ankle]:
-            length = float(np.linalg.norm(xy[hip] - xy[knee]) + np.linalg.norm(xy[knee] - xy[ankle]))
+            length = float(
+                np.linalg.norm(xy[hip] - xy[knee]) + np.linalg.norm(xy[knee] - xy[ankle])
+            )
             best = length if best is None else max(best, length)
     return best
 
@@ -121,18 +123,23 @@ class LegLengthEstimate:
     def __init__(self, fps: float, seconds: float = 4.0) -> None:
         self._values: deque[float] = deque(maxlen=max(8, int(seconds * fps)))
         self.value: Optional[float] = None
+        self._fresh = 0
 
     def update(self, xy: np.ndarray, seen: np.ndarray) -> Optional[float]:
         length = leg_length_px(xy, seen)
         if length is not None and length > 1.0:
             self._values.append(length)
-        if len(self._values) >= 3:
+            self._fresh += 1
+        # A percentile of seconds of history moves slowly: refreshed every few new values.
+        if len(self._values) >= 3 and (self.value is None or self._fresh >= 5):
             self.value = float(np.percentile(np.array(self._values), 80))
+            self._fresh = 0
         return self.value
 
     def reset(self) -> None:
         self._values.clear()
         self.value = None
+        self._fresh = 0
 
 
 class LegLabelFixer:

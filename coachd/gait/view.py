@@ -10,8 +10,8 @@ import numpy as np
 from coachd.messages import Landmark, View
 
 # Shoulder+hip width over torso length: well below this the body is seen edge-on (side view).
-SIDE_MAX_WIDTH = 0.35
-FRONTAL_MIN_WIDTH = 0.5
+SIDE_MAX_WIDTH = 0.2
+FRONTAL_MIN_WIDTH = 0.3
 
 
 def frame_view(xy: np.ndarray, seen: np.ndarray) -> Optional[View]:

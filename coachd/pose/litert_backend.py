@@ -22,6 +22,7 @@ from coachd.pose.tracker import make_pose
 from coachd.settings import PoseSettings
 
 NUM_MODEL_LANDMARKS = 39
+HEATMAP_SIZE = 64
 # Half the side of the heatmap window. The wheel's graph says kernel_size 7, yet its output
 # matches a 9x9 window (to 0.1 px on the real clip; 7x7 is off by up to 5 px).
 HEATMAP_HALF_WINDOW = 4
@@ -45,7 +46,7 @@ def model_paths() -> tuple[Path, Path]:
         if not path.is_file():
             raise ConfigError(
                 f"config error: pose model missing: {path}; reinstall mediapipe==0.10.21 "
-                "or set pose.backend = \"mediapipe\""
+                'or set pose.backend = "mediapipe"'
             )
     return detector, landmarks
 
@@ -54,21 +55,60 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
+def without_segmentation(model: bytes) -> bytes:
+    """The landmark model minus its segmentation head, which coachd never reads.
+
+    Only the operators the other outputs depend on are kept, so those outputs are unchanged
+    bit for bit while a quarter of the work (the full-resolution mask) is skipped.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    tree = schema.ModelT.InitFromPackedBuf(model, 0)
+    graph = tree.subgraphs[0]
+    outputs = [
+        index
+        for index in graph.outputs
+        if tuple(graph.tensors[index].shape)
+        != (1, geometry.LANDMARK_SIZE, geometry.LANDMARK_SIZE, 1)
+    ]
+    producer = {out: i for i, op in enumerate(graph.operators) for out in op.outputs}
+    needed: set[int] = set()
+    pending = list(outputs)
+    while pending:
+        op_index = producer.get(pending.pop())
+        if op_index is not None and op_index not in needed:
+            needed.add(op_index)
+            pending.extend(int(t) for t in graph.operators[op_index].inputs if t >= 0)
+    graph.operators = [op for i, op in enumerate(graph.operators) if i in needed]
+    graph.outputs = np.array(outputs, dtype=np.int32)
+    builder = flatbuffers.Builder(len(model))
+    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 class _Model:
     """One LiteRT interpreter with its input and output tensor indices."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, model: bytes, threads: int) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter: Any = Interpreter(model_path=str(path), num_threads=threads)
+        self.interpreter: Any = Interpreter(model_content=model, num_threads=threads)
         self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]["index"]
-        self.outputs = [d["index"] for d in self.interpreter.get_output_details()]
+        details = self.interpreter.get_output_details()
+        self.outputs = [d["index"] for d in details]
+        self.output_sizes = [int(np.prod(d["shape"])) for d in details]
+
+    def output_by_size(self, size: int) -> int:
+        """Position of the output with `size` values (the models' outputs differ in size)."""
+        return self.output_sizes.index(size)
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        self.interpreter.set_tensor(self.input_index, tensor[None])
+        """Output views (no copies): valid until the next run."""
+        self.interpreter.tensor(self.input_index)()[0] = tensor
         self.interpreter.invoke()
-        return [self.interpreter.get_tensor(i) for i in self.outputs]
+        return [self.interpreter.tensor(i)() for i in self.outputs]
 
 
 def refine_with_heatmap(local: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
@@ -113,8 +153,17 @@ class LiteRTBackend:
     def __init__(self, settings: PoseSettings) -> None:
         detector_path, landmark_path = model_paths()
         self._settings = settings
-        self._detector = _Model(detector_path, settings.threads)
-        self._landmarks = _Model(landmark_path, settings.threads)
+        self._detector = _Model(detector_path.read_bytes(), settings.threads)
+        self._landmarks = _Model(without_segmentation(landmark_path.read_bytes()), settings.threads)
+        self._outputs = [
+            self._landmarks.output_by_size(size)
+            for size in (
+                NUM_MODEL_LANDMARKS * 5,
+                1,
+                HEATMAP_SIZE * HEATMAP_SIZE * NUM_MODEL_LANDMARKS,
+                NUM_MODEL_LANDMARKS * 3,
+            )
+        ]
         self._anchors = geometry.ssd_anchors()
         self._roi: Optional[Roi] = None
         self._alignment_filter = OneEuroFilter(
@@ -134,12 +183,18 @@ class LiteRTBackend:
         matrix, pad_x, pad_y = geometry.letterbox_matrix(width, height, geometry.DETECTOR_SIZE)
         size = geometry.DETECTOR_SIZE
         boxed = cv2.warpAffine(
-            image, matrix, (size, size), flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
+            image,
+            matrix,
+            (size, size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0),
         )
         rgb = cv2.cvtColor(boxed, cv2.COLOR_BGR2RGB)
         tensor = rgb.astype(np.float32) * (2.0 / 255.0) - 1.0
-        boxes, scores = self._detector.run(tensor)
+        outputs = self._detector.run(tensor)
+        boxes = outputs[self._detector.output_by_size(len(self._anchors) * 12)]
+        scores = outputs[self._detector.output_by_size(len(self._anchors))]
         return geometry.decode_detections(
             boxes, scores, self._anchors, self._settings.min_detection_confidence, pad_x, pad_y
         )
@@ -177,7 +232,8 @@ class LiteRTBackend:
         size = geometry.LANDMARK_SIZE
         patch = geometry.crop(image, roi, size, replicate=True)
         tensor = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
-        raw, flag, _segmentation, heatmap, raw_world = self._landmarks.run(tensor)
+        outputs = self._landmarks.run(tensor)
+        raw, flag, heatmap, raw_world = (outputs[i] for i in self._outputs)
         score = float(flag.reshape(-1)[0])
         if score < self._settings.min_tracking_confidence:
             return None, None

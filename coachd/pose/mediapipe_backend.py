@@ -45,8 +45,8 @@ class MediaPipeBackend:
         x0, y0, x1, y1 = 0, 0, width, height
         region = self._settings.treadmill_region
         if region is not None:
-            x0, x1 = (int(round(min(max(v, 0.0), 1.0) * width)) for v in (region[0], region[2]))
-            y0, y1 = (int(round(min(max(v, 0.0), 1.0) * height)) for v in (region[1], region[3]))
+            x0, x1 = (round(min(max(v, 0.0), 1.0) * width) for v in (region[0], region[2]))
+            y0, y1 = (round(min(max(v, 0.0), 1.0) * height) for v in (region[1], region[3]))
             if x1 - x0 < 16 or y1 - y0 < 16:
                 x0, y0, x1, y1 = 0, 0, width, height
         rgb = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)

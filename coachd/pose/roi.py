@@ -160,9 +160,7 @@ def _weighted_nms(
     return merged
 
 
-def roi_from_alignment(
-    centre: np.ndarray, scale_point: np.ndarray, width: int, height: int
-) -> Roi:
+def roi_from_alignment(centre: np.ndarray, scale_point: np.ndarray, width: int, height: int) -> Roi:
     """AlignmentPointsRects + RectTransformation: normalised points -> square rotated crop."""
     cx, cy = float(centre[0]) * width, float(centre[1]) * height
     sx, sy = float(scale_point[0]) * width, float(scale_point[1]) * height

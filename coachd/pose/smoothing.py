@@ -98,5 +98,9 @@ class PoseSmoother:
         # World landmarks are in metres already: a body is about one metre across.
         world = self._world(pose.world, t)
         xy = image[:, :2] * np.array([width, height], dtype=np.float64)
-        return replace(pose, norm=image.astype(np.float32), xy=xy.astype(np.float32),
-                       world=world.astype(np.float32))
+        return replace(
+            pose,
+            norm=image.astype(np.float32),
+            xy=xy.astype(np.float32),
+            world=world.astype(np.float32),
+        )

@@ -98,7 +98,7 @@ class Daemon:
         if self._health is not None:
             self._health.start()
         self._pipeline.start()
-        log.info("coaching from %s", self._source.name)
+        log.info("coaching from %s", self._source.describe())
         self._notifier.ready(f"waiting for a runner on {self._source.name}")
         ping_every = self._notifier.watchdog_interval() or 1.0
         next_ping = 0.0

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
 
 import numpy as np
@@ -18,7 +20,8 @@ import numpy as np
 from coachd.errors import AudioError
 
 FRAMES_PER_BUFFER = 512
-WRITE_FRAMES = 1024  # per write: small, so the first buffer reaches the device early
+FIRST_WRITE_FRAMES = 1024  # small, so the first buffer reaches the device early
+WRITE_FRAMES = 4096  # then fewer, larger writes (PyAudio releases the GIL while writing)
 VERIFY_SECONDS = 0.2  # of silence played to check a newly opened device
 
 
@@ -85,8 +88,14 @@ def list_output_devices(pa: Any) -> list[OutputDevice]:
     return devices
 
 
-def find_device(devices: list[OutputDevice], wanted: str) -> Optional[OutputDevice]:
-    """The device for speech.device: "" the default, a number an index, else a name part."""
+def find_device(
+    devices: list[OutputDevice], wanted: str, proc_asound: Path = Path("/proc/asound")
+) -> Optional[OutputDevice]:
+    """The device for speech.device: "" the default, a number an index, else a name part.
+
+    ALSA hardware names as `aplay -L` prints them (hw:1,0, plughw:CARD=Device,DEV=0) find
+    the PortAudio device named "... (hw:1,0)".
+    """
     wanted = wanted.strip()
     if not wanted:
         defaults = [d for d in devices if d.is_default]
@@ -97,7 +106,28 @@ def find_device(devices: list[OutputDevice], wanted: str) -> Optional[OutputDevi
     exact = [d for d in devices if d.name.lower() == key]
     if exact:
         return exact[0]
-    return next((d for d in devices if key in d.name.lower()), None)
+    part = next((d for d in devices if key in d.name.lower()), None)
+    if part is not None:
+        return part
+    hw = alsa_hw_suffix(wanted, proc_asound)
+    return next((d for d in devices if hw and d.name.endswith(hw)), None)
+
+
+_ALSA_HW = re.compile(r"(?:plug)?hw:(?:CARD=)?([^,]+)(?:,(?:DEV=)?(\d+))?", re.IGNORECASE)
+
+
+def alsa_hw_suffix(wanted: str, proc_asound: Path = Path("/proc/asound")) -> Optional[str]:
+    """ "(hw:N,D)" for an ALSA hardware name such as plughw:CARD=PCH,DEV=0, else None."""
+    match = _ALSA_HW.fullmatch(wanted.strip())
+    if match is None:
+        return None
+    card, dev = match.group(1), match.group(2) or "0"
+    if not card.isdigit():
+        try:  # /proc/asound/PCH -> card0
+            card = os.readlink(proc_asound / card).rsplit("card", 1)[-1]
+        except OSError:
+            return None
+    return f"(hw:{card},{dev})"
 
 
 def convert(samples: np.ndarray, rate: int, out_rate: int, channels: int) -> np.ndarray:
@@ -138,6 +168,9 @@ class AudioOutput:
         if self._stream is not None and self._rate == rate:
             return
         self.close_stream()
+        if self._wanted.lower().startswith("plughw"):
+            # PortAudio then opens hardware through ALSA's plug layer: any rate, any channels.
+            os.environ.setdefault("PA_ALSA_PLUGHW", "1")
         try:
             if self._pa is None:
                 self._pa = new_portaudio()
@@ -194,16 +227,17 @@ class AudioOutput:
         """
         self.open(rate)
         data = convert(samples, rate, self._out_rate, self._channels)
-        step = WRITE_FRAMES * self._channels
+        first, step = FIRST_WRITE_FRAMES * self._channels, WRITE_FRAMES * self._channels
         started_at = 0.0
         try:
             if self._stream.is_stopped():
                 with quiet_stderr():
                     self._stream.start_stream()
-            for offset in range(0, len(data), step):
+            for offset in [0, *range(first, len(data), step)]:
                 if abort.is_set():
                     break
-                self._stream.write(data[offset : offset + step].tobytes())
+                end = first if offset == 0 else offset + step
+                self._stream.write(data[offset:end].tobytes())
                 if offset == 0:
                     started_at = time.monotonic()
                     on_first_buffer()

@@ -223,9 +223,10 @@ class Renderer:
                 return "ready"
             if text in (self._busy, self._urgent) or text in self._queue:
                 return "pending"
-            if text in self._failed:
+            failed_at = self._failed.get(text)
+            if failed_at is not None and time.monotonic() - failed_at < self._settings.retry_s:
                 return "failed"
-            return "unknown"
+            return "unknown"  # never asked for, or failed long enough ago to try again
 
     def clip(self, text: str) -> Optional[Clip]:
         with self._lock:
@@ -245,6 +246,11 @@ class Renderer:
     @property
     def voice_id(self) -> str:
         return self._worker.voice_id
+
+    @property
+    def tts_running(self) -> bool:
+        """Whether the TTS worker process is up (it starts on the first cache miss)."""
+        return self._worker.running
 
     def close(self, timeout: float = 1.0) -> None:
         with self._lock:

@@ -155,6 +155,9 @@ class Speaker:
         self._device_reported = False
         self._last_sound = time.monotonic()
         self._tones: dict[tuple[str, int], np.ndarray] = {}
+        self._busy = False  # a cue is being played or printed
+        self._metronome_spm: Optional[float] = None
+        self._next_beat = 0.0
         self._thread = threading.Thread(target=self._run, name="coachd-speech-play", daemon=True)
         self._thread.start()
 
@@ -220,11 +223,12 @@ class Speaker:
             )
 
     def close(self, finish_current: bool = True, timeout: float = 2.0) -> None:
-        """Stop: the cue being played ends (if finish_current) within `timeout`; others drop."""
+        """Stop within `timeout`. finish_current: the cue playing ends, and one already waiting
+        (a session summary said just before stopping) is still spoken if time allows."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._closing = True
-            if self._waiting is not None:
+            if self._waiting is not None and not finish_current:
                 self._log.record("dropped", self._waiting, reason="closing")
                 self._waiting = None
             self._cond.notify_all()
@@ -233,7 +237,13 @@ class Speaker:
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             self._abort.set()
+            with self._cond:
+                self._cond.notify_all()
             self._thread.join(0.2)
+        with self._cond:
+            if self._waiting is not None:  # never got its turn
+                self._log.record("dropped", self._waiting, reason="closing")
+                self._waiting = None
         self._renderer.close(timeout=max(0.1, deadline - time.monotonic()))
         self._log.close()
 
@@ -243,9 +253,14 @@ class Speaker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- the player thread ---------------------------------------------------------------
+    def set_metronome(self, spm: Optional[float]) -> None:
+        """Click at `spm` beats per minute between cues (cadence program); None stops it."""
+        with self._cond:
+            self._metronome_spm = spm if spm and spm > 0 else None
+            self._next_beat = time.monotonic()
+            self._cond.notify_all()
 
-    _busy = False  # a cue is being played or printed
+    # -- the player thread ---------------------------------------------------------------
 
     def _rendered(self, text: str) -> None:
         with self._cond:
@@ -272,19 +287,43 @@ class Speaker:
             self._output.reset()
 
     def _next_cue(self) -> Optional[_Waiting]:
-        """The next cue ready to deliver, doing housekeeping while none is; None when closing."""
+        """The next cue ready to deliver, doing housekeeping (and metronome clicks) while none
+        is; None when closing."""
         while True:
             now = time.monotonic()
             self._housekeeping(now)
             with self._cond:
-                if self._closing:
-                    return None
                 waiting = self._waiting
+                if self._closing and (waiting is None or self._abort.is_set()):
+                    return None
                 if waiting is not None and self._ready(waiting, now):
                     self._waiting = None
                     self._busy = True
                     return waiting
-                self._cond.wait(_POLL_S)
+                spm = self._metronome_spm
+                click_due = spm is not None and now >= self._next_beat
+                if spm is not None and not click_due:
+                    self._cond.wait(min(_POLL_S, self._next_beat - now))
+                elif spm is None:
+                    self._cond.wait(_POLL_S)
+            if click_due and spm is not None:
+                self._click(now, spm)
+
+    def _click(self, now: float, spm: float) -> None:
+        period = 60.0 / spm
+        # A late beat (after a cue) restarts the count rather than rushing to catch up.
+        self._next_beat = max(self._next_beat + period, now + 0.5 * period)
+        if not self._settings.enabled or self._output.state != "ok":
+            return
+        key = ("click", self._sample_rate())
+        if key not in self._tones:
+            self._tones[key] = tones.click(self._sample_rate(), self._settings.volume)
+        try:
+            self._output.play(self._tones[key], self._sample_rate(), self._abort, lambda: None)
+        except DeviceFailure as exc:
+            self._device_lost(exc)
+            return
+        self._last_sound = time.monotonic()
 
     def _ready(self, waiting: _Waiting, now: float) -> bool:
         if not self._settings.enabled or not waiting.text:
@@ -334,6 +373,9 @@ class Speaker:
 
     def _deliver(self, waiting: _Waiting) -> None:
         now = time.monotonic()
+        if self._abort.is_set():
+            self._log.record("dropped", waiting, reason="closing")
+            return
         if now - waiting.t_said > self._settings.max_delay_s:
             with self._cond:
                 self._dropped_stale += 1
@@ -359,20 +401,29 @@ class Speaker:
             except DeviceFailure as exc:
                 if not exc.started and attempt == 1 and self._try_device(time.monotonic()):
                     continue  # the device came back under a new index: play it now
-                with self._cond:
-                    self._device_failures += 1
-                self._output.state = "retrying"
-                self._next_retry = time.monotonic() + self._settings.retry_s
-                if not self._device_reported:
-                    log.warning("speech: %s; cues are printed until it is back", exc)
-                    self._device_reported = True
+                self._device_lost(exc)
                 self._print(waiting, "device-lost")
                 return
             break
         self._last_sound = time.monotonic()
         with self._cond:
             self._played += 1
-        self._log.record("played", waiting, seconds=round(len(audio) / clip.rate, 3))
+        self._log.record(
+            "played",
+            waiting,
+            seconds=round(len(audio) / clip.rate, 3),
+            latency_ms=round(self._latencies[-1], 3) if self._latencies else None,
+        )
+
+    def _device_lost(self, exc: DeviceFailure) -> None:
+        with self._cond:
+            self._device_failures += 1
+        if self._output.state == "ok":
+            self._output.state = "retrying"
+        self._next_retry = time.monotonic() + self._settings.retry_s
+        if not self._device_reported:
+            log.warning("speech: %s; cues are printed until it is back", exc)
+            self._device_reported = True
 
     def _first(self, waiting: _Waiting) -> None:
         latency_ms = (time.monotonic() - waiting.t_said) * 1000.0

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-
 _ATTEMPTS = 3
 _WAV_HEADER_BYTES = 44
 _NICENESS = 10  # renders are background work: the camera pipeline comes first

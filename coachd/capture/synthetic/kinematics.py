@@ -202,6 +202,18 @@ class Skeleton:
     neck_base: np.ndarray
     stance: tuple[bool, bool]  # the model's own idea of contact (truth measures it instead)
 
+    def moved(self, rotation: np.ndarray, offset: np.ndarray) -> Skeleton:
+        """The same pose turned by `rotation` about the origin, then shifted by `offset`."""
+        return Skeleton(
+            joints=self.joints @ rotation.T + offset,
+            head_centre=rotation @ self.head_centre + offset,
+            head_rotation=rotation @ self.head_rotation,
+            torso_rotation=rotation @ self.torso_rotation,
+            hip_mid=rotation @ self.hip_mid + offset,
+            neck_base=rotation @ self.neck_base + offset,
+            stance=self.stance,
+        )
+
 
 class GaitModel:
     """Deterministic parametric gait (run, walk or stand) of one person on a treadmill."""

@@ -1,0 +1,304 @@
+"""Gait metrics against the synthetic runner's truth, view by view (landmark streams).
+
+The synthetic runner's skeleton is projected through a pinhole camera with pixel noise like a
+pose model's, fed to the GaitAnalyzer, and every step it reports is matched with the truth
+step that starts on the same foot at the same contact.  The image -> pose model -> gait path
+is tested in test_gait_analyze.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Optional
+
+import numpy as np
+import pytest
+
+from coachd.gait import METRIC_VIEWS, foot_strike
+from coachd.gait.synthetic_landmarks import GaitRecord, LandmarkRun, landmark_run, run_gait
+from coachd.messages import Stride
+from coachd.settings import GaitSettings
+
+SECONDS = 9
+NOISE_PX = 1.0
+RunGait = Callable[..., tuple[LandmarkRun, GaitRecord]]
+
+
+@pytest.fixture(scope="session")
+def gait_run() -> RunGait:
+    """Analyse a synthetic spec once per session: gait_run(query, height=None, ...)."""
+    cache: dict[tuple[Any, ...], tuple[LandmarkRun, GaitRecord]] = {}
+
+    def run(
+        query: str,
+        height: Optional[float] = None,
+        crop_below_y: Optional[float] = None,
+        view: str = "auto",
+        noise_px: float = NOISE_PX,
+        seed: int = 0,
+    ) -> tuple[LandmarkRun, GaitRecord]:
+        key = (query, height, crop_below_y, view, noise_px, seed)
+        if key not in cache:
+            spec = f"synthetic:?{query}&seconds={SECONDS}"
+            synthetic = landmark_run(spec, noise_px=noise_px, seed=seed, crop_below_y=crop_below_y)
+            settings = GaitSettings(view=view, runner_height_cm=height)  # type: ignore[arg-type]
+            cache[key] = (synthetic, run_gait(synthetic.frames, settings, synthetic.params.fps))
+        return cache[key]
+
+    return run
+
+
+def matched(run: LandmarkRun, record: GaitRecord) -> list[tuple[Stride, Stride]]:
+    """(ours, truth) pairs: same foot, contact within one frame."""
+    frame = 1.0 / run.params.fps
+    pairs = []
+    for ours in record.strides:
+        near = [
+            t for t in run.truth.steps if t.side == ours.side and abs(t.t - ours.t) < 1.5 * frame
+        ]
+        if near:
+            pairs.append((ours, min(near, key=lambda t: abs(t.t - ours.t))))
+    return pairs
+
+
+def median_error(pairs: list[tuple[Stride, Stride]], key: str) -> float:
+    """Median of our values minus median of the truth's, over the matched steps."""
+    both = [
+        (o.metrics[key], t.metrics[key]) for o, t in pairs if key in o.metrics and key in t.metrics
+    ]
+    assert len(both) >= 5, f"too few steps with {key}: {len(both)}"
+    ours, truth = zip(*both)
+    return float(np.median(ours) - np.median(truth))
+
+
+def summary(record: GaitRecord, key: str) -> float:
+    values = [s.metrics[key] for s in record.strides if key in s.metrics]
+    assert values, f"no step has {key}"
+    return float(np.median(values))
+
+
+def truth_cadence(run: LandmarkRun) -> float:
+    """Steps per minute over the whole run, from the truth's contacts (not frame-rounded)."""
+    contacts = sorted(e.t for e in run.truth.events if e.kind == "contact")
+    return 60.0 * (len(contacts) - 1) / (contacts[-1] - contacts[0])
+
+
+# (query, shank angle tolerance).  The synthetic shank turns ~15 degrees per frame at contact
+# and a midfoot landing hovers within millimetres of the belt the frame before: when the
+# landmarks cannot tell that frame from the contact, the shank is a frame early.
+SIDE_CASES = [
+    ("view=side-left&cadence=170&strike=midfoot", 6.0),
+    ("view=side-right&cadence=165&overstride=0.3&strike=heel", 4.0),
+    ("view=side-left&cadence=180&overstride=0.0&strike=forefoot&trunk_lean=12", 4.0),
+]
+
+
+@pytest.mark.parametrize(("query", "shank_tolerance"), SIDE_CASES)
+def test_side_view_metrics_match_the_truth(
+    gait_run: RunGait, query: str, shank_tolerance: float
+) -> None:
+    run, record = gait_run(query, height=175.0)
+    pairs = matched(run, record)
+    assert len(pairs) >= 0.9 * len(record.strides) >= 10
+    assert abs(summary(record, "cadence_spm") - truth_cadence(run)) < 1.0
+    assert abs(median_error(pairs, "trunk_lean_deg")) < 3.0
+    assert abs(median_error(pairs, "overstride_ratio")) < 0.05
+    assert abs(median_error(pairs, "shank_angle_deg")) < shank_tolerance
+    assert abs(median_error(pairs, "vertical_oscillation_ratio")) < 0.015
+    assert abs(median_error(pairs, "knee_lift_deg")) < 5.0
+    assert abs(median_error(pairs, "heel_recovery_ratio")) < 0.05
+    assert abs(median_error(pairs, "contact_time_ms")) <= 1000.0 / run.params.fps + 1e-6
+    assert abs(median_error(pairs, "duty_factor")) < 0.06
+    assert abs(median_error(pairs, "belt_speed_kmh")) < 1.0
+    strikes = [
+        foot_strike(o.metrics["foot_angle_deg"]) == foot_strike(t.metrics["foot_angle_deg"])
+        for o, t in pairs
+        if "foot_angle_deg" in o.metrics
+    ]
+    assert np.mean(strikes) >= 0.9
+
+
+@pytest.mark.parametrize("query", [case[0] for case in SIDE_CASES[:2]])
+def test_contacts_and_toe_offs_land_on_the_truth_frames(gait_run: RunGait, query: str) -> None:
+    run, record = gait_run(query)
+    frame = 1.0 / run.params.fps
+    for kind in ("contact", "toe_off"):
+        truth = [e for e in run.truth.events if e.kind == kind]
+        errors = []
+        for event in (e for e in record.events if e.kind == kind):
+            same = [e.t for e in truth if e.side == event.side]
+            errors.append(min(abs(t - event.t) for t in same) / frame)
+        assert len(errors) >= 0.8 * len([e for e in truth if e.t > 2.0])
+        assert np.median(errors) <= 1.0 + 1e-6, kind
+
+
+@pytest.mark.parametrize("view", ["side-left", "side-right", "front", "rear"])
+def test_each_view_is_detected_and_reports_only_its_metrics(gait_run: RunGait, view: str) -> None:
+    _, record = gait_run(f"view={view}", height=175.0)
+    assert record.view == view
+    assert len(record.strides) >= 10
+    reported = {k for s in record.strides for k in s.metrics}
+    for key in reported:
+        assert view in METRIC_VIEWS[key], f"{key} reported from a {view} view"
+    assert {s.view for s in record.strides} == {view}
+    for stride in record.strides:
+        assert set(stride.confidence) == set(stride.metrics)
+        assert all(0.0 <= c <= 1.0 for c in stride.confidence.values())
+    if view.startswith("side"):
+        assert {
+            "overstride_ratio",
+            "overstride_cm",
+            "contact_time_ms",
+            "belt_speed_kmh",
+        } <= reported
+    else:
+        assert {
+            "shoulder_tilt_p2p_deg",
+            "shoulder_sway_ratio",
+            "shoulder_elevation_ratio",
+        } <= reported
+        assert "contact_time_asymmetry_pct" in reported
+
+
+def test_a_pinned_view_is_used_as_given(gait_run: RunGait) -> None:
+    _, record = gait_run("view=side-right", view="side-right")
+    assert all(u.view == "side-right" for u in record.updates)
+
+
+@pytest.mark.parametrize("view", ["front", "rear"])
+def test_shoulder_sway_is_told_apart_from_none_every_time(gait_run: RunGait, view: str) -> None:
+    _, swaying = gait_run(f"view={view}&shoulder_sway=8")
+    _, steady = gait_run(f"view={view}&shoulder_sway=0")
+    tilt_swaying = [
+        s.metrics["shoulder_tilt_p2p_deg"]
+        for s in swaying.strides
+        if "shoulder_tilt_p2p_deg" in s.metrics
+    ]
+    tilt_steady = [
+        s.metrics["shoulder_tilt_p2p_deg"]
+        for s in steady.strides
+        if "shoulder_tilt_p2p_deg" in s.metrics
+    ]
+    assert len(tilt_swaying) >= 10 and len(tilt_steady) >= 10
+    assert min(tilt_swaying) > max(tilt_steady)
+    assert abs(np.median(tilt_swaying) - 8.0) < 2.0
+
+
+def test_shoulder_metrics_match_the_truth_from_the_front(gait_run: RunGait) -> None:
+    run, record = gait_run("view=front&shoulder_sway=6")
+    pairs = matched(run, record)
+    assert abs(median_error(pairs, "shoulder_tilt_p2p_deg")) < 1.5
+    assert abs(median_error(pairs, "shoulder_sway_ratio")) < 0.05
+    assert abs(median_error(pairs, "shoulder_elevation_ratio")) < 0.05
+    # From the front a contact is only seen as the foot turning in the image: looser timing.
+    assert abs(summary(record, "cadence_spm") - truth_cadence(run)) < 2.0
+
+
+def test_drawn_up_shoulders_lower_the_elevation_ratio(gait_run: RunGait) -> None:
+    _, relaxed = gait_run("view=rear&shoulder_elevation=0")
+    _, tense = gait_run("view=rear&shoulder_elevation=1")
+    assert (
+        summary(tense, "shoulder_elevation_ratio")
+        < summary(relaxed, "shoulder_elevation_ratio") - 0.05
+    )
+
+
+def test_contact_time_asymmetry_shows_a_limping_runner(gait_run: RunGait) -> None:
+    _, even = gait_run("view=rear&asym=0")
+    _, uneven = gait_run("view=rear&asym=0.25")
+    assert (
+        summary(uneven, "contact_time_asymmetry_pct")
+        > summary(even, "contact_time_asymmetry_pct") + 8.0
+    )
+
+
+def test_centimetres_follow_the_runner_height(gait_run: RunGait) -> None:
+    run, record = gait_run("view=side-left&overstride=0.3", height=175.0)
+    _, plain = gait_run("view=side-left&overstride=0.3")
+    assert all(
+        "overstride_cm" not in s.metrics and "belt_speed_kmh" not in s.metrics
+        for s in plain.strides
+    )
+    leg_cm = 0.491 * 175.0
+    assert (
+        abs(summary(record, "overstride_cm") - summary(record, "overstride_ratio") * leg_cm) < 2.0
+    )
+    assert abs(summary(record, "belt_speed_kmh") - run.params.speed) < 0.8
+
+
+def test_runner_cut_off_at_the_knees_gets_no_foot_metrics(gait_run: RunGait) -> None:
+    run, whole = gait_run("view=side-left")
+    knee_y = np.median([f.pose.xy[25:27, 1].min() for f in run.frames if f.pose is not None])
+    _, cut = gait_run("view=side-left", crop_below_y=(knee_y - 5) / run.params.height)
+    foot_keys = {
+        "overstride_ratio",
+        "shank_angle_deg",
+        "foot_angle_deg",
+        "contact_time_ms",
+        "knee_lift_deg",
+        "heel_recovery_ratio",
+    }
+    assert whole.strides
+    assert not any(foot_keys & set(s.metrics) for s in cut.strides)
+    assert not cut.events
+
+
+def test_head_out_of_frame_drops_only_the_head_metric(gait_run: RunGait) -> None:
+    run, _ = gait_run("view=front")
+    ear_y = np.median([f.pose.xy[7:9, 1].max() for f in run.frames if f.pose is not None])
+    shoulder_y = np.median([f.pose.xy[11:13, 1].min() for f in run.frames if f.pose is not None])
+    # Cut the image top between the ears and the shoulders: flip the crop by cutting above.
+    frames = []
+    from dataclasses import replace
+
+    for frame in run.frames:
+        if frame.pose is None:
+            frames.append(frame)
+            continue
+        visibility = frame.pose.visibility.copy()
+        visibility[frame.pose.xy[:, 1] < (ear_y + shoulder_y) / 2] = 0.05
+        frames.append(replace(frame, pose=replace(frame.pose, visibility=visibility)))
+    record = run_gait(frames, GaitSettings(), run.params.fps)
+    reported = {k for s in record.strides for k in s.metrics}
+    assert "shoulder_elevation_ratio" not in reported
+    assert {"shoulder_tilt_p2p_deg", "cadence_spm"} <= reported
+
+
+@pytest.mark.parametrize(
+    "query", ["view=side-left&gait=walk", "view=front&gait=walk", "view=side-right&gait=stand"]
+)
+def test_walking_and_standing_give_no_running_strides(gait_run: RunGait, query: str) -> None:
+    _, record = gait_run(query)
+    assert not record.strides
+    expected = "standing" if "stand" in query else "walking"
+    late = [u.activity for u in record.updates[len(record.updates) // 2 :]]
+    assert late.count(expected) > 0.9 * len(late)
+    assert "running" not in late
+
+
+def test_stepping_off_stops_the_strides(gait_run: RunGait) -> None:
+    _, record = gait_run("view=side-left&absent=4-6")
+    assert record.strides
+    assert not [s for s in record.strides if 4.0 <= s.t < 6.0]
+    during = [u.activity for u in record.updates if 4.7 <= u.t < 6.0]
+    assert set(during) == {"absent"}
+    assert [s for s in record.strides if s.t > 6.0], "strides resume when the runner is back"
+
+
+@pytest.mark.parametrize("query", ["view=side-left", "view=rear", "view=side-right&fps=60"])
+def test_every_event_is_known_within_150_ms(gait_run: RunGait, query: str) -> None:
+    run, record = gait_run(query)
+    assert len(record.events) >= 20
+    for event in record.events:
+        assert 0.0 <= event.t_detected - event.t <= 0.15
+    for side in ("left", "right"):
+        kinds = [e.kind for e in record.events if e.side == side]
+        assert all(a != b for a, b in zip(kinds, kinds[1:])), "contact and toe-off alternate"
+    for stride in record.strides:
+        assert stride.t_detected >= stride.t + stride.duration_s - 1e-6
+    if run.params.fps == 60:
+        frame = 1.0 / 60
+        contacts = [e for e in record.events if e.kind == "contact"]
+        truth = [e.t for e in run.truth.events if e.kind == "contact"]
+        errors = [min(abs(t - e.t) for t in truth) / frame for e in contacts]
+        assert np.median(errors) <= 1.0 + 1e-6

@@ -1,0 +1,52 @@
+"""`coachd bench pose`: both backends on the same frames, as JSON and as a table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def coachd(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coachd", *args],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_bench_pose_json(real_clip: Path, repo_root: Path) -> None:
+    done = coachd(
+        repo_root, "bench", "pose", "--source", str(real_clip), "--frames", "12", "--json"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["frames"] == 12 and report["timed_frames"] == 7
+    assert report["image_size"] == [720, 1280]
+    assert set(report["backends"]) == {"mediapipe", "litert"}
+    for summary in report["backends"].values():
+        assert summary["frames_with_pose"] == 12
+        assert 0.0 < summary["median_ms"] <= summary["p95_ms"]
+        assert summary["fps"] > 0.0 and summary["cpu_use"] > 0.0
+    ratio = report["backends"]["litert"]["median_ms"] / report["backends"]["mediapipe"]["median_ms"]
+    assert abs(report["ratio_median"] - ratio) < 0.01
+    assert report["agreement"]["frames"] == 12
+    assert 0.0 <= report["agreement"]["median_pct_torso"] < 2.0
+    assert "pose: 12/12" in done.stderr  # progress goes to stderr, the report alone to stdout
+
+
+def test_bench_pose_table_and_errors(real_clip: Path, repo_root: Path) -> None:
+    done = coachd(repo_root, "bench", "pose", "--source", str(real_clip), "--frames", "3")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "litert/mediapipe median time" in done.stdout
+    assert "landmark agreement" in done.stdout
+    bad = coachd(repo_root, "bench", "pose", "--frames", "0")
+    assert bad.returncode == 2
+    assert "--frames 0" in bad.stderr
+    missing = coachd(repo_root, "bench", "pose", "--source", "/nonexistent/clip.mp4")
+    assert missing.returncode == 1
+    assert "/nonexistent/clip.mp4" in missing.stderr
+    assert "Traceback" not in missing.stderr
