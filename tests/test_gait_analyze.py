@@ -104,7 +104,10 @@ def test_overlay_video_has_every_frame(analysed_clip: dict[str, Any]) -> None:
 
 def test_a_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*COACHD, "analyze", str(tmp_path / "nope.mp4")], capture_output=True, text=True, timeout=120
+        [*COACHD, "analyze", str(tmp_path / "nope.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("coachd:")]

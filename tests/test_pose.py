@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import replace
@@ -16,7 +17,9 @@ from coachd.messages import BODY_LANDMARKS, Frame, Landmark, TrackedFrame
 from coachd.pose import create_tracker
 from coachd.pose.compare import agreement, landmark_errors, run_interleaved, torso_length
 from coachd.pose.litert_backend import LiteRTBackend
+from coachd.pose.roi import ROI_SCALE, roi_from_alignment, ssd_anchors
 from coachd.pose.selection import body_size, choose_runner
+from coachd.pose.smoothing import OneEuroFilter
 from coachd.pose.tracker import OUTSIDE_VISIBILITY, PoseTracker
 from coachd.settings import PoseSettings
 
@@ -163,6 +166,8 @@ def test_runner_in_treadmill_region_is_chosen_and_kept(
 ) -> None:
     # Two real runners side by side at different phases; the treadmill is the right half.
     images = [side_by_side(clip_images[i + 40], clip_images[i]) for i in range(0, 40, 2)]
+    # Then the runner steps off to the left while someone else gets on the treadmill.
+    images += [side_by_side(clip_images[i], clip_images[i + 40]) for i in range(40, 50, 2)]
     settings = RAW.model_copy(update={"treadmill_region": (0.5, 0.0, 1.0, 1.0)})
     results = track_all(create_tracker(settings, backend), as_frames(images))
     hips_x = [
@@ -268,3 +273,57 @@ def test_agreement_measure_is_in_torso_lengths(clip_images: list[np.ndarray]) ->
     errors = landmark_errors(pose, moved)
     assert errors.shape == (len(BODY_LANDMARKS),)
     np.testing.assert_allclose(errors, 10.0, rtol=1e-4)
+
+
+def test_one_euro_filter_removes_jitter_and_follows_a_step() -> None:
+    settings = PoseSettings()
+    rng = np.random.default_rng(7)
+    body = 400.0  # pixels: the filter's speeds are in body lengths per second
+    times = np.arange(120) / FPS
+    still = 300.0 + rng.normal(0.0, 0.004 * body, size=(times.size, 2))
+    jitter_filter = OneEuroFilter(settings.smoothing_min_cutoff_hz, settings.smoothing_beta)
+    smoothed = np.array([jitter_filter(v, t, 1.0 / body) for v, t in zip(still, times)])
+    assert smoothed[30:].std(axis=0).max() < 0.6 * still[30:].std(axis=0).min()
+
+    step = 0.2 * body  # a limb that jumps a fifth of a body length in one frame
+    signal = np.where(times < 2.0, 100.0, 100.0 + step)
+    step_filter = OneEuroFilter(settings.smoothing_min_cutoff_hz, settings.smoothing_beta)
+    out = np.array([step_filter(np.array([v]), t, 1.0 / body)[0] for v, t in zip(signal, times)])
+    at = int(np.argmax(times >= 2.0))
+    assert out[at - 1] == pytest.approx(100.0)
+    assert out[at] - 100.0 > 0.5 * step
+    assert out[at + 1] - 100.0 > 0.9 * step  # followed within a frame
+    assert abs(out[-1] - signal[-1]) < 0.01 * step
+
+
+def test_one_euro_filter_ignores_repeated_timestamps_and_resets() -> None:
+    one_euro = OneEuroFilter(1.5, 20.0)
+    first = one_euro(np.array([1.0, 2.0]), 0.0)
+    np.testing.assert_allclose(first, [1.0, 2.0])
+    np.testing.assert_allclose(one_euro(np.array([5.0, 5.0]), 0.0), [5.0, 5.0])
+    one_euro.reset()
+    np.testing.assert_allclose(one_euro(np.array([9.0, 9.0]), 1.0), [9.0, 9.0])
+
+
+def test_roi_geometry_round_trip() -> None:
+    anchors = ssd_anchors()
+    assert anchors.shape == (2254, 2)
+    assert anchors.min() > 0.0 and anchors.max() < 1.0
+    # Upright person: scale point straight above the hips gives no rotation.
+    upright = roi_from_alignment(np.array([0.5, 0.6]), np.array([0.5, 0.4]), 720, 1280)
+    assert upright.rotation == pytest.approx(0.0)
+    assert upright.size == pytest.approx(2 * 0.2 * 1280 * ROI_SCALE)
+    # Leaning forward to image-left by 30 degrees.
+    lean = math.radians(30.0)
+    tilted = roi_from_alignment(
+        np.array([0.5, 0.5]),
+        np.array([0.5 - 0.1 * math.sin(lean), 0.5 - 0.1 * math.cos(lean) * 720 / 1280]),
+        720,
+        1280,
+    )
+    assert tilted.rotation == pytest.approx(-lean, abs=1e-6)
+    # A point mapped into the crop tensor and projected back lands where it started.
+    points = np.array([[100.0, 200.0], [400.0, 900.0], [360.0, 640.0]])
+    matrix = tilted.to_tensor(256)
+    local = (points @ matrix[:, :2].T + matrix[:, 2]) / 256.0
+    np.testing.assert_allclose(tilted.project(local), points, atol=1e-6)

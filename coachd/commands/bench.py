@@ -52,9 +52,16 @@ def decode_frames(spec: str, settings: Settings, count: int) -> list[Frame]:
 
 
 def _progress(label: str) -> Any:
+    """Progress on stderr: one rewritten line on a terminal, plain lines otherwise."""
+    terminal = sys.stderr.isatty()
+
     def report(done: int, total: int) -> None:
         if done == total or done % 25 == 0:
-            print(f"\r{label}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+            if terminal:
+                end = "\n" if done == total else ""
+                print(f"\r{label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+            else:
+                print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
 
     return report
 

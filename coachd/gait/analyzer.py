@@ -33,11 +33,15 @@ SIDES: tuple[Side, Side] = ("left", "right")
 CONTACT_HEIGHT = 0.045
 # Front/rear views: the planted foot drifts in height as the belt carries it away or closer.
 FRONTAL_CONTACT_HEIGHT = 0.35
-MIN_STEP_S = 0.2
+MIN_STEP_S = 0.25
 MAX_STEP_S = 1.0
 CADENCE_STEPS = 8  # cadence: step time fitted over up to this many recent steps
 ASYMMETRY_STEPS = 8
 HISTORY_S = 6.0
+TOO_SOON_SHARE = 0.6  # a contact within this share of a usual step time after the last: glitch
+MIN_CHAIN_STEPS = 3
+STEP_SHARE = (0.7, 1.4)  # a step this much shorter or longer than usual is not measured
+FOOT_MIN_VISIBILITY = 0.3
 GAP_RESET_S = 0.5  # no pose this long: start the foot tracking afresh
 
 
@@ -65,10 +69,10 @@ class GaitAnalyzer:
         self._heel_recovery: dict[str, deque[float]] = {
             s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
         }
-        self._flat_foot: dict[str, deque[float]] = {
-            s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
-        }
+        self._flat_foot: dict[str, deque[float]] = {s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES}
         self._last_pose_t: Optional[float] = None
+        self._step_times: deque[float] = deque(maxlen=8)
+        self._ignored = {side: False for side in SIDES}
 
     @property
     def view(self) -> Optional[View]:
@@ -89,6 +93,9 @@ class GaitAnalyzer:
         self._last_pose_t = t
         xy = np.array(pose.xy, dtype=np.float64)
         seen = seen_mask(pose)
+        # Foot timing only needs where a foot is, which the model places well even when it
+        # doubts a foot is visible (feet seen end-on from the front or behind).
+        feet_seen = seen_mask(pose, FOOT_MIN_VISIBILITY)
         view = self._view.update(xy, seen)
         if view in ("side-left", "side-right"):
             self._fixer.fix(xy, seen, self._leg.value)
@@ -102,17 +109,26 @@ class GaitAnalyzer:
                 leg = leg_landmarks(side)
                 points = [leg["heel"], leg["toe"], leg["ankle"]]
                 sample = FootSample(
-                    t, p[points], seen[points], float(np.mean(pose.visibility[points]))
+                    t, p[points], feet_seen[points], float(np.mean(pose.visibility[points]))
                 )
                 found.extend(self._feet[side].update(sample, leg_px, view, t))
         found.sort(key=lambda e: e.t)
         strides: list[Stride] = []
+        kept: list[FootEvent] = []
         for event in found:
+            if event.kind == "toe_off" and self._ignored[event.side]:
+                self._ignored[event.side] = False  # the end of a touch that was not a step
+                continue
+            if event.kind == "contact" and self._too_soon(event):
+                self._ignored[event.side] = True
+                continue
+            kept.append(event)
             self._events.append(event)
             if event.kind == "contact":
                 stride = self._close_step(event, view, leg_px, t)
                 if stride is not None:
                     strides.append(stride)
+        found = kept
         activity = self._activity.update(t, True)
         if activity != "running" and not self._activity.would_run(t):
             strides = []
@@ -129,7 +145,31 @@ class GaitAnalyzer:
         self._history.clear()
         self._chain.clear()
         self._events.clear()
+        self._step_times.clear()
+        self._ignored = {side: False for side in SIDES}
         self._view.reset()
+
+    def _foot_grounds(self, side: Side, view: View) -> tuple[float, float]:
+        """Planted heights (up coordinates) of this foot's heel and toe: low percentiles of
+        their recent heights."""
+        leg = leg_landmarks(side)
+        samples = self._history.between(-np.inf, np.inf)
+        _, xy, seen = self._history.stack(samples)
+        up = to_view_coords(xy, view)[..., 1]
+        grounds = []
+        for k in (leg["heel"], leg["toe"]):
+            values = up[seen[:, k], k]
+            grounds.append(float(np.percentile(values, 3)) if values.size else np.nan)
+        return grounds[0], grounds[1]
+
+    def _too_soon(self, contact: FootEvent) -> bool:
+        """A contact far sooner after the last one than the runner's steps: a glitch (the far
+        foot's landmarks jumping onto the near foot), not a step."""
+        last = self._previous("contact", None, contact.t + 1.0)
+        if last is None or len(self._step_times) < 4:
+            return False
+        typical = float(np.median(np.array(self._step_times)))
+        return contact.t_fine - last.t_fine < TOO_SOON_SHARE * typical
 
     def _previous(self, kind: str, side: Optional[Side], before: float) -> Optional[FootEvent]:
         for e in reversed(self._events):
@@ -152,6 +192,15 @@ class GaitAnalyzer:
             return None
         if not self._chain or abs(self._chain[-1] - start.t_fine) > 1e-9:
             self._chain = [start.t_fine]
+        before = np.diff(np.array(self._chain))
+        if before.size >= 2:
+            usual = float(np.median(before))
+            if STEP_SHARE[0] <= step_s / usual <= STEP_SHARE[1]:
+                self._step_times.append(step_s)
+            else:
+                # Not like the steps before it: a contact was missed, mislabelled or made up.
+                # Count afresh from this step.
+                self._chain = [start.t_fine]
         self._chain.append(contact.t_fine)
         del self._chain[: -(CADENCE_STEPS + 1)]
         cadence = chain_cadence(self._chain)
@@ -164,8 +213,8 @@ class GaitAnalyzer:
             stride_s = contact.t_fine - stride_start.t_fine
         if contact_ms is not None and stride_s:
             self._activity.add_duty(contact_ms / 1000.0 / stride_s)
-        if view is None or leg_px is None:
-            return None
+        if view is None or leg_px is None or len(self._chain) - 1 < MIN_CHAIN_STEPS:
+            return None  # measured once a few steps in a row agree
         swing_from = self._previous("toe_off", start.side, start.t)
         swing = None
         if swing_from is not None and start.t - swing_from.t <= MAX_STEP_S:
@@ -173,7 +222,7 @@ class GaitAnalyzer:
         stance = None
         if toe_off is not None:
             stance = Window.of(self._history.between(start.t, toe_off.t), view)
-        flat = flat_foot_angle(stance, start.side)
+        flat = flat_foot_angle(stance, start.side, self._foot_grounds(start.side, view), leg_px)
         if flat is not None:
             self._flat_foot[start.side].append(flat)
         flat_history = self._flat_foot[start.side]

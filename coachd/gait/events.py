@@ -21,7 +21,7 @@ from coachd.messages import EventKind, Side, View
 HEEL, TOE, ANKLE = 0, 1, 2
 MIN_LIMIT = 0.012  # leg lengths: the tightest contact height limit
 MIN_TIGHT_LIMIT = 0.006
-FRONTAL_MAX_SPEED = 1.4  # leg lengths per second
+FRONTAL_MAX_SPEED = 1.8  # leg lengths per second
 FRONTAL_SLACK = 0.25  # leg lengths per second of landmark noise
 REFRESH_FRAMES = 5
 MAX_DELAY_S = 0.15  # every event is reported at most this long after it happened

@@ -49,6 +49,8 @@ FOREFOOT_STRIKE_BELOW_DEG = -5.0
 FAR_LEG_TRUST = 0.5
 # A window metric needs its landmarks seen in at least this share of the window's frames.
 MIN_SEEN_SHARE = 0.8
+# Heel and toe both within this many leg lengths of their planted heights: a flat foot.
+FLAT_BAND = 0.02
 
 Measured = Optional[tuple[float, float]]  # (value, confidence)
 
@@ -229,16 +231,21 @@ def _foot_angles(w: Window, side: Side) -> np.ndarray:
     return np.where(w.all_seen((leg["heel"], leg["toe"])), angles, np.nan)
 
 
-def flat_foot_angle(stance: Optional[Window], side: Side) -> Optional[float]:
-    """The heel->toe angle mid-stance, when the foot is flat on the belt: its true angle is 0,
-    so whatever the landmarks say then is where the pose model puts heel and toe on a shoe."""
-    if stance is None or len(stance) < 5:
+def flat_foot_angle(
+    stance: Optional[Window], side: Side, grounds: tuple[float, float], leg_px: float
+) -> Optional[float]:
+    """The heel->toe angle while heel and toe both rest at their planted heights (`grounds`,
+    up coordinates): the foot is flat on the belt, its true angle 0, so whatever the landmarks
+    say then is where the pose model puts heel and toe on a shoe.  None if never flat."""
+    if stance is None or len(stance) < 3:
         return None
+    leg = leg_landmarks(side)
     angles = _foot_angles(stance, side)
-    n = len(angles)
-    middle = angles[int(0.35 * n) : max(int(0.35 * n) + 1, int(0.65 * n) + 1)]
-    middle = middle[np.isfinite(middle)]
-    return float(np.median(middle)) if middle.size else None
+    heel_up = stance.p[:, leg["heel"], 1] - grounds[0]
+    toe_up = stance.p[:, leg["toe"], 1] - grounds[1]
+    flat = np.isfinite(angles) & (np.abs(heel_up) < FLAT_BAND * leg_px)
+    flat &= np.abs(toe_up) < FLAT_BAND * leg_px
+    return float(np.median(angles[flat])) if np.count_nonzero(flat) >= 2 else None
 
 
 def foot_angle_deg(step: StepInput) -> Measured:

@@ -2,7 +2,7 @@
 
 The gait stage's own geometry is checked against the synthetic truth with these (tests, the
 figures in docs/metrics.md); the full image -> pose -> gait path is checked separately.
-A pinhole camera looks at the runner from the parameters' view, distance and height.
+The landmarks are the skeleton's joints through the synthetic source's own camera.
 """
 
 from __future__ import annotations
@@ -12,25 +12,12 @@ from typing import Optional
 
 import numpy as np
 
-from coachd.capture.synthetic.kinematics import RUNNER_X
 from coachd.capture.synthetic.params import SyntheticParams, parse_spec
+from coachd.capture.synthetic.projection import camera_for
 from coachd.capture.synthetic.truth import SyntheticTruth, simulate_truth
 from coachd.gait.analyzer import GaitAnalyzer
 from coachd.messages import GaitEvent, GaitUpdate, Pose, Stride, TrackedFrame, View
 from coachd.settings import GaitSettings
-
-# Focal length as a multiple of the image height (a typical webcam, ~55 degrees vertical).
-FOCAL_PER_HEIGHT = 1.0
-# Where the camera stands and which world direction is image-right, for each view
-# (world: x the runner's forward, y the runner's left, z up).
-_CAMERAS: dict[
-    View, tuple[tuple[float, float], tuple[float, float, float], tuple[float, float, float]]
-] = {
-    "side-left": ((0.0, 1.0), (0.0, -1.0, 0.0), (-1.0, 0.0, 0.0)),
-    "side-right": ((0.0, -1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)),
-    "front": ((1.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
-    "rear": ((-1.0, 0.0), (1.0, 0.0, 0.0), (0.0, -1.0, 0.0)),
-}
 
 
 @dataclass(frozen=True)
@@ -41,17 +28,17 @@ class LandmarkRun:
 
 
 def project(joints: np.ndarray, params: SyntheticParams) -> np.ndarray:
-    """World joints (..., 3) metres -> image pixels (..., 2) for the parameters' camera."""
-    (ax, ay), forward, right = _CAMERAS[params.view]
-    centre = np.array([RUNNER_X + ax * params.distance, ay * params.distance, params.camera_height])
-    rel = np.asarray(joints, dtype=np.float64) - centre
-    depth = rel @ np.array(forward)
-    across = rel @ np.array(right)
-    down = -rel[..., 2]
-    focal = FOCAL_PER_HEIGHT * params.height
-    u = params.width / 2.0 + focal * across / depth
-    v = params.height / 2.0 + focal * down / depth
-    return np.stack([u, v], axis=-1)
+    """World joints (..., 3) metres -> image pixels (..., 2): the synthetic source's camera."""
+    camera = camera_for(
+        params.view,
+        params.width,
+        params.height,
+        params.distance,
+        params.camera_height,
+        params.runner_height,
+    )
+    uv, _ = camera.project(np.asarray(joints, dtype=np.float64))
+    return np.asarray(uv)
 
 
 def landmark_run(

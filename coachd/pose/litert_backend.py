@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from coachd.errors import ConfigError
-from coachd.messages import Pose
+from coachd.messages import Landmark, Pose
 from coachd.pose import roi as geometry
 from coachd.pose.roi import Roi
 from coachd.pose.selection import choose_runner
@@ -145,6 +145,15 @@ def refine_with_heatmap(local: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     return refined
 
 
+def in_region(pose: Pose, settings: PoseSettings) -> bool:
+    """Whether the pose's hip centre lies in the treadmill region (always, when unset)."""
+    region = settings.treadmill_region
+    if region is None:
+        return True
+    x, y = pose.norm[[Landmark.LEFT_HIP, Landmark.RIGHT_HIP], :2].mean(axis=0)
+    return bool(region[0] <= x <= region[2] and region[1] <= y <= region[3])
+
+
 class LiteRTBackend:
     """Detector when lost, landmark model on the tracked crop otherwise."""
 
@@ -212,7 +221,8 @@ class LiteRTBackend:
                 runner.keypoints[0], runner.keypoints[1], width, height
             )
         pose, alignment = self._landmarks_in(image, self._roi)
-        if pose is None or alignment is None:
+        if pose is None or alignment is None or not in_region(pose, self._settings):
+            # Lost, or the crop drifted onto someone off the treadmill: detect afresh.
             self._roi = None
             return None
         # Filtered in pixels; the box is twice the hip-centre to scale-point distance.

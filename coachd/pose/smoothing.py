@@ -1,8 +1,9 @@
 """One Euro filter for landmark jitter (Casiez et al. 2012), one state per coordinate.
 
 The speed that opens the cut-off is measured in the person's sizes per second, so `beta`
-means the same whatever the camera distance; a fast limb opens the cut-off (little lag), a still one
-is smoothed hard (little jitter).
+means the same whatever the camera distance: a fast limb opens the cut-off (little lag), a
+still one is smoothed hard (little jitter). As in MediaPipe, the speed is taken from the
+previous raw value.
 """
 
 from __future__ import annotations

@@ -12,13 +12,15 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Callable, Optional
 
 from coachd.capture import FrameSource, open_source
 from coachd.coach import CueEngine, load_packs
+from coachd.coach.programs import RetroProgress
 from coachd.errors import CoachdError
 from coachd.gait import GaitAnalyzer
 from coachd.messages import Cue, TrackedFrame
@@ -52,6 +54,9 @@ class Daemon:
         self.settings = loaded.settings
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._problem_reported = threading.Event()
+        self._metronome_spm: Optional[float] = None
+        self._speech_drops_seen = 0
         self._notifier = Notifier.from_environment()
         self._session_lock = threading.Lock()
         self._cues_said = 0
@@ -107,6 +112,11 @@ class Daemon:
             if self._reload.is_set():
                 self._reload.clear()
                 self._reload_settings()
+            if self._problem_reported.is_set():
+                self._problem_reported.clear()
+                with self._session_lock:
+                    for cue in self._engine.report_problem(time.monotonic()):
+                        self._say(cue)
             with self._session_lock:
                 self._follow_session(self._sessions.tick(time.monotonic()))
             snapshot = self._pipeline.snapshot()
@@ -126,13 +136,24 @@ class Daemon:
         def reload(signum: int, frame: Optional[FrameType]) -> None:
             self._reload.set()
 
+        def problem(signum: int, frame: Optional[FrameType]) -> None:
+            # A kiosk has no keyboard: a button or remote can send SIGUSR1 for "pain / balance".
+            self._problem_reported.set()
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+        signal.signal(signal.SIGUSR1, problem)
 
     def _publish(self, snapshot: PipelineSnapshot) -> None:
         self.metrics.update_pipeline(snapshot)
-        self.metrics.set_audio_state(self._speaker.stats.device_state)
+        speech = self._speaker.stats
+        self.metrics.set_audio_state(speech.device_state)
+        if speech.dropped_stale > self._speech_drops_seen:
+            self.metrics.inc_cue_dropped(
+                "late_for_speech", speech.dropped_stale - self._speech_drops_seen
+            )
+            self._speech_drops_seen = speech.dropped_stale
         status = self._status_text(snapshot)
         self._notifier.status(status)
         if not self._options.quiet and sys.stderr.isatty():
@@ -219,8 +240,13 @@ class Daemon:
                 return
             for stride in update.strides:
                 self._store.add_stride(self._session_id, stride)
+            stale_before = self._engine.counters.dropped_stale_total
             for cue in self._engine.update(update, now=tracked.t):
                 self._say(cue)
+            stale = self._engine.counters.dropped_stale_total - stale_before
+            if stale:
+                self.metrics.inc_cue_dropped("stale_evidence", stale)
+            self._follow_metronome(tracked.t)
 
     def _follow_session(self, cues: list[Cue]) -> None:
         for cue in cues:
@@ -230,17 +256,44 @@ class Daemon:
                     program=self.settings.engine.program,
                     t0=self._sessions.started_at,
                 )
-                self._engine.reset()
+                self._start_engine_session()
                 self.metrics.inc_sessions()
                 self._say(cue)
             elif cue.kind == "summary" and self._session_id is not None:
                 self._say(cue)
                 self._end_session()
 
+    def _start_engine_session(self) -> None:
+        """A new runner: their history feeds the weekly-load rule and the retro ladder."""
+        runner = self.settings.service.runner_profile
+        if not runner:
+            self._engine.reset(today=date.today())
+            return
+        history = [
+            (date.fromtimestamp(row.started), row.duration_s / 60.0)
+            for row in self._store.list_sessions(runner, limit=120)
+        ]
+        state = self._store.get_program_state(runner, "retro")
+        retro = RetroProgress(**state) if state else None
+        self._engine.reset(history=history, today=date.today(), retro=retro)
+
+    def _follow_metronome(self, now: float) -> None:
+        metronome = self._engine.metronome() if self.settings.engine.metronome else None
+        spm = None
+        if metronome is not None and metronome.start_t <= now < metronome.end_t:
+            spm = metronome.cadence_spm
+        if spm != self._metronome_spm:
+            self._metronome_spm = spm
+            self._speaker.set_metronome(spm)
+
     def _end_session(self) -> None:
         if self._session_id is None:
             return
         self._store.end_session(self._session_id, self._sessions.summary())
+        runner = self.settings.service.runner_profile
+        retro = self._engine.retro_result()
+        if runner and retro is not None:
+            self._store.set_program_state(runner, "retro", asdict(retro))
         self._session_id = None
 
     def _say(self, cue: Cue) -> None:

@@ -121,8 +121,8 @@ class Metrics:
     def inc_cue(self, cue_id: str) -> None:
         self._cues.labels(cue_id=cue_id).inc()
 
-    def inc_cue_dropped(self, reason: str) -> None:
-        self._cues_dropped.labels(reason=reason).inc()
+    def inc_cue_dropped(self, reason: str, count: int = 1) -> None:
+        self._cues_dropped.labels(reason=reason).inc(count)
 
     def inc_camera_reconnects(self) -> None:
         self._reconnects.inc()

@@ -23,8 +23,9 @@ from coachd.messages import NUM_LANDMARKS, Landmark
 
 LEFT, RIGHT = 0, 1
 SIDE_SIGN = (1.0, -1.0)  # +y is the runner's left
-RUNNER_X = -0.15
-SWING_CLEARANCE_M = 0.012  # least heel/toe height in mid-swing  # where on the belt the runner holds position
+RUNNER_X = -0.15  # where on the belt the runner holds position
+SWING_CLEARANCE_M = 0.012  # least heel/toe height in mid-swing
+LOW_AT = 0.45  # share of the contact time at which the pelvis is lowest when running
 HIP_IDX = (int(Landmark.LEFT_HIP), int(Landmark.RIGHT_HIP))
 KNEE_IDX = (int(Landmark.LEFT_KNEE), int(Landmark.RIGHT_KNEE))
 ANKLE_IDX = (int(Landmark.LEFT_ANKLE), int(Landmark.RIGHT_ANKLE))
@@ -174,6 +175,13 @@ def smoothstep(u: float) -> float:
     return u * u * (3.0 - 2.0 * u)
 
 
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """3-vector cross product (np.cross costs ~100x more on single vectors)."""
+    return np.array(
+        [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    )
+
+
 def rot_x(a: float) -> np.ndarray:
     c, s = math.cos(a), math.sin(a)
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
@@ -283,7 +291,7 @@ class GaitModel:
         hold = min(1.05 / p.fps, 0.25 * contact_s)
         roll = 0.2 * contact_s if abs(strike) > 1e-6 else 0.0
         heel_off = max(hold + roll, (0.5 if self.gait == "run" else 0.6) * contact_s)
-        toe_off = math.radians(-40.0 if self.gait == "run" else -40.0)
+        toe_off = math.radians(-40.0)
         body = self.body
         # The frame that first shows the foot down lags true contact by half a frame on
         # average: place the foot so the overstride measured on that frame matches.
@@ -322,7 +330,8 @@ class GaitModel:
         if key in self._knee_peaks:
             return self._knee_peaks[key]
         body = self.body
-        target = recovery * body.leg
+        # -0.03: the measured swing minimum lands that much above this leg-only estimate.
+        target = (recovery - 0.03) * body.leg
         thigh = math.radians(8.0)
 
         def heel_distance(knee: float) -> float:
@@ -399,8 +408,9 @@ class GaitModel:
         if self.gait == "run":
             # Shorten the contact until the leg reaches the toe-off point with a bent knee.
             for _ in range(40):
-                probe = replace(probe, t_to=contact_s, heel_off=max(probe.hold + probe.roll,
-                                0.5 * contact_s))
+                probe = replace(
+                    probe, t_to=contact_s, heel_off=max(probe.hold + probe.roll, 0.5 * contact_s)
+                )
                 ankle, _ = self.stance_foot(probe, contact_s)
                 z = self._nominal_hip_z(contact_s / self.step_s, p, contact_s, 0.0)
                 if math.hypot(ankle[0] - RUNNER_X, z - ankle[2]) <= comfortable:
@@ -419,7 +429,7 @@ class GaitModel:
     ) -> float:
         """hip_mid height at a step phase (0 at contact): lowest in midstance when running."""
         b = p.bounce * self.body.leg
-        low_at = 0.45 * contact_s / self.step_s
+        low_at = LOW_AT * contact_s / self.step_s
         shape = 1.0 - math.cos(2 * math.pi * (phase - low_at))
         if self.gait == "walk":
             return self.z_mid_hip + b - b * 0.5 * shape - drop
@@ -448,7 +458,7 @@ class GaitModel:
         phase = self.step_phase(t)
         p, contact_s, drop = self._posture_at(t)
         z = self._nominal_hip_z(phase, p, contact_s, drop)
-        low_at = 0.45 * contact_s / self.step_s
+        low_at = LOW_AT * contact_s / self.step_s
         stride_wave = math.cos(math.pi * (phase - low_at))  # +1 at left midstance
         x = RUNNER_X + 0.01 * math.sin(2 * math.pi * phase)
         y = 0.012 * stride_wave
@@ -569,7 +579,6 @@ class GaitModel:
     def skeleton(self, t: float) -> Skeleton:
         if self.gait == "stand":
             return self._standing(t)
-        body = self.body
         plans = [self.last_contact(s, t) for s in (0, 1)]
         stance_feet: list[Optional[tuple[np.ndarray, float]]] = [
             self.stance_foot(plans[s], t) if t < plans[s].t_to else None for s in (0, 1)
@@ -595,7 +604,7 @@ class GaitModel:
             joints[HEEL_IDX[s]] = heel
             joints[TOE_IDX[s]] = toe
         stance = (stance_feet[0] is not None, stance_feet[1] is not None)
-        low_at = 0.45 * self._posture_at(t)[1] / self.step_s
+        low_at = LOW_AT * self._posture_at(t)[1] / self.step_s
         return self._upper_body(t, joints, hip_mid, phase, low_at, stance)
 
     def _clear_belt(
@@ -682,7 +691,7 @@ class GaitModel:
             wrist = elbow_pos + torso_rot @ (fore * body.forearm)
             fore_w = torso_rot @ fore
             side_w = torso_rot @ np.array([0.0, SIDE_SIGN[s], 0.0])
-            up_w = np.cross(fore_w, side_w)
+            up_w = cross(fore_w, side_w)
             joints[ELBOW_IDX[s]] = elbow_pos
             joints[WRIST_IDX[s]] = wrist
             joints[INDEX_IDX[s]] = wrist + body.hand * (0.9 * fore_w - 0.35 * side_w)

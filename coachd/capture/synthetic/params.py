@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Literal, Optional
+from urllib.parse import unquote
 
 from coachd.errors import SourceError
 from coachd.messages import VIEWS, View
 
 PREFIX = "synthetic:"
+FRONT_CAMERA_HEIGHT_M = 1.5
 
 Gait = Literal["run", "walk", "stand"]
 Strike = Literal["heel", "midfoot", "forefoot"]
@@ -69,7 +71,7 @@ class SyntheticParams:
     width: int = 640
     height: int = 480
     distance: float = 3.0  # camera to the runner, metres
-    camera_height: float = 1.1  # above the floor, metres
+    camera_height: float = 1.1  # above the floor, metres (front/rear default 1.5)
     runner_height: float = 1.75  # metres
     seed: int = 0
     shirt: Colour = NAMED_COLOURS["blue"]
@@ -260,7 +262,7 @@ def parse_spec(spec: str) -> SyntheticParams:
         if not item:
             continue
         key, sep, raw = item.partition("=")
-        key = key.strip()
+        key, raw = unquote(key).strip(), unquote(raw)
         if key not in _PARSERS:
             raise SourceError(
                 f"synthetic source: unknown option {key!r}; allowed: {', '.join(KEYS)}"
@@ -277,6 +279,9 @@ def parse_spec(spec: str) -> SyntheticParams:
             raise SourceError(
                 f"synthetic source: {key}={raw!r} is not allowed; {key} must be {allowed}"
             ) from None
+    if "camera_height" not in values and values.get("view") in ("front", "rear"):
+        # A front or rear camera sits on the console or a shelf, looking down a little.
+        values["camera_height"] = FRONT_CAMERA_HEIGHT_M
     gait = str(values.get("gait", "run"))
     params = dataclasses.replace(default_params(gait), **values)  # type: ignore[arg-type]
     if params.gait == "run" and params.speed < 4.0:

@@ -41,8 +41,11 @@ class Camera:
         return uv, depth
 
     def inside(self, uv: np.ndarray) -> np.ndarray:
-        return (uv[..., 0] >= 0) & (uv[..., 0] < self.width) & (uv[..., 1] >= 0) & (
-            uv[..., 1] < self.height
+        return (
+            (uv[..., 0] >= 0)
+            & (uv[..., 0] < self.width)
+            & (uv[..., 1] >= 0)
+            & (uv[..., 1] < self.height)
         )
 
     @property

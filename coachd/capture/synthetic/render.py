@@ -7,6 +7,7 @@ and the treadmill's static parts are drawn once; a frame costs a copy plus the p
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -51,6 +52,7 @@ class Palette:
     trousers: bool = False  # legs in the shorts colour to the ankle
 
 
+@functools.lru_cache(maxsize=512)
 def _shade(colour: Colour, factor: float) -> tuple[int, int, int]:
     return (
         int(min(255, colour[0] * factor)),
@@ -64,14 +66,14 @@ def _pts(uv: np.ndarray) -> np.ndarray:
 
 
 def _pt(p: np.ndarray) -> tuple[int, int]:
-    return (int(round(float(p[0]) * SCALE)), int(round(float(p[1]) * SCALE)))
+    return (round(float(float(p[0]) * SCALE)), round(float(float(p[1]) * SCALE)))
 
 
 def _circle(img: np.ndarray, centre: np.ndarray, radius: float, colour: Colour) -> None:
     cv2.circle(
         img,
-        (int(round(centre[0] * SCALE)), int(round(centre[1] * SCALE))),
-        max(int(round(radius * SCALE)), 1),
+        (round(float(centre[0] * SCALE)), round(float(centre[1] * SCALE))),
+        max(round(float(radius * SCALE)), 1),
         colour,
         -1,
         cv2.LINE_AA,
@@ -94,10 +96,24 @@ def _capsule_layer(
     colour: Colour,
 ) -> None:
     # Plain floats: this runs ~150 times a frame and numpy's per-call cost would dominate.
-    cv2.circle(img, (int(x0 * SCALE), int(y0 * SCALE)), max(int(r0 * SCALE), 1), colour, -1,
-               cv2.LINE_AA, SHIFT)
-    cv2.circle(img, (int(x1 * SCALE), int(y1 * SCALE)), max(int(r1 * SCALE), 1), colour, -1,
-               cv2.LINE_AA, SHIFT)
+    cv2.circle(
+        img,
+        (int(x0 * SCALE), int(y0 * SCALE)),
+        max(int(r0 * SCALE), 1),
+        colour,
+        -1,
+        cv2.LINE_AA,
+        SHIFT,
+    )
+    cv2.circle(
+        img,
+        (int(x1 * SCALE), int(y1 * SCALE)),
+        max(int(r1 * SCALE), 1),
+        colour,
+        -1,
+        cv2.LINE_AA,
+        SHIFT,
+    )
     dx, dy = x1 - x0, y1 - y0
     n = math.hypot(dx, dy)
     if n > 1e-3:
@@ -123,11 +139,20 @@ def capsule(
     lx, ly = float(LIGHT[0]), float(LIGHT[1])
     _capsule_layer(img, x0, y0, x1, y1, r0, r1, _shade(colour, 0.55))
     a, b = 0.15 * r0, 0.15 * r1
-    _capsule_layer(img, x0 + lx * a, y0 + ly * a, x1 + lx * b, y1 + ly * b, r0 * 0.8, r1 * 0.8,
-                   colour)
+    _capsule_layer(
+        img, x0 + lx * a, y0 + ly * a, x1 + lx * b, y1 + ly * b, r0 * 0.8, r1 * 0.8, colour
+    )
     a, b = 0.38 * r0, 0.38 * r1
-    _capsule_layer(img, x0 + lx * a, y0 + ly * a, x1 + lx * b, y1 + ly * b, r0 * 0.35,
-                   r1 * 0.35, _shade(colour, 1.25))
+    _capsule_layer(
+        img,
+        x0 + lx * a,
+        y0 + ly * a,
+        x1 + lx * b,
+        y1 + ly * b,
+        r0 * 0.35,
+        r1 * 0.35,
+        _shade(colour, 1.25),
+    )
 
 
 def shaded_hull(img: np.ndarray, uv: np.ndarray, colour: Colour) -> None:
@@ -159,9 +184,7 @@ _HAIR_DIRS = _SPHERE[
 
 def _ellipse_ring(half_width: float, half_depth: float, z: float, n: int = 10) -> np.ndarray:
     a = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
-    return np.stack(
-        [half_depth * np.cos(a), half_width * np.sin(a), np.full(n, z)], axis=1
-    )
+    return np.stack([half_depth * np.cos(a), half_width * np.sin(a), np.full(n, z)], axis=1)
 
 
 class PersonPainter:
@@ -219,8 +242,9 @@ class PersonPainter:
                 r: tuple[float, float] = thigh_r,
                 e: np.ndarray = shorts_end,
                 k: float = far,
+                c: Colour = leg_colour,
             ) -> None:
-                capsule(img, uv[a], uv[b], r[0], r[1], _shade(leg_colour, k))
+                capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
                 capsule(img, uv[a], e, r[0] * 1.12, r[0] * 1.05, _shade(pal.shorts, k))
 
             def shank(
@@ -229,8 +253,9 @@ class PersonPainter:
                 b: int = ankle,
                 r: tuple[float, float] = shank_r,
                 k: float = far,
+                c: Colour = leg_colour,
             ) -> None:
-                capsule(img, uv[a], uv[b], r[0], r[1], _shade(leg_colour, k))
+                capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
 
             foot_pts = self._foot_outline(sk, s)
 
@@ -278,9 +303,7 @@ class PersonPainter:
         rot = sk.torso_rotation
         shirt_world = sk.hip_mid + self.shirt_rings @ rot.T
         shirt_top = 0.5 * (sk.joints[SHOULDER_IDX[0]] + sk.joints[SHOULDER_IDX[1]])
-        shoulder_pts = np.stack(
-            [sk.joints[SHOULDER_IDX[0]], sk.joints[SHOULDER_IDX[1]], shirt_top]
-        )
+        shoulder_pts = np.stack([sk.joints[SHOULDER_IDX[0]], sk.joints[SHOULDER_IDX[1]], shirt_top])
         shirt_uv, shirt_d = cam.project(np.concatenate([shirt_world, shoulder_pts]))
         shorts_uv, _ = cam.project(sk.hip_mid + self.shorts_rings @ rot.T)
         neck_uv, neck_d = cam.project(np.stack([sk.neck_base, sk.head_centre]))
@@ -350,18 +373,40 @@ class PersonPainter:
         to_cam /= np.linalg.norm(to_cam)
         c_uv, c_d = cam.project(centre)
         r_px = cam.focal * radius / float(c_d)
-        ax = (int(round(r_px * 0.9 * SCALE)), int(round(r_px * 1.12 * SCALE)))
-        centre_px = (int(round(c_uv[0] * SCALE)), int(round(c_uv[1] * SCALE)))
+        ax = (round(float(r_px * 0.9 * SCALE)), round(float(r_px * 1.12 * SCALE)))
+        centre_px = (round(float(c_uv[0] * SCALE)), round(float(c_uv[1] * SCALE)))
         # Jaw line leans with the face, so shape the head as an ellipse tilted like it.
         up_uv = cam.project(centre + rot[:, 2] * radius)[0] - c_uv
         angle = math.degrees(math.atan2(up_uv[0], -up_uv[1]))
-        cv2.ellipse(img, centre_px, (ax[0] + 16, ax[1] + 16), -angle, 0, 360,
-                    _shade(pal.skin, 0.55), -1, cv2.LINE_AA, SHIFT)
+        cv2.ellipse(
+            img,
+            centre_px,
+            (ax[0] + 16, ax[1] + 16),
+            -angle,
+            0,
+            360,
+            _shade(pal.skin, 0.55),
+            -1,
+            cv2.LINE_AA,
+            SHIFT,
+        )
         cv2.ellipse(img, centre_px, ax, -angle, 0, 360, pal.skin, -1, cv2.LINE_AA, SHIFT)
-        lit = (centre_px[0] + int(LIGHT[0] * r_px * 0.3 * SCALE),
-               centre_px[1] + int(LIGHT[1] * r_px * 0.3 * SCALE))
-        cv2.ellipse(img, lit, (ax[0] // 2, ax[1] // 2), -angle, 0, 360,
-                    _shade(pal.skin, 1.12), -1, cv2.LINE_AA, SHIFT)
+        lit = (
+            centre_px[0] + int(LIGHT[0] * r_px * 0.3 * SCALE),
+            centre_px[1] + int(LIGHT[1] * r_px * 0.3 * SCALE),
+        )
+        cv2.ellipse(
+            img,
+            lit,
+            (ax[0] // 2, ax[1] // 2),
+            -angle,
+            0,
+            360,
+            _shade(pal.skin, 1.12),
+            -1,
+            cv2.LINE_AA,
+            SHIFT,
+        )
         # Hair: the part of the scalp cap that faces the camera.
         dirs = _HAIR_DIRS @ rot.T
         visible = dirs @ to_cam > -0.05
@@ -385,8 +430,18 @@ class PersonPainter:
             if facing > -0.1:
                 e_uv, e_d = cam.project(ear)
                 er = cam.focal * radius * 0.2 / float(e_d)
-                cv2.ellipse(img, _pt(e_uv), (int(er * 0.7 * SCALE), int(er * SCALE)), -angle, 0,
-                            360, _shade(pal.skin, 0.8), -1, cv2.LINE_AA, SHIFT)
+                cv2.ellipse(
+                    img,
+                    _pt(e_uv),
+                    (int(er * 0.7 * SCALE), int(er * SCALE)),
+                    -angle,
+                    0,
+                    360,
+                    _shade(pal.skin, 0.8),
+                    -1,
+                    cv2.LINE_AA,
+                    SHIFT,
+                )
         if float(np.dot(forward, to_cam)) < -0.15:
             return  # seen from behind: hair and ears only
         dark = (35, 28, 25)
@@ -398,11 +453,31 @@ class PersonPainter:
             brow, _ = on_face(0.8, sign * 0.42, 0.24)
             b_uv, _ = cam.project(brow)
             w = max(unit * 0.24 * math.sqrt(facing), 1.2)
-            cv2.ellipse(img, _pt(e_uv), (int(w * SCALE), int(w * 0.6 * SCALE)), -angle, 0, 360,
-                        (240, 240, 240), -1, cv2.LINE_AA, SHIFT)
+            cv2.ellipse(
+                img,
+                _pt(e_uv),
+                (int(w * SCALE), int(w * 0.6 * SCALE)),
+                -angle,
+                0,
+                360,
+                (240, 240, 240),
+                -1,
+                cv2.LINE_AA,
+                SHIFT,
+            )
             _circle(img, e_uv, w * 0.5, dark)
-            cv2.ellipse(img, _pt(b_uv), (int(w * 1.2 * SCALE), int(w * 0.35 * SCALE)), -angle,
-                        180, 360, pal.hair, max(int(unit * 0.08), 1), cv2.LINE_AA, SHIFT)
+            cv2.ellipse(
+                img,
+                _pt(b_uv),
+                (int(w * 1.2 * SCALE), int(w * 0.35 * SCALE)),
+                -angle,
+                180,
+                360,
+                pal.hair,
+                max(int(unit * 0.08), 1),
+                cv2.LINE_AA,
+                SHIFT,
+            )
         # Nose: a wedge standing off the face, nostrils beneath.
         root, _ = on_face(0.95, 0.0, 0.0)
         tip = centre + (forward * 1.16 - up * 0.22) * radius
@@ -411,7 +486,9 @@ class PersonPainter:
         n_uv, _ = cam.project(np.stack([root, tip, base_l, base_r]))
         hull = cv2.convexHull(n_uv.astype(np.float32)).reshape(-1, 2)
         _poly(img, hull, _shade(pal.skin, 0.78))
-        _circle(img, 0.5 * (n_uv[1] + 0.5 * (n_uv[2] + n_uv[3])), unit * 0.06, _shade(pal.skin, 0.45))
+        _circle(
+            img, 0.5 * (n_uv[1] + 0.5 * (n_uv[2] + n_uv[3])), unit * 0.06, _shade(pal.skin, 0.45)
+        )
         # Mouth: lips below the nose.
         lips = []
         for fy in (0.3, 0.15, 0.0, -0.15, -0.3):
@@ -420,8 +497,9 @@ class PersonPainter:
                 lips.append(point)
         if len(lips) >= 2:
             m_uv, _ = cam.project(np.stack(lips))
-            cv2.polylines(img, [_pts(m_uv)], False, (70, 60, 165),
-                          max(int(unit * 0.1), 1), cv2.LINE_AA, SHIFT)
+            cv2.polylines(
+                img, [_pts(m_uv)], False, (70, 60, 165), max(int(unit * 0.1), 1), cv2.LINE_AA, SHIFT
+            )
 
 
 class Scene:
@@ -443,19 +521,20 @@ class Scene:
         # Floor: the floor plane out to the back wall, 4 m beyond the treadmill.
         back = cam.position + cam.viewing_direction * (np.linalg.norm(cam.position[:2]) + 4.0)
         side = cam.rotation[0]
-        floor_line = np.array(
-            [back + side * 20.0, back - side * 20.0], dtype=float
-        )
+        floor_line = np.array([back + side * 20.0, back - side * 20.0], dtype=float)
         floor_line[:, 2] = FLOOR_Z
         near = cam.position + cam.viewing_direction * 0.6 + np.array([0.0, 0.0, 0.0])
         near_line = np.array([near + side * 20.0, near - side * 20.0])
         near_line[:, 2] = FLOOR_Z
         quad_uv, _ = cam.project(np.concatenate([floor_line, near_line[::-1]]))
         floor_colour = _shade(background, 0.72)
-        _poly(img, quad_uv, (floor_colour[0], int(floor_colour[1] * 0.95), int(floor_colour[2] * 0.9)))
+        _poly(
+            img, quad_uv, (floor_colour[0], int(floor_colour[1] * 0.95), int(floor_colour[2] * 0.9))
+        )
         base_uv, _ = cam.project(floor_line + np.array([0.0, 0.0, 0.1]))
-        cv2.line(img, _pt(base_uv[0]), _pt(base_uv[1]),
-                 _shade(background, 0.6), 3, cv2.LINE_AA, SHIFT)
+        cv2.line(
+            img, _pt(base_uv[0]), _pt(base_uv[1]), _shade(background, 0.6), 3, cv2.LINE_AA, SHIFT
+        )
         for box, colour in self._treadmill_boxes():
             self._box(img, box, colour)
         return img
@@ -464,20 +543,39 @@ class Scene:
         x0, x1 = DECK_X
         boxes: list[tuple[np.ndarray, Colour]] = [
             (np.array([[x0, -0.42, FLOOR_Z], [x1, 0.42, -0.03]]), (70, 70, 75)),
-            (np.array([[x0 + 0.02, -BELT_HALF_WIDTH, -0.03], [x1 - 0.02, BELT_HALF_WIDTH, 0.0]]),
-             (45, 45, 48)),
+            (
+                np.array([[x0 + 0.02, -BELT_HALF_WIDTH, -0.03], [x1 - 0.02, BELT_HALF_WIDTH, 0.0]]),
+                (45, 45, 48),
+            ),
         ]
         for sign in (1.0, -1.0):
             y = sign * RAIL_HALF_SPACING
-            boxes.append((np.array([[x0, y - 0.12 * sign - 0.05, -0.03],
-                                    [x1, y - 0.12 * sign + 0.05, 0.005]]), (150, 150, 155)))
-            boxes.append((np.array([[x1 - 0.08, y - 0.03, -0.03], [x1 - 0.02, y + 0.03, 1.25]]),
-                          (120, 120, 128)))
-            boxes.append((np.array([[0.1, y - 0.025, RAIL_Z - 0.025],
-                                    [x1 - 0.02, y + 0.025, RAIL_Z + 0.025]]), (185, 185, 190)))
+            boxes.append(
+                (
+                    np.array(
+                        [[x0, y - 0.12 * sign - 0.05, -0.03], [x1, y - 0.12 * sign + 0.05, 0.005]]
+                    ),
+                    (150, 150, 155),
+                )
+            )
+            boxes.append(
+                (
+                    np.array([[x1 - 0.08, y - 0.03, -0.03], [x1 - 0.02, y + 0.03, 1.25]]),
+                    (120, 120, 128),
+                )
+            )
+            boxes.append(
+                (
+                    np.array(
+                        [[0.1, y - 0.025, RAIL_Z - 0.025], [x1 - 0.02, y + 0.025, RAIL_Z + 0.025]]
+                    ),
+                    (185, 185, 190),
+                )
+            )
         if self.camera.viewing_direction[0] > -0.5:  # the console would hide a front view
-            boxes.append((np.array([[x1 - 0.12, -0.38, 1.05], [x1 + 0.05, 0.38, 1.35]]),
-                          (60, 62, 70)))
+            boxes.append(
+                (np.array([[x1 - 0.12, -0.38, 1.05], [x1 + 0.05, 0.38, 1.35]]), (60, 62, 70))
+            )
         return boxes
 
     def _box(self, img: np.ndarray, box: np.ndarray, colour: Colour) -> None:

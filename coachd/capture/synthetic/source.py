@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Optional
@@ -30,10 +31,8 @@ class Walker:
     """A second person who walks across the room now and then, behind or before the runner."""
 
     def __init__(self, params: SyntheticParams, camera: Camera) -> None:
-        walk = default_params("walk")
-        self.model = GaitModel(
-            walk.__class__(**{**walk.__dict__, "seed": params.seed + 1, "fps": params.fps})
-        )
+        walk = dataclasses.replace(default_params("walk"), seed=params.seed + 1, fps=params.fps)
+        self.model = GaitModel(walk)
         self.speed = self.model.speed
         self.painter = PersonPainter(
             self.model.body,
@@ -62,7 +61,7 @@ class Walker:
         across = np.array([-view_dir[1], view_dir[0], 0.0])  # horizontal, across the image
         across /= np.linalg.norm(across)
         direction = across if n % 2 == 0 else -across
-        depth = 1.9 if n % 2 == 0 else -1.3  # behind the treadmill, then in front of it
+        depth = 1.9 if n % 2 == 0 else -1.0  # behind the treadmill, then in front of it
         flat_view = np.array([view_dir[0], view_dir[1], 0.0])
         flat_view /= np.linalg.norm(flat_view)
         start = (

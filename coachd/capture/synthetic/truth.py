@@ -66,7 +66,7 @@ def simulate_truth(params: SyntheticParams, seconds: Optional[float] = None) -> 
     if duration is None:
         raise ValueError("an endless synthetic run needs a duration for its truth")
     model = GaitModel(params)
-    count = int(round(duration * params.fps))
+    count = round(float(duration * params.fps))
     times = np.arange(count) / params.fps
     joints = np.full((count, 33, 3), np.nan)
     present = np.array([runner_present(params, float(t)) for t in times], dtype=bool)

@@ -1,0 +1,336 @@
+"""The synthetic runner: its source string, determinism, the truth it measures, the pose model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from coachd.capture.synthetic import SyntheticSource, foot_strike, parse_spec, simulate_truth
+from coachd.capture.synthetic.kinematics import HEEL_IDX, TOE_IDX
+from coachd.capture.synthetic.params import SyntheticParams
+from coachd.capture.synthetic.truth import CONTACT_EPS_M, SyntheticTruth
+from coachd.errors import SourceError
+from coachd.messages import BODY_LANDMARKS, VIEWS, Stride
+
+TRUTH_SECONDS = 12
+
+
+def truth_of(query: str, seconds: float = TRUTH_SECONDS) -> SyntheticTruth:
+    return simulate_truth(parse_spec(f"synthetic:?{query}&seconds={seconds:g}"))
+
+
+def values(steps: list[Stride], key: str, side: str = "") -> np.ndarray:
+    return np.array(
+        [s.metrics[key] for s in steps if key in s.metrics and (not side or s.side == side)]
+    )
+
+
+# -- the source string ------------------------------------------------------------------
+
+
+def test_defaults_are_a_clean_runner() -> None:
+    params = parse_spec("synthetic:")
+    assert params == parse_spec("synthetic:?")
+    assert params.gait == "run" and params.cadence == 170 and params.speed == 10
+    assert params.strike == "midfoot" and params.seconds is None and params.fps == 30
+    assert (params.width, params.height) == (640, 480)
+
+
+def test_every_option_parses() -> None:
+    params = parse_spec(
+        "synthetic:?view=side-right&cadence=165&speed=11.5&overstride=0.3&trunk_lean=15"
+        "&shoulder_sway=8&shoulder_elevation=0.5&strike=heel&heel_recovery=0.4&knee_lift=50"
+        "&bounce=0.1&duty=0.3&asym=0.2&jitter=0&seconds=60&fps=60&width=800&height=600"
+        "&distance=4&camera_height=1.2&runner_height=1.8&seed=7&shirt=ff0000&shorts=navy"
+        "&skin=fair&hair=black&shoes=white&background=%23808080&absent=10-20&walker=1&fix_at=30"
+    )
+    assert params.view == "side-right" and params.cadence == 165 and params.speed == 11.5
+    assert params.overstride == 0.3 and params.strike == "heel" and params.seconds == 60
+    assert params.shirt == (0, 0, 255)  # BGR
+    assert params.absent == (10.0, 20.0) and params.walker and params.fix_at == 30
+    assert params.step_length_m == pytest.approx(11.5 / 3.6 * 60 / 165)
+
+
+def test_walking_gets_walking_defaults_and_keeps_what_is_given() -> None:
+    walk = parse_spec("synthetic:?gait=walk")
+    assert walk.cadence < 130 and walk.speed <= 6 and walk.strike == "heel"
+    assert parse_spec("synthetic:?gait=walk&cadence=120").cadence == 120
+
+
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        ("synthetic:?colour=red", "colour"),
+        ("synthetic:?cadence=fast", "cadence"),
+        ("synthetic:?cadence=400", "400"),
+        ("synthetic:?view=top", "side-left"),
+        ("synthetic:?strike=toe", "forefoot"),
+        ("synthetic:?shirt=zzzzzz", "shirt"),
+        ("synthetic:?absent=5-2", "absent"),
+        ("synthetic:?absent=5", "A-B"),
+        ("synthetic:?seconds", "seconds"),
+        ("synthetic:?seed=1&seed=2", "twice"),
+        ("synthetic:?width=12", "width"),
+        ("synthetic:?walker=maybe", "walker"),
+        ("synthetic:?speed=2", "gait=walk"),
+        ("synthetic:?gait=walk&speed=12", "gait=run"),
+        ("synthetic:view=front", "synthetic:?key=value"),
+        ("synthetics:?view=front", "synthetic:"),
+    ],
+)
+def test_bad_options_are_one_clear_line(spec: str, named: str) -> None:
+    with pytest.raises(SourceError) as caught:
+        parse_spec(spec)
+    message = str(caught.value)
+    assert named in message and "\n" not in message
+
+
+def test_from_spec_reports_bad_options_too() -> None:
+    with pytest.raises(SourceError, match="overstride"):
+        SyntheticSource.from_spec("synthetic:?overstride=2", False)
+
+
+# -- frames and determinism --------------------------------------------------------------
+
+
+def test_same_spec_same_images_and_truth_other_seed_other_run() -> None:
+    spec = "synthetic:?view=front&seconds=0.5&walker=1&seed=4"
+    first = list(SyntheticSource.from_spec(spec, False))
+    second = list(SyntheticSource.from_spec(spec, False))
+    assert len(first) == len(second) == 15
+    for a, b in zip(first, second):
+        assert np.array_equal(a.image, b.image)
+        assert a.truth is not None and b.truth is not None
+        assert np.array_equal(a.truth.joints_3d, b.truth.joints_3d)
+    other = simulate_truth(parse_spec("synthetic:?seconds=3&seed=5"))
+    same = simulate_truth(parse_spec("synthetic:?seconds=3&seed=4"))
+    assert not np.allclose(other.joints, same.joints)
+
+
+def test_frames_carry_truth_and_simulation_time() -> None:
+    with SyntheticSource.from_spec(
+        "synthetic:?seconds=1&fps=25&width=320&height=240", False
+    ) as src:
+        assert src.finite and not src.live and src.nominal_fps == 25
+        frames = list(src)
+    assert [f.seq for f in frames] == list(range(25))
+    assert [f.t for f in frames] == [i / 25 for i in range(25)]
+    assert frames[0].size == (320, 240) and frames[0].image.dtype == np.uint8
+    for frame in frames:
+        assert frame.truth is not None and frame.truth.view == "side-left"
+        assert frame.truth.t_sim == frame.t
+        assert frame.truth.joints_3d.shape == (33, 3) and frame.truth.joints_2d.shape == (33, 2)
+
+
+def test_endless_without_seconds_and_realtime_paces_frames() -> None:
+    endless = SyntheticSource.from_spec("synthetic:?width=320&height=240", False)
+    assert not endless.finite
+    assert all(endless.read() is not None for _ in range(3))
+    paced = SyntheticSource.from_spec("synthetic:?seconds=0.3&fps=30&width=320&height=240", True)
+    times = [f.t for f in paced]
+    assert len(times) == 9
+    # Released no earlier than due: the run takes at least its own length.
+    assert times[-1] - times[0] >= 8 / 30 - 1e-3
+    assert all(b > a for a, b in zip(times, times[1:]))
+
+
+def test_in_frame_is_false_exactly_for_joints_outside_the_image() -> None:
+    # A close camera cuts off the head and the feet.
+    src = SyntheticSource.from_spec("synthetic:?distance=1.3&seconds=1", False)
+    frame = src.read()
+    assert frame is not None and frame.truth is not None
+    xy = frame.truth.joints_2d
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < 640) & (xy[:, 1] >= 0) & (xy[:, 1] < 480)
+    assert np.array_equal(frame.truth.in_frame, inside)
+    assert not inside.all() and inside.any()
+
+
+def test_runner_away_between_absent_times() -> None:
+    spec = "synthetic:?absent=1-2&seconds=3"
+    truth = simulate_truth(parse_spec(spec))
+    away = (truth.t >= 1) & (truth.t < 2)
+    assert not truth.present[away].any() and truth.present[~away].all()
+    assert not truth.contact[away].any()
+    assert not [e for e in truth.events if 1.0 <= e.t <= 2.0]
+    src = SyntheticSource.from_spec(spec, False)
+    frames = list(src)
+    empty = frames[45]
+    assert empty.truth is not None and not empty.truth.in_frame.any()
+    # Nobody drawn: the frame differs from the scene only by the moving belt.
+    assert not np.array_equal(frames[15].image, empty.image)
+
+
+# -- truth measured on the skeleton ------------------------------------------------------
+
+
+def test_contact_is_the_foot_on_the_belt_moving_back_at_belt_speed() -> None:
+    truth = truth_of("speed=12&cadence=175", 6)
+    dt = 1 / 30
+    for s in (0, 1):
+        low = np.minimum(truth.joints[:, HEEL_IDX[s], 2], truth.joints[:, TOE_IDX[s], 2])
+        assert (low[truth.contact[:, s]] <= CONTACT_EPS_M).all()
+        assert (low[~truth.contact[:, s]] > CONTACT_EPS_M).all()
+        assert (low > -1e-6).all()  # never through the belt
+        for idx in (HEEL_IDX[s], TOE_IDX[s]):
+            z = truth.joints[:, idx, 2]
+            both = (z[:-1] <= 1e-6) & (z[1:] <= 1e-6)
+            speed = -np.diff(truth.joints[:, idx, 0])[both] / dt
+            assert len(speed) > 5
+            assert speed == pytest.approx(12 / 3.6, abs=1e-3)
+    contacts = [e for e in truth.events if e.kind == "contact"]
+    for event in contacts:
+        i = round(float(event.t * 30))
+        side = 0 if event.side == "left" else 1
+        assert truth.contact[i, side] and not truth.contact[i - 1, side]
+    assert values(truth.steps, "belt_speed_kmh") == pytest.approx(12.0, abs=0.01)
+
+
+@pytest.mark.parametrize("cadence", [150, 170, 182])
+def test_cadence_truth_matches_the_parameter(cadence: int) -> None:
+    truth = truth_of(f"cadence={cadence}", 20)
+    contacts = [e.t for e in truth.events if e.kind == "contact"]
+    measured = 60 * (len(contacts) - 1) / (contacts[-1] - contacts[0])
+    assert measured == pytest.approx(cadence, abs=0.5)
+    sides = [s.side for s in truth.steps]
+    assert all(a != b for a, b in zip(sides, sides[1:]))  # left and right alternate
+
+
+def test_running_has_flight_and_walking_double_support() -> None:
+    run = truth_of("gait=run", 6)
+    walk = truth_of("gait=walk", 6)
+    assert not (run.contact[:, 0] & run.contact[:, 1]).any()
+    assert (~run.contact[:, 0] & ~run.contact[:, 1]).mean() > 0.15
+    assert (walk.contact[:, 0] & walk.contact[:, 1]).mean() > 0.05
+    assert not (~walk.contact[:, 0] & ~walk.contact[:, 1]).any()
+    duty = values(run.steps, "duty_factor")
+    assert 0.25 <= duty.mean() <= 0.42
+    assert values(walk.steps, "duty_factor").mean() > 0.5
+
+
+def test_overstride_trunk_lean_and_strike_follow_the_parameters() -> None:
+    clean = truth_of("")
+    faulty = truth_of("overstride=0.3&trunk_lean=15&strike=heel")
+    assert values(clean.steps, "overstride_ratio").mean() == pytest.approx(0.10, abs=0.03)
+    assert values(faulty.steps, "overstride_ratio").mean() == pytest.approx(0.30, abs=0.03)
+    assert values(faulty.steps, "shank_angle_deg").mean() > (
+        values(clean.steps, "shank_angle_deg").mean() + 5
+    )
+    assert values(clean.steps, "trunk_lean_deg").mean() == pytest.approx(6.0, abs=1.0)
+    assert values(faulty.steps, "trunk_lean_deg").mean() == pytest.approx(15.0, abs=1.0)
+    assert (values(faulty.steps, "foot_angle_deg") > 5).all()
+    assert {foot_strike(a) for a in values(faulty.steps, "foot_angle_deg")} == {"heel"}
+    assert {foot_strike(a) for a in values(clean.steps, "foot_angle_deg")} == {"midfoot"}
+    forefoot = truth_of("strike=forefoot", 6)
+    assert (values(forefoot.steps, "foot_angle_deg") < -5).all()
+
+
+def test_shoulders_knees_heels_and_bounce_follow_the_parameters() -> None:
+    clean = truth_of("", 8)
+    changed = truth_of(
+        "shoulder_sway=8&shoulder_elevation=1&knee_lift=55&heel_recovery=0.4&bounce=0.12", 8
+    )
+    assert values(clean.steps, "shoulder_tilt_p2p_deg").mean() < 3
+    assert values(changed.steps, "shoulder_tilt_p2p_deg").mean() == pytest.approx(8, abs=1.0)
+    assert (
+        values(changed.steps, "shoulder_sway_ratio").mean()
+        > 2 * values(clean.steps, "shoulder_sway_ratio").mean()
+    )
+    assert (
+        values(changed.steps, "shoulder_elevation_ratio").mean()
+        < 0.8 * values(clean.steps, "shoulder_elevation_ratio").mean()
+    )
+    assert values(changed.steps, "knee_lift_deg").mean() == pytest.approx(55, abs=3)
+    assert values(clean.steps, "knee_lift_deg").mean() == pytest.approx(40, abs=3)
+    assert values(changed.steps, "heel_recovery_ratio").mean() == pytest.approx(0.4, abs=0.05)
+    assert values(clean.steps, "heel_recovery_ratio").mean() == pytest.approx(0.55, abs=0.05)
+    assert values(changed.steps, "vertical_oscillation_ratio").mean() == pytest.approx(
+        0.12, abs=0.015
+    )
+    assert values(clean.steps, "vertical_oscillation_ratio").mean() == pytest.approx(
+        0.08, abs=0.015
+    )
+
+
+def test_asymmetry_lengthens_one_contact() -> None:
+    truth = truth_of("asym=0.25", 10)
+    left = values(truth.steps, "contact_time_ms", "left").mean()
+    right = values(truth.steps, "contact_time_ms", "right").mean()
+    assert right > 1.12 * left
+
+
+def test_fix_at_returns_faults_to_clean() -> None:
+    truth = truth_of("overstride=0.35&trunk_lean=16&strike=heel&fix_at=6", 12)
+    before = [s for s in truth.steps if s.t < 5.5]
+    after = [s for s in truth.steps if s.t > 7.5]
+    assert values(before, "overstride_ratio").mean() > 0.3
+    assert values(after, "overstride_ratio").mean() < 0.15
+    assert values(before, "trunk_lean_deg").mean() > 14
+    assert values(after, "trunk_lean_deg").mean() < 8
+    assert {foot_strike(a) for a in values(after, "foot_angle_deg")} == {"midfoot"}
+
+
+def test_truth_api_of_the_source_matches_simulate_truth() -> None:
+    src = SyntheticSource.from_spec("synthetic:?seconds=4", False)
+    events = src.truth_events()
+    steps = src.truth_steps()
+    direct = simulate_truth(src.params)
+    assert events == direct.events and len(steps) == len(direct.steps) >= 10
+    # The frames' contact flags are the same truth.
+    flags = [f.truth.in_contact for f in src if f.truth is not None]
+    assert [tuple(c) for c in direct.contact.tolist()] == flags
+    with pytest.raises(ValueError):
+        simulate_truth(SyntheticParams())
+
+
+def test_rendering_is_cheaper_than_the_pose_model_it_feeds() -> None:
+    # Ratio in one run, no absolute time: drawing a frame must cost a fraction of tracking it.
+    from coachd.pose import create_tracker
+    from coachd.settings import PoseSettings
+
+    src = SyntheticSource.from_spec("synthetic:?seconds=1", False)
+    started = time.perf_counter()
+    frames = list(src)
+    render_s = time.perf_counter() - started
+    tracker = create_tracker(PoseSettings(smoothing=False))
+    try:
+        started = time.perf_counter()
+        for frame in frames:
+            tracker.track(frame)
+        track_s = time.perf_counter() - started
+    finally:
+        tracker.close()
+    assert render_s < 0.5 * track_s
+
+
+# -- the real pose model finds the drawn runner ------------------------------------------
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_blazepose_finds_the_runner_in_every_view(view: str) -> None:
+    from coachd.pose import create_tracker
+    from coachd.settings import PoseSettings
+
+    src = SyntheticSource.from_spec(f"synthetic:?view={view}&seconds=3", False)
+    tracker = create_tracker(PoseSettings(smoothing=False))
+    found = 0
+    errors = []
+    frames = list(src)
+    try:
+        for frame in frames:
+            tracked = tracker.track(frame)
+            if tracked.pose is None:
+                continue
+            found += 1
+            assert frame.truth is not None
+            body = np.array(BODY_LANDMARKS)
+            seen = frame.truth.in_frame[body]
+            gap = np.linalg.norm(tracked.pose.xy[body] - frame.truth.joints_2d[body], axis=1)
+            errors.append(float(np.median(gap[seen])))
+    finally:
+        tracker.close()
+    assert found >= 0.99 * len(frames)
+    # Median landmark error well under a tenth of the runner's height in the image.
+    runner_px = 0.84 * 480
+    assert float(np.median(errors)) < 0.06 * runner_px
