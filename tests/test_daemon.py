@@ -633,7 +633,11 @@ def killed_session(tmp_path_factory: pytest.TempPathFactory) -> KilledSession:
         # Read while the daemon writes, as `coachd sessions` on the kiosk would.
         running = wait_until(lambda: stored_strides(db) >= MIN_STRIDES, 60.0, step=0.5)
         assert running, daemon.output()[-2000:]
-        time.sleep(1.5)  # not just after a stride: wherever the runner is in their step
+        # Kill while strides flow (the gait stage may skip some under a heavy load), not
+        # at once: wherever the runner is in their step.
+        flowing = wait_until(lambda: time.time() - newest_stride_time(db) < 1.0, 20.0, 0.2)
+        assert flowing, daemon.output()[-2000:]
+        time.sleep(0.5)
         assert daemon.healthz() == 200  # frames flow up to the kill
         killed_at = time.time()
         daemon.proc.kill()

@@ -207,6 +207,8 @@ def test_running_has_flight_and_walking_double_support() -> None:
     duty = values(run.steps, "duty_factor")
     assert 0.25 <= duty.mean() <= 0.42
     assert values(walk.steps, "duty_factor").mean() > 0.5
+    stand = truth_of("gait=stand", 3)
+    assert stand.contact.all() and not stand.events and not stand.steps
 
 
 def test_overstride_trunk_lean_and_strike_follow_the_parameters() -> None:
@@ -334,3 +336,15 @@ def test_blazepose_finds_the_runner_in_every_view(view: str) -> None:
     # Median landmark error well under a tenth of the runner's height in the image.
     runner_px = 0.84 * 480
     assert float(np.median(errors)) < 0.06 * runner_px
+
+
+def test_walker_passes_behind_then_in_front_and_hides_the_runner_only_in_front() -> None:
+    src = SyntheticSource.from_spec("synthetic:?walker=1&seconds=24", False)
+    behind = [src.occlusion(i / 10) for i in range(20, 100)]  # the first pass, behind
+    in_front = [src.occlusion(i / 10) for i in range(160, 240)]
+    assert max(behind) == 0.0
+    assert max(in_front) > 0.5
+    alone = SyntheticSource.from_spec("synthetic:?seconds=24", False)
+    assert alone.occlusion(19.0) == 0.0
+    # The walker is drawn: the same moment differs from the run without it.
+    assert not np.array_equal(src.render(5.0)[0], alone.render(5.0)[0])

@@ -35,11 +35,11 @@ CONTACT_HEIGHT = 0.045
 FRONTAL_CONTACT_HEIGHT = 0.35
 MIN_STEP_S = 0.25
 MAX_STEP_S = 1.0
-CADENCE_STEPS = 8  # cadence: step time fitted over up to this many recent steps
+CADENCE_STEPS = 4  # cadence: step time fitted over up to this many recent steps
 ASYMMETRY_STEPS = 8
 HISTORY_S = 6.0
 TOO_SOON_SHARE = 0.6  # a contact within this share of a usual step time after the last: glitch
-MIN_CHAIN_STEPS = 3
+MIN_COUNTED = 4  # contacts counted in a row before steps are measured
 STEP_SHARE = (0.7, 1.4)  # a step this much shorter or longer than usual is not measured
 FOOT_MIN_VISIBILITY = 0.3
 GAP_RESET_S = 0.5  # no pose this long: start the foot tracking afresh
@@ -62,7 +62,6 @@ class GaitAnalyzer:
         }
         self._activity = ActivityClassifier()
         self._events: deque[FootEvent] = deque(maxlen=24)
-        self._chain: list[float] = []  # fine times of consecutive alternating contacts
         self._contact_ms: dict[str, deque[float]] = {
             s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
         }
@@ -72,6 +71,8 @@ class GaitAnalyzer:
         self._flat_foot: dict[str, deque[float]] = {s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES}
         self._last_pose_t: Optional[float] = None
         self._step_times: deque[float] = deque(maxlen=8)
+        # (step number, contact time) of the recent contacts, for the cadence.
+        self._counted: deque[tuple[int, float]] = deque(maxlen=CADENCE_STEPS + 1)
         self._ignored = {side: False for side in SIDES}
 
     @property
@@ -143,7 +144,7 @@ class GaitAnalyzer:
         self._fixer.reset()
         self._leg.reset()
         self._history.clear()
-        self._chain.clear()
+        self._counted.clear()
         self._events.clear()
         self._step_times.clear()
         self._ignored = {side: False for side in SIDES}
@@ -161,6 +162,35 @@ class GaitAnalyzer:
             values = up[seen[:, k], k]
             grounds.append(float(np.percentile(values, 3)) if values.size else np.nan)
         return grounds[0], grounds[1]
+
+    def _count_step(self, contact: FootEvent, typical: Optional[float]) -> None:
+        """Number this contact in the running count of steps; a contact missed in between
+        still counts as the step it was, so one lost foot does not restart the count."""
+        counted = self._counted
+        if not counted:
+            counted.append((0, contact.t_fine))
+            return
+        last_index, last_t = counted[-1]
+        gap = contact.t_fine - last_t
+        if gap < MIN_STEP_S:
+            return  # too soon to be a step: leave it out of the count
+        ratio = gap / typical if typical else 1.0
+        steps = max(1, round(ratio))
+        if gap > 3 * MAX_STEP_S or steps > 3 or abs(ratio - steps) > 0.3:
+            counted.clear()  # a pause, or no whole number of steps: count afresh
+            counted.append((0, contact.t_fine))
+            return
+        if steps == 1 and gap <= MAX_STEP_S:
+            self._step_times.append(gap)
+        counted.append((last_index + steps, contact.t_fine))
+
+    def _cadence(self) -> Optional[float]:
+        """Steps per minute over the counted contacts, once a few in a row agree."""
+        if len(self._counted) < MIN_COUNTED:
+            return None
+        index = np.array([i for i, _ in self._counted], dtype=float)
+        times = np.array([t for _, t in self._counted])
+        return step_rate(index, times)
 
     def _too_soon(self, contact: FootEvent) -> bool:
         """A contact far sooner after the last one than the runner's steps: a glitch (the far
@@ -183,27 +213,16 @@ class GaitAnalyzer:
         """The step that this contact ends, as a Stride message (None when it is not a step)."""
         start = self._previous("contact", None, contact.t)
         self._activity.add_contact(contact.t_fine)
+        typical = float(np.median(np.array(self._step_times))) if self._step_times else None
+        self._count_step(contact, typical)
         if start is None or start.side == contact.side:
-            self._chain = [contact.t_fine]
             return None
         step_s = contact.t_fine - start.t_fine
         if not MIN_STEP_S <= step_s <= MAX_STEP_S:
-            self._chain = [contact.t_fine]
             return None
-        if not self._chain or abs(self._chain[-1] - start.t_fine) > 1e-9:
-            self._chain = [start.t_fine]
-        before = np.diff(np.array(self._chain))
-        if before.size >= 2:
-            usual = float(np.median(before))
-            if STEP_SHARE[0] <= step_s / usual <= STEP_SHARE[1]:
-                self._step_times.append(step_s)
-            else:
-                # Not like the steps before it: a contact was missed, mislabelled or made up.
-                # Count afresh from this step.
-                self._chain = [start.t_fine]
-        self._chain.append(contact.t_fine)
-        del self._chain[: -(CADENCE_STEPS + 1)]
-        cadence = chain_cadence(self._chain)
+        if typical is not None and not STEP_SHARE[0] <= step_s / typical <= STEP_SHARE[1]:
+            return None  # not like the runner's other steps: a contact missed or mislabelled
+        cadence = self._cadence()
 
         toe_off = self._next_toe_off(start.side, start.t, contact.t)
         contact_ms = None if toe_off is None else (toe_off.t - start.t) * 1000.0
@@ -213,7 +232,7 @@ class GaitAnalyzer:
             stride_s = contact.t_fine - stride_start.t_fine
         if contact_ms is not None and stride_s:
             self._activity.add_duty(contact_ms / 1000.0 / stride_s)
-        if view is None or leg_px is None or len(self._chain) - 1 < MIN_CHAIN_STEPS:
+        if view is None or leg_px is None or cadence is None:
             return None  # measured once a few steps in a row agree
         swing_from = self._previous("toe_off", start.side, start.t)
         swing = None
@@ -283,12 +302,18 @@ class GaitAnalyzer:
         return None
 
 
-def chain_cadence(contacts: list[float]) -> float:
-    """Steps per minute from consecutive contact times: the slope of a straight line through
-    them, which averages out each contact's timing error (a frame at 30 fps is 10% of a step)."""
-    times = np.array(contacts)
-    index = np.arange(len(times), dtype=float)
-    if len(times) < 3:
-        return 60.0 / float(times[-1] - times[0])
-    step_s = float(np.polyfit(index, times, 1)[0])
-    return 60.0 / step_s
+def step_rate(index: np.ndarray, times: np.ndarray) -> float:
+    """Steps per minute from contact times and their step numbers: the median over pairs of
+    contacts a whole number of strides apart of (time apart / steps apart).  Whole strides,
+    because a left and a right step often differ (the far foot's contact is seen later); the
+    median, because one mistimed contact must not move it."""
+    rates = []
+    for i in range(len(index)):
+        for j in range(i + 1, len(index)):
+            steps = int(index[j] - index[i])
+            if steps >= 2 and steps % 2 == 0 and times[j] > times[i]:
+                rates.append(steps / (times[j] - times[i]))
+    if not rates:
+        span = float(times[-1] - times[0])
+        return 60.0 * float(index[-1] - index[0]) / span if span > 0 else 0.0
+    return 60.0 * float(np.median(rates))

@@ -75,7 +75,11 @@ class Daemon:
                 self.settings.service, self.metrics, frames_flowing=self._frames_flowing
             )
         cache_dir = Path(self.settings.speech.cache_dir or self._state_dir / "voice-cache")
-        self._speaker = Speaker(self.settings.speech, cache_dir, options.speech_log)
+        # The daemon prints every cue as it is decided, so the speaker's printed fallback
+        # would only repeat it.
+        self._speaker = Speaker(
+            self.settings.speech, cache_dir, options.speech_log, printer=lambda text: None
+        )
         self._tracker = create_tracker(self.settings.pose)
         self._source: FrameSource = self._open_source()
         self._gait = GaitAnalyzer(self.settings.gait, fps=self._source.nominal_fps)

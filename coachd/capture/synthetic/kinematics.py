@@ -238,13 +238,9 @@ class GaitModel:
         self._swings: OrderedDict[int, Pchip] = OrderedDict()
         self._knee_peaks: dict[float, float] = {}
         self._postures: dict[tuple[object, ...], Posture] = {}
-        body = self.body
-        if self.gait == "walk":
-            self.mid_knee = math.radians(12.0)
-            self.z_mid_hip = body.ankle_height + body.reach(self.mid_knee)
-        else:
-            self.mid_knee = math.radians(44.0)
-            self.z_mid_hip = body.ankle_height + body.reach(self.mid_knee)
+        # Knee flexion at midstance sets the pelvis height: a walker's leg is nearly straight.
+        mid_knee = math.radians(12.0 if self.gait == "walk" else 44.0)
+        self.z_mid_hip = self.body.ankle_height + self.body.reach(mid_knee)
 
     # -- schedule -------------------------------------------------------------------------
     def _jitter(self, k: int) -> np.ndarray:
@@ -404,7 +400,6 @@ class GaitModel:
         contact_s = min(p.duty, 0.47 if self.gait == "run" else 0.8) * stride_s
         comfortable = body.reach(math.radians(5.0))
         probe = replace(self.plan(0, p, contact_s), t_ic=0.0)
-        drop = 0.0
         if self.gait == "run":
             # Shorten the contact until the leg reaches the toe-off point with a bent knee.
             for _ in range(40):
@@ -621,12 +616,12 @@ class GaitModel:
         return knee, ankle
 
     def foot_points(self, ankle: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+        """Heel and toe tip (foot_index) at sole level: on the belt they are at z = 0."""
         body = self.body
         u = np.array([math.cos(angle), 0.0, math.sin(angle)])
         w = np.array([-math.sin(angle), 0.0, math.cos(angle)])
         heel = ankle - body.heel_back * u - body.ankle_height * w
         toe = ankle + body.toe_front * u - body.ankle_height * w
-        # Rounding must not put a foot on the belt in swing or under it in stance.
         return heel, toe
 
     def _trunk_values(self, t: float) -> tuple[float, float, float]:

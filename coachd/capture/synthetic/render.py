@@ -508,7 +508,7 @@ class Scene:
     def __init__(self, camera: Camera, background: Colour, belt_speed: float) -> None:
         self.camera = camera
         self.belt_speed = belt_speed
-        self.near_parts: list[tuple[np.ndarray, Colour]] = []
+        self.near_parts: list[tuple[float, np.ndarray, Colour]] = []  # (depth, outline, colour)
         self.image = self._draw_static(background)
 
     def _draw_static(self, background: Colour) -> np.ndarray:
@@ -606,7 +606,7 @@ class Scene:
             face_uv = uv[idx]
             shade = _shade(colour, factor)
             if depth < runner_depth - 0.25 and box[1][2] > 0.05:
-                self.near_parts.append((face_uv, shade))
+                self.near_parts.append((depth, face_uv, shade))
             else:
                 _poly(img, face_uv, shade)
 
@@ -625,6 +625,9 @@ class Scene:
         for a, b in uv:
             cv2.line(img, _pt(a), _pt(b), (62, 62, 66), 1, cv2.LINE_AA, SHIFT)
 
-    def draw_near(self, img: np.ndarray) -> None:
-        for uv, colour in self.near_parts:
-            _poly(img, uv, colour)
+    def near(self) -> list[tuple[float, Callable[[np.ndarray], None]]]:
+        """Treadmill parts nearer the camera than the runner, to sort in with the people."""
+        return [
+            (depth, functools.partial(_poly, uv=uv, colour=colour))
+            for depth, uv, colour in self.near_parts
+        ]

@@ -7,6 +7,7 @@ import math
 import time
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from coachd.capture import FrameSource
@@ -20,7 +21,7 @@ from coachd.capture.synthetic.truth import (
     runner_present,
     simulate_truth,
 )
-from coachd.messages import NUM_LANDMARKS, Frame, FrameTruth, GaitEvent, Stride
+from coachd.messages import BODY_LANDMARKS, NUM_LANDMARKS, Frame, FrameTruth, GaitEvent, Stride
 
 WALKER_PERIOD_S = 14.0
 WALKER_FIRST_S = 2.0
@@ -148,7 +149,7 @@ class SyntheticSource(FrameSource):
         truth, sk = self.frame_truth(t)
         img = self.scene.image.copy()
         self.scene.draw_moving(img, t)
-        parts = []
+        parts = self.scene.near()
         if sk is not None:
             parts.extend(self.painter.parts(sk))
         if self.walker is not None:
@@ -158,7 +159,6 @@ class SyntheticSource(FrameSource):
         parts.sort(key=lambda part: -part[0])
         for _, draw in parts:
             draw(img)
-        self.scene.draw_near(img)
         return img, truth
 
     def read(self) -> Optional[Frame]:
@@ -179,6 +179,38 @@ class SyntheticSource(FrameSource):
             t = t_sim
         self._seq += 1
         return Frame(seq=seq, t=t, image=image, truth=truth)
+
+    def occlusion(self, t: float) -> float:
+        """Share of the runner's in-frame body landmarks hidden behind the walker at t.
+
+        The walker's outline is the convex hull of its projected joints widened by a limb's
+        radius, so this errs towards "hidden"; 0 without a walker or when it is behind.
+        """
+        if self.walker is None:
+            return 0.0
+        walker = self.walker.skeleton(t)
+        truth, runner = self.frame_truth(t)
+        if walker is None or runner is None:
+            return 0.0
+        w_uv, w_depth = self.camera.project(walker.joints)
+        _, r_depth = self.camera.project(runner.joints)
+        if float(np.median(w_depth)) >= float(np.median(r_depth)):
+            return 0.0
+        hull = cv2.convexHull(w_uv.astype(np.float32))
+        margin = (
+            self.camera.focal * 0.035 * self.walker.model.body.height / float(np.median(w_depth))
+        )
+        body = [i for i in BODY_LANDMARKS if truth.in_frame[i]]
+        if not body:
+            return 0.0
+        hidden = sum(
+            cv2.pointPolygonTest(
+                hull, (float(truth.joints_2d[i, 0]), float(truth.joints_2d[i, 1])), True
+            )
+            > -margin
+            for i in body
+        )
+        return hidden / len(body)
 
     # -- truth of the whole run -----------------------------------------------------------
     def truth(self, seconds: Optional[float] = None) -> SyntheticTruth:

@@ -3,6 +3,16 @@
 Nothing here reads the parameters: contacts come from the heel and toe landmarks on the belt
 plane, and every metric from the 3-D joints of the frames, with exactly the definitions the
 gait stage uses. `simulate_truth` computes the whole run without rendering.
+
+Conventions where metrics.md leaves a choice:
+- a Stride is one step, from an IC of `side` to the next IC of either foot; its at-IC metrics
+  are the landing foot's, its stride-long metrics (shoulder tilt/sway, contact time, duty
+  factor) run to the same foot's next IC and are absent for the last steps of a run;
+- knee_lift_deg and heel_recovery_ratio describe the swing of `side` that ended at this IC;
+- vertical_oscillation_ratio divides by the mean of both legs' L;
+- foot_strike (a word, not a number) is not in `metrics`: `foot_strike(foot_angle_deg)`;
+- belt_speed_kmh is the median frame-to-frame backward speed of the heel or toe resting on
+  the belt during the step's contact.
 """
 
 from __future__ import annotations
