@@ -663,11 +663,10 @@ def test_a_session_killed_mid_run_keeps_its_strides_to_the_last_second(
     assert [c.kind for c in record.cues][:1] == ["greeting"]
     times = sorted(s.t for s in record.strides)
     # A stride is stored once the next contact closes it: allow ~1 s plus one stride length
-    # (left to left contact, measured on this very session).
-    by_side = {
-        side: sorted(s.t for s in record.strides if s.side == side) for side in ("left", "right")
-    }
-    stride_s = float(np.median([g for side_times in by_side.values() for g in gaps(side_times)]))
+    # (two steps at the cadence measured in this very session).
+    cadences = [s.metrics["cadence_spm"] for s in record.strides if "cadence_spm" in s.metrics]
+    assert cadences, "no stride has a cadence"
+    stride_s = 120.0 / float(np.median(cadences))
     lag = killed_session.killed_at - times[-1]
     print(f"newest stride {lag:.2f} s before the SIGKILL (stride {stride_s:.2f} s)")
     assert 0.0 < lag <= 1.0 + stride_s

@@ -204,11 +204,13 @@ def test_drawn_up_shoulders_lower_the_elevation_ratio(gait_run: RunGait) -> None
 
 
 def test_contact_time_asymmetry_shows_a_limping_runner(gait_run: RunGait) -> None:
-    _, even = gait_run("view=rear&asym=0")
-    _, uneven = gait_run("view=rear&asym=0.25")
+    # The synthetic runner's right foot stays down 25% longer (~29% asymmetry); from the front
+    # contacts are timed to a frame or two, which compresses the figure, but it must show.
+    _, even = gait_run("view=front&asym=0")
+    _, uneven = gait_run("view=front&asym=0.25")
     assert (
         summary(uneven, "contact_time_asymmetry_pct")
-        > summary(even, "contact_time_asymmetry_pct") + 8.0
+        > summary(even, "contact_time_asymmetry_pct") + 5.0
     )
 
 

@@ -142,7 +142,10 @@ def to_json(result: Analysis) -> dict[str, Any]:
         "view": result.view,
         "summary": summary(result.strides),
         "strides": strides,
-        "events": [{"t": rel(e.t), "side": e.side, "kind": e.kind} for e in result.events],
+        "events": [
+            {"t": rel(e.t), "side": e.side, "kind": e.kind}
+            for e in sorted(result.events, key=lambda e: e.t)
+        ],
         "cues": [{"t": rel(c.t_emit), "id": c.cue_id, "text": c.text} for c in result.cues],
     }
 

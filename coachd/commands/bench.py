@@ -103,12 +103,13 @@ def _table(report: dict[str, Any]) -> str:
         f"pose bench: {report['timed_frames']} timed frames of {width}x{height} "
         f"(+{report['frames'] - report['timed_frames']} warm-up), {report['threads']} threads, "
         f"{report['smoothing']}",
-        f"{'backend':<10} {'median ms':>10} {'p95 ms':>8} {'fps':>7} {'cpu use':>8} {'found':>6}",
+        f"{'backend':<10} {'median ms':>10} {'p95 ms':>8} {'fps':>7} {'cpu use':>8} "
+        f"{'cpu ms':>7} {'found':>6}",
     ]
     for name, s in report["backends"].items():
         lines.append(
             f"{name:<10} {s['median_ms']:>10.2f} {s['p95_ms']:>8.2f} {s['fps']:>7.1f} "
-            f"{s['cpu_use']:>8.2f} {s['frames_with_pose']:>6d}"
+            f"{s['cpu_use']:>8.2f} {s['cpu_ms_median']:>7.2f} {s['frames_with_pose']:>6d}"
         )
     agree = report["agreement"]
     median = agree["median_pct_torso"]

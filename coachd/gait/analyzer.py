@@ -39,6 +39,7 @@ CADENCE_STEPS = 4  # cadence: step time fitted over up to this many recent steps
 ASYMMETRY_STEPS = 8
 HISTORY_S = 6.0
 TOO_SOON_SHARE = 0.6  # a contact within this share of a usual step time after the last: glitch
+USUAL_STEP_MAX_S = 0.6  # longer gaps between contacts never count towards the usual step
 MIN_COUNTED = 4  # contacts counted in a row before steps are measured
 STEP_SHARE = (0.7, 1.4)  # a step this much shorter or longer than usual is not measured
 FOOT_MIN_VISIBILITY = 0.3
@@ -148,6 +149,9 @@ class GaitAnalyzer:
         self._events.clear()
         self._step_times.clear()
         self._ignored = {side: False for side in SIDES}
+        for per_side in (self._contact_ms, self._heel_recovery, self._flat_foot):
+            for values in per_side.values():
+                values.clear()
         self._view.reset()
 
     def _foot_grounds(self, side: Side, view: View) -> tuple[float, float]:
@@ -174,14 +178,14 @@ class GaitAnalyzer:
         gap = contact.t_fine - last_t
         if gap < MIN_STEP_S:
             return  # too soon to be a step: leave it out of the count
+        if gap <= USUAL_STEP_MAX_S:
+            self._step_times.append(gap)  # the median of these is the usual step
         ratio = gap / typical if typical else 1.0
         steps = max(1, round(ratio))
         if gap > 3 * MAX_STEP_S or steps > 3 or abs(ratio - steps) > 0.3:
             counted.clear()  # a pause, or no whole number of steps: count afresh
             counted.append((0, contact.t_fine))
             return
-        if steps == 1 and gap <= MAX_STEP_S:
-            self._step_times.append(gap)
         counted.append((last_index + steps, contact.t_fine))
 
     def _cadence(self) -> Optional[float]:

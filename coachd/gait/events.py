@@ -1,11 +1,13 @@
 """Online initial contact and toe-off detection for one foot.
 
-A foot is on the belt while its lowest seen point (heel or toe; the ankle when neither is seen)
-is within a small height of where that point sits when planted, and (side views) it is not
+Side views: a foot is on the belt while its lowest seen point (heel or toe; the ankle when
+neither is seen) is within a small height of where that point sits when planted, and it is not
 swinging forwards.  The planted height of each point is a low percentile of its recent
 heights, so it follows the camera and copes with the far foot standing higher in the image.
-Heights go through a 3-frame median and a state change must hold for 2 frames: an initial
-contact is known 2 frames after it happened, a toe-off 3 frames after.
+The exact contact frame is the first whose low point moves on with the belt.  Front and rear
+views: a planted foot drifts slowly up (front) or down (rear) the image as the belt carries it.
+Heights go through a 3-frame median; a landing must hold 2 frames, a lift-off 3: a contact is
+known 2 frames after it happened, a toe-off 4 (never more than MAX_DELAY_S).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ MIN_TIGHT_LIMIT = 0.006
 FRONTAL_MAX_SPEED = 1.8  # leg lengths per second
 FRONTAL_SLACK = 0.25  # leg lengths per second of landmark noise
 REFRESH_FRAMES = 5
+CONTACT_FRAMES = 2  # evaluated frames a new contact must hold
+TOE_OFF_FRAMES = 3  # ... and a toe-off
 MAX_DELAY_S = 0.15  # every event is reported at most this long after it happened
 MIN_SWING_S = 0.2  # a foot back down sooner than this after a toe-off never left the belt
 
@@ -33,7 +37,7 @@ class FootEvent:
     """A contact or toe-off with the sub-frame time used for timing metrics."""
 
     t: float  # capture time of the event's frame
-    t_fine: float  # interpolated crossing time (cadence, contact time)
+    t_fine: float  # interpolated crossing time of the height limit (for the cadence)
     side: Side
     kind: EventKind
     t_detected: float
@@ -83,6 +87,7 @@ class FootContactDetector:
         self._last_contact_t: Optional[float] = None
         self._last_contact_h: Optional[float] = None
         self._pending: Optional[tuple[float, float]] = None  # first frame of a new state
+        self._pending_frames = 0
         self._contact_run: list[tuple[float, float]] = []  # (t, height) of the current contact
         self._confidence: deque[float] = deque(maxlen=6)
         # Heights of the planted foot: their spread sets how tight the contact limit can be.
@@ -229,8 +234,14 @@ class FootContactDetector:
             return []
         if self._pending is None:
             self._pending = (t, height if height is not None else 0.0)
+            self._pending_frames = 1
             return []
-        # The new state held for two evaluated frames: it is real.
+        self._pending_frames += 1
+        # A lifted foot must stay up one frame longer than a landed one stays down: a planted
+        # foot's landmarks now and then jump for two frames (onto the other leg).
+        if self._pending_frames < (CONTACT_FRAMES if candidate else TOE_OFF_FRAMES):
+            return []
+        # The new state held long enough: it is real.
         first_t, first_h = self._pending
         self._pending = None
         self.in_contact = candidate

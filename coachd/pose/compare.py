@@ -50,6 +50,7 @@ class BackendRun:
             "p95_ms": round(float(np.percentile(wall, 95)), 2),
             "fps": round(1000.0 / float(np.mean(wall)), 1),
             "cpu_use": round(float(cpu.sum() / max(wall.sum(), 1e-9)), 2),
+            "cpu_ms_median": round(float(np.median(cpu)), 2),
             "frames_with_pose": found,
         }
 

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -23,9 +24,10 @@ from coachd.coach import CueEngine, load_packs
 from coachd.coach.programs import RetroProgress
 from coachd.errors import CoachdError
 from coachd.gait import GaitAnalyzer
-from coachd.messages import Cue, TrackedFrame
+from coachd.messages import Cue, Stride, TrackedFrame
 from coachd.pipeline import LivePipeline, PipelineSnapshot
 from coachd.pose import create_tracker
+from coachd.service.coaching import Coaching, CoachingStep
 from coachd.service.health import HealthServer, Metrics
 from coachd.service.notify import Notifier
 from coachd.service.sessions import SessionTracker
@@ -66,7 +68,9 @@ class Daemon:
         self._state_dir = state_directory(self.settings.service)
         self._state_dir.mkdir(parents=True, exist_ok=True)
         self._store = SessionStore(self._state_dir / DB_NAME)
-        self._sessions = SessionTracker(self.settings.service)
+        self._coaching = Coaching(
+            self._engine, SessionTracker(self.settings.service), self._start_engine_session
+        )
         self._session_id: Optional[int] = None
         self.metrics = Metrics()
         self._health: Optional[HealthServer] = None
@@ -120,9 +124,10 @@ class Daemon:
                 self._problem_reported.clear()
                 with self._session_lock:
                     for cue in self._engine.report_problem(time.monotonic()):
+                        self._coaching.sessions.note_cue(cue)
                         self._say(cue)
             with self._session_lock:
-                self._follow_session(self._sessions.tick(time.monotonic()))
+                self._apply(self._coaching.tick(time.monotonic()))
             snapshot = self._pipeline.snapshot()
             self._publish(snapshot)
             now = time.monotonic()
@@ -203,11 +208,9 @@ class Daemon:
             self._health.set_stopping()
         self._pipeline.stop(timeout=0.8)
         with self._session_lock:
-            if self._session_id is not None:
-                summary = self._sessions.finish(time.monotonic()) if ended else None
-                if summary is not None:
-                    self._say(summary)
-                self._end_session()
+            if ended:
+                self._apply(self._coaching.finish(time.monotonic()))
+            self._end_session()
         self._speaker.close(finish_current=True, timeout=5.0 if ended else 0.8)
         if self._health is not None:
             self._health.stop()
@@ -239,33 +242,30 @@ class Daemon:
         if self._health is not None:
             self._health.mark_frame(tracked.t_ready)
         with self._session_lock:
-            self._follow_session(self._sessions.update(update))
-            if self._session_id is None:
-                return
-            for stride in update.strides:
-                self._store.add_stride(self._session_id, stride)
             stale_before = self._engine.counters.dropped_stale_total
-            for cue in self._engine.update(update, now=tracked.t):
-                self._say(cue)
+            step = self._coaching.update(update)
             stale = self._engine.counters.dropped_stale_total - stale_before
             if stale:
                 self.metrics.inc_cue_dropped("stale_evidence", stale)
+            self._apply(step, update.strides)
             self._follow_metronome(tracked.t)
 
-    def _follow_session(self, cues: list[Cue]) -> None:
-        for cue in cues:
-            if cue.kind == "greeting":
-                self._session_id = self._store.start_session(
-                    runner=self.settings.service.runner_profile or None,
-                    program=self.settings.engine.program,
-                    t0=self._sessions.started_at,
-                )
-                self._start_engine_session()
-                self.metrics.inc_sessions()
-                self._say(cue)
-            elif cue.kind == "summary" and self._session_id is not None:
-                self._say(cue)
-                self._end_session()
+    def _apply(self, step: CoachingStep, strides: Sequence[Stride] = ()) -> None:
+        """Store and speak what one coaching step brought (caller holds the session lock)."""
+        if step.started:
+            self._session_id = self._store.start_session(
+                runner=self.settings.service.runner_profile or None,
+                program=self.settings.engine.program,
+                t0=self._coaching.sessions.started_at,
+            )
+            self.metrics.inc_sessions()
+        if self._session_id is not None:
+            for stride in strides:
+                self._store.add_stride(self._session_id, stride)
+        for cue in step.cues:
+            self._say(cue)
+        if step.ended:
+            self._end_session()
 
     def _start_engine_session(self) -> None:
         """A new runner: their history feeds the weekly-load rule and the retro ladder."""
@@ -293,7 +293,7 @@ class Daemon:
     def _end_session(self) -> None:
         if self._session_id is None:
             return
-        self._store.end_session(self._session_id, self._sessions.summary())
+        self._store.end_session(self._session_id, self._coaching.sessions.summary())
         runner = self.settings.service.runner_profile
         retro = self._engine.retro_result()
         if runner and retro is not None:
@@ -301,7 +301,6 @@ class Daemon:
         self._session_id = None
 
     def _say(self, cue: Cue) -> None:
-        self._sessions.note_cue(cue)
         self._speaker.say(cue)
         self._cues_said += 1
         self.metrics.inc_cue(cue.cue_id)

@@ -14,14 +14,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from coachd.gait.overlay import BONES  # noqa: E402
-from coachd.gait.signals import to_view_coords  # noqa: E402
-from coachd.gait.synthetic_landmarks import landmark_run, run_gait  # noqa: E402
-from coachd.messages import Landmark as L  # noqa: E402
-from coachd.settings import GaitSettings  # noqa: E402
+from coachd.gait.overlay import BONES
+from coachd.gait.signals import to_view_coords
+from coachd.gait.synthetic_landmarks import landmark_run, run_gait
+from coachd.messages import Landmark as L
+from coachd.settings import GaitSettings
 
 OUT = Path(__file__).resolve().parent
 LEFT, RIGHT, MID = "#1f77b4", "#ff7f0e", "#444444"
@@ -66,11 +66,29 @@ def fig_overstride_shank() -> None:
     ankle, knee = p[L.RIGHT_ANKLE], p[L.RIGHT_KNEE]
     floor = min(p[L.RIGHT_HEEL, 1], p[L.RIGHT_FOOT_INDEX, 1])
     ax.plot([hip[0], hip[0]], [hip[1], floor - 5], "k--", lw=1)
-    ax.annotate("", (ankle[0], floor - 12), (hip[0], floor - 12), arrowprops={"arrowstyle": "<->", "color": "crimson"})
-    ax.text((hip[0] + ankle[0]) / 2, floor - 28, "overstride\n(ankle - hip_mid) / L", color="crimson", ha="center", fontsize=8)
+    ax.annotate(
+        "",
+        (ankle[0], floor - 12),
+        (hip[0], floor - 12),
+        arrowprops={"arrowstyle": "<->", "color": "crimson"},
+    )
+    ax.text(
+        (hip[0] + ankle[0]) / 2,
+        floor - 28,
+        "overstride\n(ankle - hip_mid) / L",
+        color="crimson",
+        ha="center",
+        fontsize=8,
+    )
     ax.plot([knee[0], knee[0]], [knee[1], ankle[1]], ":", color="green")
     angle = math.degrees(math.atan2(ankle[0] - knee[0], knee[1] - ankle[1]))
-    ax.text(knee[0] + 6, (knee[1] + ankle[1]) / 2, f"shank {angle:+.0f}°\nfrom vertical", color="green", fontsize=8)
+    ax.text(
+        knee[0] + 6,
+        (knee[1] + ankle[1]) / 2,
+        f"shank {angle:+.0f}°\nfrom vertical",
+        color="green",
+        fontsize=8,
+    )
     ax.set_title("At initial contact (right foot, side view)", fontsize=9)
     save(fig, "overstride_shank.png")
 
@@ -84,7 +102,13 @@ def fig_trunk_lean() -> None:
     ax.plot(*zip(hip, sh), color="crimson", lw=3)
     ax.plot([hip[0], hip[0]], [hip[1], sh[1]], "k--", lw=1)
     angle = math.degrees(math.atan2(sh[0] - hip[0], sh[1] - hip[1]))
-    ax.text(hip[0] + 8, (hip[1] + sh[1]) / 2, f"trunk lean {angle:+.0f}°\n(mean over the step)", color="crimson", fontsize=8)
+    ax.text(
+        hip[0] + 8,
+        (hip[1] + sh[1]) / 2,
+        f"trunk lean {angle:+.0f}°\n(mean over the step)",
+        color="crimson",
+        fontsize=8,
+    )
     ax.set_title("hip_mid -> shoulder_mid from vertical", fontsize=9)
     save(fig, "trunk_lean.png")
 
@@ -94,7 +118,12 @@ def fig_foot_angle() -> None:
     for ax, strike in zip(axes, ("heel", "midfoot", "forefoot")):
         run, pts = side_run(f"view=side-right&strike={strike}")
         p = pts[contact_frame(run)]
-        for a, b in ((L.RIGHT_KNEE, L.RIGHT_ANKLE), (L.RIGHT_ANKLE, L.RIGHT_HEEL), (L.RIGHT_HEEL, L.RIGHT_FOOT_INDEX), (L.RIGHT_ANKLE, L.RIGHT_FOOT_INDEX)):
+        for a, b in (
+            (L.RIGHT_KNEE, L.RIGHT_ANKLE),
+            (L.RIGHT_ANKLE, L.RIGHT_HEEL),
+            (L.RIGHT_HEEL, L.RIGHT_FOOT_INDEX),
+            (L.RIGHT_ANKLE, L.RIGHT_FOOT_INDEX),
+        ):
             ax.plot(*zip(p[a], p[b]), color=RIGHT, lw=3)
         heel, toe = p[L.RIGHT_HEEL], p[L.RIGHT_FOOT_INDEX]
         ax.plot([heel[0], heel[0] + 60], [heel[1], heel[1]], "k--", lw=1)
@@ -118,7 +147,10 @@ def fig_swing() -> None:
     lift = np.degrees(np.arctan2(thigh[:, 0], -thigh[:, 1]))
     kick = np.linalg.norm(swing[:, L.RIGHT_HEEL] - swing[:, L.RIGHT_HIP], axis=1)
     fig, axes = plt.subplots(1, 2, figsize=(8, 4.5))
-    for ax, i, label in ((axes[0], int(np.argmin(kick)), "heel recovery: smallest heel-hip / L"), (axes[1], int(np.argmax(lift)), "knee lift: largest thigh angle")):
+    for ax, i, label in (
+        (axes[0], int(np.argmin(kick)), "heel recovery: smallest heel-hip / L"),
+        (axes[1], int(np.argmax(lift)), "knee lift: largest thigh angle"),
+    ):
         p = swing[i]
         stick(ax, p, alpha=0.5)
         if "heel" in label:
@@ -130,7 +162,9 @@ def fig_swing() -> None:
             ax.text(hip[0] + 5, hip[1] - 75, f"{lift[i]:.0f}°", color="crimson")
         ax.set_title(label + " (right leg, swing)", fontsize=8)
     n = sum(1 for s in record.strides if "knee_lift_deg" in s.metrics)
-    fig.suptitle(f"Swing: toe-off to the same foot's contact ({n} steps measured in 4 s)", fontsize=9)
+    fig.suptitle(
+        f"Swing: toe-off to the same foot's contact ({n} steps measured in 4 s)", fontsize=9
+    )
     save(fig, "swing.png")
 
 
@@ -146,7 +180,9 @@ def fig_vertical_oscillation() -> None:
     a, b = ics[4], ics[5]
     inside = (t >= a) & (t <= b)
     ax.fill_between(t[inside], hip[inside].min(), hip[inside].max(), color="crimson", alpha=0.2)
-    ax.text(b + 0.02, hip[inside].mean(), "peak-to-peak\nover one step / L", color="crimson", fontsize=8)
+    ax.text(
+        b + 0.02, hip[inside].mean(), "peak-to-peak\nover one step / L", color="crimson", fontsize=8
+    )
     ax.set_xlabel("time, s (grey: initial contacts)")
     ax.set_ylabel("hip_mid height, px")
     ax.set_xlim(0.5, 3.0)
@@ -162,7 +198,11 @@ def fig_contacts() -> None:
     fig, axes = plt.subplots(2, 1, figsize=(7, 4.5), sharex=True)
     axes[0].plot(t, low - np.percentile(low, 10), color=RIGHT)
     axes[0].set_ylabel("right foot lowest\npoint height, px")
-    axes[1].plot(t, pts[:, L.RIGHT_ANKLE, 0] - (pts[:, L.LEFT_HIP, 0] + pts[:, L.RIGHT_HIP, 0]) / 2, color=RIGHT)
+    axes[1].plot(
+        t,
+        pts[:, L.RIGHT_ANKLE, 0] - (pts[:, L.LEFT_HIP, 0] + pts[:, L.RIGHT_HIP, 0]) / 2,
+        color=RIGHT,
+    )
     axes[1].set_ylabel("ankle ahead of\nhip_mid, px")
     for ax in axes:
         for flag_start, flag_end in _runs(run.truth.contact[:, 1], t):
@@ -190,14 +230,20 @@ def fig_timeline() -> None:
     run = landmark_run("synthetic:?view=side-right&seconds=3", noise_px=0.0)
     t = np.array([f.t for f in run.frames])
     fig, ax = plt.subplots(figsize=(7, 2.2))
-    for row, (side, col) in enumerate((("left", LEFT), ("right", RIGHT))):
+    for row, (_side, col) in enumerate((("left", LEFT), ("right", RIGHT))):
         for a, b in _runs(run.truth.contact[:, row], t):
             ax.broken_barh([(a, b - a)], (row - 0.3, 0.6), color=col)
     ics = [e.t for e in run.truth.events if e.kind == "contact"]
     ax.annotate("", (ics[3], 1.6), (ics[2], 1.6), arrowprops={"arrowstyle": "<->"})
     ax.text((ics[2] + ics[3]) / 2, 1.75, "step: cadence = 60 / step time", ha="center", fontsize=8)
     ax.annotate("", (ics[4], -0.75), (ics[2], -0.75), arrowprops={"arrowstyle": "<->"})
-    ax.text((ics[2] + ics[4]) / 2, -1.15, "stride; duty factor = contact / stride", ha="center", fontsize=8)
+    ax.text(
+        (ics[2] + ics[4]) / 2,
+        -1.15,
+        "stride; duty factor = contact / stride",
+        ha="center",
+        fontsize=8,
+    )
     ax.set_yticks([0, 1], ["left", "right"])
     ax.set_ylim(-1.4, 2.1)
     ax.set_xlim(0.3, 2.2)
@@ -217,13 +263,22 @@ def fig_shoulders() -> None:
     line = pts[:, L.RIGHT_SHOULDER] - pts[:, L.LEFT_SHOULDER]
     roll = np.degrees(np.arctan2(line[:, 1], np.abs(line[:, 0])))
     axes[1].plot(t, roll, color="crimson", label="shoulder roll, °")
-    sway = (mid_series(pts, L.LEFT_SHOULDER, L.RIGHT_SHOULDER) - mid_series(pts, L.LEFT_HIP, L.RIGHT_HIP))[:, 0]
-    axes[1].plot(t, 10 * sway / np.abs(line[:, 0]).mean(), color=MID, label="sway x10, shoulder widths")
+    sway = (
+        mid_series(pts, L.LEFT_SHOULDER, L.RIGHT_SHOULDER)
+        - mid_series(pts, L.LEFT_HIP, L.RIGHT_HIP)
+    )[:, 0]
+    axes[1].plot(
+        t, 10 * sway / np.abs(line[:, 0]).mean(), color=MID, label="sway x10, shoulder widths"
+    )
     axes[1].legend(fontsize=7)
     axes[1].set_xlabel("time, s: peak-to-peak over a stride")
     q = pts[40]
     stick(axes[2], q, alpha=0.4)
-    sh, ear, hip = mid(q, L.LEFT_SHOULDER, L.RIGHT_SHOULDER), mid(q, L.LEFT_EAR, L.RIGHT_EAR), mid(q, L.LEFT_HIP, L.RIGHT_HIP)
+    sh, ear, hip = (
+        mid(q, L.LEFT_SHOULDER, L.RIGHT_SHOULDER),
+        mid(q, L.LEFT_EAR, L.RIGHT_EAR),
+        mid(q, L.LEFT_HIP, L.RIGHT_HIP),
+    )
     axes[2].plot(*zip(sh, ear), color="crimson", lw=3)
     axes[2].plot(*zip(hip, sh), color="green", lw=3)
     axes[2].set_title("elevation: red / green", fontsize=9)
@@ -242,7 +297,9 @@ def fig_views() -> None:
         xy[:, 1] *= -1  # image y down -> up, x as the camera sees it
         stick(ax, xy)
         ax.set_title(view, fontsize=9)
-    fig.suptitle("What the camera sees (image x as is): side-left = runner faces image-left", fontsize=9)
+    fig.suptitle(
+        "What the camera sees (image x as is): side-left = runner faces image-left", fontsize=9
+    )
     save(fig, "views.png")
 
 
@@ -253,5 +310,15 @@ def save(fig: plt.Figure, name: str) -> None:
 
 
 if __name__ == "__main__":
-    for draw in (fig_views, fig_timeline, fig_contacts, fig_overstride_shank, fig_trunk_lean, fig_foot_angle, fig_swing, fig_vertical_oscillation, fig_shoulders):
+    for draw in (
+        fig_views,
+        fig_timeline,
+        fig_contacts,
+        fig_overstride_shank,
+        fig_trunk_lean,
+        fig_foot_angle,
+        fig_swing,
+        fig_vertical_oscillation,
+        fig_shoulders,
+    ):
         draw()
