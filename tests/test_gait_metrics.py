@@ -184,14 +184,23 @@ def test_shoulder_sway_is_told_apart_from_none_every_time(gait_run: RunGait, vie
     assert abs(np.median(tilt_swaying) - 8.0) < 2.0
 
 
+def truth_median(run: LandmarkRun, key: str) -> float:
+    return float(np.median([s.metrics[key] for s in run.truth.steps if key in s.metrics]))
+
+
 def test_shoulder_metrics_match_the_truth_from_the_front(gait_run: RunGait) -> None:
+    # From the front, steps run from one low point of the hips to the next (mid-stance), not
+    # from contact to contact: compare the medians over the run.
     run, record = gait_run("view=front&shoulder_sway=6")
-    pairs = matched(run, record)
-    assert abs(median_error(pairs, "shoulder_tilt_p2p_deg")) < 1.5
-    assert abs(median_error(pairs, "shoulder_sway_ratio")) < 0.05
-    assert abs(median_error(pairs, "shoulder_elevation_ratio")) < 0.05
-    # From the front a contact is only seen as the foot turning in the image: looser timing.
-    assert abs(summary(record, "cadence_spm") - truth_cadence(run)) < 2.0
+    assert len(record.strides) >= 15
+    for key, tolerance in (
+        ("shoulder_tilt_p2p_deg", 1.5),
+        ("shoulder_sway_ratio", 0.05),
+        ("shoulder_elevation_ratio", 0.05),
+        ("vertical_oscillation_ratio", 0.015),
+    ):
+        assert abs(summary(record, key) - truth_median(run, key)) < tolerance, key
+    assert abs(summary(record, "cadence_spm") - truth_cadence(run)) < 1.0
 
 
 def test_drawn_up_shoulders_lower_the_elevation_ratio(gait_run: RunGait) -> None:
@@ -204,13 +213,13 @@ def test_drawn_up_shoulders_lower_the_elevation_ratio(gait_run: RunGait) -> None
 
 
 def test_contact_time_asymmetry_shows_a_limping_runner(gait_run: RunGait) -> None:
-    # The synthetic runner's right foot stays down 25% longer (~29% asymmetry); from the front
-    # contacts are timed to a frame or two, which compresses the figure, but it must show.
-    _, even = gait_run("view=front&asym=0")
-    _, uneven = gait_run("view=front&asym=0.25")
+    # The synthetic runner's right foot stays down 10% longer (~15% asymmetry); from behind,
+    # contacts are timed to a frame or so, which blurs the figure, but it must show.
+    _, even = gait_run("view=rear&asym=0")
+    _, uneven = gait_run("view=rear&asym=0.1")
     assert (
         summary(uneven, "contact_time_asymmetry_pct")
-        > summary(even, "contact_time_asymmetry_pct") + 5.0
+        > summary(even, "contact_time_asymmetry_pct") + 4.0
     )
 
 

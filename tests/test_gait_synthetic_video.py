@@ -97,11 +97,6 @@ def test_side_views_through_the_pose_model(query: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="from the front or behind the swinging foot is hidden behind the planted leg and "
-    "the pose model guesses it low: contacts cannot be timed, too few steps are measured",
-    strict=False,
-)
 @pytest.mark.parametrize("view", ["front", "rear"])
 def test_shoulder_sway_through_the_pose_model(view: str) -> None:
     swaying: Any = analyse_video(f"synthetic:?view={view}&shoulder_sway=8&seconds=12")[0]
@@ -116,8 +111,11 @@ def test_shoulder_sway_through_the_pose_model(view: str) -> None:
         for s in steady.strides
         if "shoulder_tilt_p2p_deg" in s.metrics
     ]
-    assert tilt and calm
+    assert len(tilt) >= 20 and len(calm) >= 20
+    # Through the pose model the shoulders wobble with the arms: told apart by the median
+    # (every single step is told apart on the landmark streams, test_gait_metrics.py).
     assert np.median(tilt) > np.median(calm) + 4.0
+    assert np.median([s.metrics["cadence_spm"] for s in swaying.strides]) > 160.0
 
 
 def test_foot_strike_helper_matches_the_truths() -> None:

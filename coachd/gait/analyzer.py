@@ -7,7 +7,13 @@ from typing import Optional
 
 import numpy as np
 
-from coachd.gait.activity import RUNNING_MAX_DUTY, RUNNING_MIN_CADENCE, ActivityClassifier
+from coachd.gait.activity import (
+    RUNNING_MAX_DUTY,
+    RUNNING_MIN_CADENCE,
+    RUNNING_MIN_CADENCE_NO_DUTY,
+    ActivityClassifier,
+)
+from coachd.gait.bounce import BounceClock
 from coachd.gait.events import FootContactDetector, FootEvent, FootSample
 from coachd.gait.metrics import (
     StepInput,
@@ -43,7 +49,10 @@ USUAL_STEP_MAX_S = 0.6  # longer gaps between contacts never count towards the u
 MIN_COUNTED = 4  # contacts counted in a row before steps are measured
 STEP_SHARE = (0.7, 1.4)  # a step this much shorter or longer than usual is not measured
 FOOT_MIN_VISIBILITY = 0.3
-GAP_RESET_S = 0.5  # no pose this long: start the foot tracking afresh
+GAP_RESET_S = 0.5
+MIN_CONTACT_S = 0.08  # front/rear contact times outside these are not counted
+MAX_CONTACT_S = 0.5
+HIP_LANDMARKS = (23, 24)  # no pose this long: start the foot tracking afresh
 
 
 class GaitAnalyzer:
@@ -75,6 +84,8 @@ class GaitAnalyzer:
         # (step number, contact time) of the recent contacts, for the cadence.
         self._counted: deque[tuple[int, float]] = deque(maxlen=CADENCE_STEPS + 1)
         self._ignored = {side: False for side in SIDES}
+        self._bounce = BounceClock(MIN_STEP_S)
+        self._lows: deque[tuple[float, Side]] = deque(maxlen=3)  # hips' low points, stance foot
 
     @property
     def view(self) -> Optional[View]:
@@ -104,6 +115,8 @@ class GaitAnalyzer:
         leg_px = self._leg.update(xy, seen)
         self._history.append(BodySample(t, xy, seen, np.asarray(pose.visibility, dtype=float)))
 
+        frontal = view in ("front", "rear")
+        low = self._bounce.update(t, _hip_height(xy, seen), leg_px) if frontal else None
         found: list[FootEvent] = []
         if view is not None:
             p = to_view_coords(xy, view)
@@ -126,11 +139,18 @@ class GaitAnalyzer:
                 continue
             kept.append(event)
             self._events.append(event)
-            if event.kind == "contact":
+            if frontal:
+                if event.kind == "toe_off":
+                    self._note_contact_time(event)
+            elif event.kind == "contact":
                 stride = self._close_step(event, view, leg_px, t)
                 if stride is not None:
                     strides.append(stride)
         found = kept
+        if low is not None and view is not None and leg_px is not None:
+            stride = self._close_bounce_step(low, view, leg_px, feet_seen, t)
+            if stride is not None:
+                strides.append(stride)
         activity = self._activity.update(t, True)
         if activity != "running" and not self._activity.would_run(t):
             strides = []
@@ -149,6 +169,8 @@ class GaitAnalyzer:
         self._events.clear()
         self._step_times.clear()
         self._ignored = {side: False for side in SIDES}
+        self._bounce.reset()
+        self._lows.clear()
         for per_side in (self._contact_ms, self._heel_recovery, self._flat_foot):
             for values in per_side.values():
                 values.clear()
@@ -167,15 +189,15 @@ class GaitAnalyzer:
             grounds.append(float(np.percentile(values, 3)) if values.size else np.nan)
         return grounds[0], grounds[1]
 
-    def _count_step(self, contact: FootEvent, typical: Optional[float]) -> None:
-        """Number this contact in the running count of steps; a contact missed in between
-        still counts as the step it was, so one lost foot does not restart the count."""
+    def _count_step(self, at: float, typical: Optional[float]) -> None:
+        """Number this contact (or low point) in the running count of steps; one missed in
+        between still counts as the step it was, so one lost foot does not restart the count."""
         counted = self._counted
         if not counted:
-            counted.append((0, contact.t_fine))
+            counted.append((0, at))
             return
         last_index, last_t = counted[-1]
-        gap = contact.t_fine - last_t
+        gap = at - last_t
         if gap < MIN_STEP_S:
             return  # too soon to be a step: leave it out of the count
         if gap <= USUAL_STEP_MAX_S:
@@ -184,9 +206,9 @@ class GaitAnalyzer:
         steps = max(1, round(ratio))
         if gap > 3 * MAX_STEP_S or steps > 3 or abs(ratio - steps) > 0.3:
             counted.clear()  # a pause, or no whole number of steps: count afresh
-            counted.append((0, contact.t_fine))
+            counted.append((0, at))
             return
-        counted.append((last_index + steps, contact.t_fine))
+        counted.append((last_index + steps, at))
 
     def _cadence(self) -> Optional[float]:
         """Steps per minute over the counted contacts, once a few in a row agree."""
@@ -218,7 +240,7 @@ class GaitAnalyzer:
         start = self._previous("contact", None, contact.t)
         self._activity.add_contact(contact.t_fine)
         typical = float(np.median(np.array(self._step_times))) if self._step_times else None
-        self._count_step(contact, typical)
+        self._count_step(contact.t_fine, typical)
         if start is None or start.side == contact.side:
             return None
         step_s = contact.t_fine - start.t_fine
@@ -299,11 +321,95 @@ class GaitAnalyzer:
             t_detected=now,
         )
 
+    def _note_contact_time(self, toe_off: FootEvent) -> None:
+        """Front/rear views: a foot's contact time, for the left/right asymmetry."""
+        contact = self._previous("contact", toe_off.side, toe_off.t)
+        if contact is not None and MIN_CONTACT_S <= toe_off.t - contact.t <= MAX_CONTACT_S:
+            self._contact_ms[toe_off.side].append((toe_off.t - contact.t) * 1000.0)
+
+    def _close_bounce_step(
+        self, low: float, view: View, leg_px: float, feet_seen: np.ndarray, now: float
+    ) -> Optional[Stride]:
+        """Front/rear views: the step from the hips' last low point to this one."""
+        typical = float(np.median(np.array(self._step_times))) if self._step_times else None
+        self._activity.add_contact(low)
+        self._count_step(low, typical)
+        side = self._stance_foot(low, view, feet_seen)
+        previous = list(self._lows)
+        self._lows.append((low, side))
+        if not previous:
+            return None
+        start, start_side = previous[-1]
+        step_s = low - start
+        if not MIN_STEP_S <= step_s <= MAX_STEP_S:
+            return None
+        if typical is not None and not STEP_SHARE[0] <= step_s / typical <= STEP_SHARE[1]:
+            return None
+        cadence = self._cadence()
+        if cadence is None or cadence < RUNNING_MIN_CADENCE_NO_DUTY:
+            return None
+        first = self._history.at(start)
+        if first is None:
+            return None
+        t_start = first.t
+        stride_from = previous[-2][0] if len(previous) >= 2 else 2 * start - low
+        step_window = Window.of(self._history.between(t_start, low), view)
+        hips_seen = step_window.all_seen(HIP_LANDMARKS)
+        step = StepInput(
+            side=start_side,
+            view=view,
+            t_start=t_start,
+            t_end=low,
+            step=step_window,
+            stride=Window.of(self._history.between(stride_from, low), view),
+            swing=None,
+            stance=None,
+            leg_px=leg_px,
+            near=True,
+            cadence_spm=cadence,
+            contact_ms=None,
+            stride_s=None,
+            event_confidence=float(np.mean(hips_seen)) if hips_seen.size else 0.0,
+            runner_height_cm=self.settings.runner_height_cm,
+            contact_by_side={s: list(v) for s, v in self._contact_ms.items()},
+        )
+        metrics, confidence = step_metrics(step)
+        return Stride(
+            t=t_start,
+            side=start_side,
+            view=view,
+            duration_s=step_s,
+            metrics=metrics,
+            confidence=confidence,
+            t_detected=now,
+        )
+
+    def _stance_foot(self, t: float, view: View, feet_seen: np.ndarray) -> Side:
+        """The foot on the belt at the hips' low point: the lower ankle; else the other foot
+        than last time."""
+        sample = self._history.at(t)
+        if sample is not None:
+            up = to_view_coords(sample.xy, view)[:, 1]
+            left, right = leg_landmarks("left")["ankle"], leg_landmarks("right")["ankle"]
+            seen = sample.seen
+            if (seen[left] or feet_seen[left]) and (seen[right] or feet_seen[right]):
+                return "left" if up[left] < up[right] else "right"
+        if self._lows:
+            return "right" if self._lows[-1][1] == "left" else "left"
+        return "left"
+
     def _next_toe_off(self, side: Side, after: float, before: float) -> Optional[FootEvent]:
         for e in self._events:
             if e.kind == "toe_off" and e.side == side and after < e.t < before:
                 return e
         return None
+
+
+def _hip_height(xy: np.ndarray, seen: np.ndarray) -> Optional[float]:
+    """hip_mid's up coordinate in pixels, None when a hip is not seen."""
+    if not (seen[HIP_LANDMARKS[0]] and seen[HIP_LANDMARKS[1]]):
+        return None
+    return float(-(xy[HIP_LANDMARKS[0], 1] + xy[HIP_LANDMARKS[1], 1]) / 2.0)
 
 
 def step_rate(index: np.ndarray, times: np.ndarray) -> float:

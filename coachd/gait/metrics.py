@@ -160,6 +160,10 @@ class StepInput:
 def fitted_p2p(t: np.ndarray, values: np.ndarray, period: float, harmonics: int = 2) -> float:
     """Peak-to-peak of a periodic signal over one period, read off a least-squares fit of its
     first harmonics: the raw peak-to-peak would add the landmark noise's own spread."""
+    if len(values) >= 5:
+        # A 3-frame median first: one frame's landmark glitch must not make a peak.
+        padded = np.concatenate([values[:1], values, values[-1:]])
+        values = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
     if period <= 0 or len(values) < 2 * harmonics + 3:
         return float(np.ptp(values))
     phase = 2.0 * np.pi * (t - t[0]) / period
@@ -401,13 +405,21 @@ def belt_speed_px_s(step: StepInput) -> Measured:
 
 
 def asymmetry_pct(by_side: dict[str, list[float]]) -> Optional[float]:
-    """|left - right| / mean * 100 of the sides' medians over the recent steps."""
+    """|left - right| / mean * 100 of the sides' trimmed means over the recent steps (a mean,
+    not a median: contact times come in whole frames, and a median keeps that coarseness)."""
     left, right = by_side.get("left", []), by_side.get("right", [])
     if len(left) < 2 or len(right) < 2:
         return None
-    a, b = float(np.median(left)), float(np.median(right))
+    a, b = _trimmed_mean(left), _trimmed_mean(right)
     mean = (a + b) / 2.0
     return None if mean <= 0 else abs(a - b) / mean * 100.0
+
+
+def _trimmed_mean(values: list[float]) -> float:
+    ordered = sorted(values)
+    if len(ordered) >= 5:
+        ordered = ordered[1:-1]
+    return float(np.mean(ordered))
 
 
 def step_metrics(step: StepInput) -> tuple[dict[str, float], dict[str, float]]:
