@@ -155,6 +155,9 @@ class LivePipeline:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.name == "coachd-capture" and thread.is_alive() for thread in self._threads):
+            # Still stuck in a read: closing the device under it is unsafe; the process exits.
+            return
         with self._lock:
             source, self._source = self._source, None
         if source is not None:

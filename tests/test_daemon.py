@@ -590,12 +590,6 @@ def test_a_lost_network_camera_is_reconnected_counted_and_coached_again(
     assert max(gaps([ready, *pings])) < WATCHDOG_S, gaps([ready, *pings])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon bug: Daemon.__init__ opens the source directly (self._source = "
-    "self._open_source()), so a camera absent at start is a SourceError and coachd exits 1 "
-    "instead of starting the LivePipeline with source=None and reconnecting with back-off",
-)
 def test_a_camera_absent_at_start_is_waited_for(tmp_path: Path, real_clip: Path) -> None:
     """The kiosk boots before its network camera: coachd must come up, say it waits for the
     camera, and start coaching once it appears, not exit and leave it to systemd restarts."""

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 from coachd.capture import FrameSource, open_source
 from coachd.coach import CueEngine, load_packs
 from coachd.coach.programs import RetroProgress
-from coachd.errors import CoachdError
+from coachd.errors import CoachdError, SourceError
 from coachd.gait import GaitAnalyzer
 from coachd.messages import Cue, Stride, TrackedFrame
 from coachd.pipeline import LivePipeline, PipelineSnapshot
@@ -59,6 +59,7 @@ class Daemon:
         self._problem_reported = threading.Event()
         self._metronome_spm: Optional[float] = None
         self._speech_drops_seen = 0
+        self._reconnects_seen = 0
         self._notifier = Notifier.from_environment()
         self._session_lock = threading.Lock()
         self._cues_said = 0
@@ -85,10 +86,12 @@ class Daemon:
             self.settings.speech, cache_dir, options.speech_log, printer=lambda text: None
         )
         self._tracker = create_tracker(self.settings.pose)
-        self._source: FrameSource = self._open_source()
-        self._gait = GaitAnalyzer(self.settings.gait, fps=self._source.nominal_fps)
+        source = self._first_source()
+        self._source_name = source.describe() if source else self.settings.camera.source
+        fps = source.nominal_fps if source else float(self.settings.camera.fps)
+        self._gait = GaitAnalyzer(self.settings.gait, fps=fps)
         self._pipeline = LivePipeline(
-            self._source,
+            source,
             reopen=self._open_source,
             tracker=self._tracker,
             consume=self._on_tracked,
@@ -98,6 +101,15 @@ class Daemon:
 
     def _open_source(self) -> FrameSource:
         return open_source(self.settings.camera.source, self.settings.camera, realtime=True)
+
+    def _first_source(self) -> Optional[FrameSource]:
+        """The source if it opens now; else None and the pipeline keeps trying (a kiosk may
+        boot before its camera is plugged in: that is no reason to exit)."""
+        try:
+            return self._open_source()
+        except SourceError as exc:
+            log.warning("%s; waiting for it", exc)
+            return None
 
     def _frames_flowing(self) -> bool:
         return self._pipeline.frames_flowing(within_s=2.0)
@@ -111,8 +123,8 @@ class Daemon:
         if self._health is not None:
             self._health.start()
         self._pipeline.start()
-        log.info("coaching from %s", self._source.describe())
-        self._notifier.ready(f"waiting for a runner on {self._source.name}")
+        log.info("coaching from %s", self._source_name)
+        self._notifier.ready(f"waiting for a runner on {self._source_name}")
         ping_every = self._notifier.watchdog_interval() or 1.0
         next_ping = 0.0
         while not self._stop.is_set():
@@ -156,6 +168,9 @@ class Daemon:
 
     def _publish(self, snapshot: PipelineSnapshot) -> None:
         self.metrics.update_pipeline(snapshot)
+        if snapshot.reconnects > self._reconnects_seen:
+            self.metrics.inc_camera_reconnects(snapshot.reconnects - self._reconnects_seen)
+            self._reconnects_seen = snapshot.reconnects
         speech = self._speaker.stats
         self.metrics.set_audio_state(speech.device_state)
         if speech.dropped_stale > self._speech_drops_seen:
@@ -199,7 +214,6 @@ class Daemon:
         self._notifier.ready("settings reloaded")
 
     def _on_source_fault(self, error: str, retry_in_s: float) -> None:
-        self.metrics.inc_camera_reconnects()
         self._notifier.status(f"camera lost, retrying in {retry_in_s:.0f} s")
 
     def _shutdown(self, ended: bool) -> int:
@@ -226,7 +240,7 @@ class Daemon:
     def _summary_line(self, s: PipelineSnapshot, ended: bool) -> str:
         how = "ended" if ended else "stopped"
         return (
-            f"coachd: {self._source.name} {how}: {s.frames_tracked} frames tracked, "
+            f"coachd: {self._source_name} {how}: {s.frames_tracked} frames tracked, "
             f"{s.frames_dropped} dropped ({100 * s.dropped_fraction:.1f}%), "
             f"glass-to-landmarks p50 {s.latency_ms_p50:.0f} ms p95 {s.latency_ms_p95:.0f} ms, "
             f"pose p50 {s.pose_ms_p50:.1f} ms, {self._cues_said} cues"

@@ -124,8 +124,8 @@ class Metrics:
     def inc_cue_dropped(self, reason: str, count: int = 1) -> None:
         self._cues_dropped.labels(reason=reason).inc(count)
 
-    def inc_camera_reconnects(self) -> None:
-        self._reconnects.inc()
+    def inc_camera_reconnects(self, count: int = 1) -> None:
+        self._reconnects.inc(count)
 
     def set_audio_state(self, state: str) -> None:
         """One of AUDIO_STATES (others are added): that series 1, every other 0."""
