@@ -50,13 +50,20 @@ class Analysis:
 
 
 def cues_from_analysis(updates: Sequence[GaitUpdate], settings: Settings) -> list[Cue]:
-    """HOOK for the cue engine (coachd/coach/): the cues it would have spoken for these updates.
+    """What the live daemon would have said over these updates: the same session logic, cue
+    packs and engine rules, replayed in order (a broken pack is a ConfigError, as in `run`)."""
+    from coachd.coach import CueEngine, load_packs
+    from coachd.service.coaching import Coaching
+    from coachd.service.sessions import SessionTracker
 
-    Replays the gait updates of the whole run, in order, through the coach stage and returns
-    its cues.  Until the cue engine is wired in here, coachd analyze reports no cues.
-    """
-    del updates, settings
-    return []
+    engine = CueEngine(settings.engine, load_packs(settings.engine))
+    coaching = Coaching(engine, SessionTracker(settings.service))
+    cues: list[Cue] = []
+    for update in updates:
+        cues.extend(coaching.update(update).cues)
+    if updates:
+        cues.extend(coaching.finish(updates[-1].t).cues)
+    return cues
 
 
 def analyze(
