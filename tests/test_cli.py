@@ -70,7 +70,8 @@ def test_user_error_is_one_line_without_debug() -> None:
     done = coachd("config", "show", "--config", MISSING_CONFIG)
     assert done.returncode == EXIT_CONFIG
     assert done.stderr.strip().splitlines() == [
-        f"coachd: config error: --config {MISSING_CONFIG}: no such file"
+        f"coachd: config error: config file {MISSING_CONFIG} "
+        "(--config or COACHD_CONFIG): no such file"
     ]
 
 
@@ -88,5 +89,6 @@ def test_debug_adds_the_traceback(args: list[str]) -> None:
     assert "Traceback (most recent call last)" in done.stderr
     assert "ConfigError" in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        f"coachd: config error: --config {MISSING_CONFIG}: no such file"
+        f"coachd: config error: config file {MISSING_CONFIG} "
+        "(--config or COACHD_CONFIG): no such file"
     )

@@ -153,7 +153,10 @@ def to_json(result: Analysis) -> dict[str, Any]:
             {"t": rel(e.t), "side": e.side, "kind": e.kind}
             for e in sorted(result.events, key=lambda e: e.t)
         ],
-        "cues": [{"t": rel(c.t_emit), "id": c.cue_id, "text": c.text} for c in result.cues],
+        "cues": [
+            {"t": rel(c.t_emit), "id": c.cue_id, "kind": c.kind, "text": c.text}
+            for c in result.cues
+        ],
     }
 
 

@@ -23,6 +23,8 @@ from coachd.gait.metrics import (
     step_metrics,
 )
 from coachd.gait.signals import (
+    LEFT_LEG,
+    RIGHT_LEG,
     BodySample,
     History,
     LegLabelFixer,
@@ -109,11 +111,15 @@ class GaitAnalyzer:
         # Foot timing only needs where a foot is, which the model places well even when it
         # doubts a foot is visible (feet seen end-on from the front or behind).
         feet_seen = seen_mask(pose, FOOT_MIN_VISIBILITY)
+        visibility = np.array(pose.visibility, dtype=float)
         view = self._view.update(xy, seen)
-        if view in ("side-left", "side-right"):
-            self._fixer.fix(xy, seen, self._leg.value)
+        if view in ("side-left", "side-right") and self._fixer.fix(xy, seen, self._leg.value):
+            # The labels moved to the other leg: their visibilities go with them.
+            for left, right in zip(LEFT_LEG, RIGHT_LEG):
+                feet_seen[[left, right]] = feet_seen[[right, left]]
+                visibility[[left, right]] = visibility[[right, left]]
         leg_px = self._leg.update(xy, seen)
-        self._history.append(BodySample(t, xy, seen, np.asarray(pose.visibility, dtype=float)))
+        self._history.append(BodySample(t, xy, seen, visibility))
 
         frontal = view in ("front", "rear")
         low = self._bounce.update(t, _hip_height(xy, seen), leg_px) if frontal else None
@@ -124,7 +130,7 @@ class GaitAnalyzer:
                 leg = leg_landmarks(side)
                 points = [leg["heel"], leg["toe"], leg["ankle"]]
                 sample = FootSample(
-                    t, p[points], feet_seen[points], float(np.mean(pose.visibility[points]))
+                    t, p[points], feet_seen[points], float(np.mean(visibility[points]))
                 )
                 found.extend(self._feet[side].update(sample, leg_px, view, t))
         found.sort(key=lambda e: e.t)

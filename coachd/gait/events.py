@@ -257,6 +257,7 @@ class FootContactDetector:
             start = next((et for et, h in new_run if h <= tight), first_t)
             if not frontal:
                 start = self._moving_with_belt(first_t, start, leg_px, limit)
+                start = self._touchdown_frame(start)
             self._contact_start_t = start
             if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
                 self._ignoring = True
@@ -348,6 +349,49 @@ class FootContactDetector:
             if abs(moved / (b.t - a.t) - belt) <= tolerance:
                 return a.t
         return fallback
+
+    def _touchdown_frame(self, start: float) -> float:
+        """The first frame at or after the touchdown read off the foot's descent.
+
+        The frames just before a landing are within a few pixels of the belt, inside the
+        landmark noise, so which of them is the first on the belt is settled by the descent:
+        the lowest point's heights around `start` are fitted with a line falling onto a flat
+        floor, h = floor + rate * max(0, t_touch - t), and the contact is the first frame at
+        or after t_touch.  Kept as it is when the fit finds no clear descent.
+        """
+        frames = [
+            f for f in self._recent if start - 3.5 / self.fps <= f.t <= start + 2.5 / self.fps
+        ]
+        heights = []
+        for f in frames:
+            values = [
+                f.points[k, 1] - ground
+                for k in (HEEL, TOE)
+                if f.seen[k] and (ground := self._grounds[k]) is not None
+            ]
+            if values:
+                heights.append((f.t, float(min(values))))
+        after = [h for t, h in heights if t >= start - 1e-6]
+        if len(heights) < 5 or len(after) < 2 or not any(t < start for t, _ in heights):
+            return start
+        t = np.array([x for x, _ in heights])
+        h = np.array([y for _, y in heights])
+        best: Optional[tuple[float, float, float]] = None  # (residual, t_touch, rate)
+        for t_touch in np.linspace(start - 2.0 / self.fps, start + 1.0 / self.fps, 61):
+            ramp = np.maximum(0.0, t_touch - t)
+            basis = np.stack([np.ones_like(t), ramp], axis=1)
+            coef, *_ = np.linalg.lstsq(basis, h, rcond=None)
+            residual = float(np.sum((basis @ coef - h) ** 2))
+            if coef[1] > 0 and (best is None or residual < best[0]):
+                best = (residual, float(t_touch), float(coef[1]))
+        if best is None:
+            return start
+        _, t_touch, rate = best
+        # A clear descent: at least a few pixels a frame (landmark noise is about 2 px).
+        if rate / self.fps < 3.0:
+            return start
+        on_belt = [f.t for f in frames if f.t >= t_touch - 1e-6]
+        return on_belt[0] if on_belt else start
 
     def _before(self, t: float) -> Optional[tuple[float, float]]:
         earlier = [(et, h) for et, h, _ in self._evaluated if et < t and h is not None]

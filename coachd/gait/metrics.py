@@ -200,6 +200,13 @@ def _at_contact(step: StepInput, landmarks: tuple[int, ...]) -> Optional[int]:
     return row
 
 
+def _near_contact(step: StepInput, landmarks: tuple[int, ...]) -> Optional[int]:
+    """Row of the contact frame for the at-contact angles, near leg only: the far leg is half
+    hidden behind the near one at landing and the pose model places it tens of pixels off
+    (its knee, ankle and foot), so its at-contact angles are left out, not guessed."""
+    return _at_contact(step, landmarks) if step.near else None
+
+
 def _trust(step: StepInput) -> float:
     return step.event_confidence * (1.0 if step.near else FAR_LEG_TRUST)
 
@@ -207,7 +214,7 @@ def _trust(step: StepInput) -> float:
 def overstride_ratio(step: StepInput) -> Measured:
     leg = leg_landmarks(step.side)
     need = (leg["ankle"], *HIPS)
-    row = _at_contact(step, need)
+    row = _near_contact(step, need)
     if row is None:
         return None
     w = step.step
@@ -218,7 +225,7 @@ def overstride_ratio(step: StepInput) -> Measured:
 def shank_angle_deg(step: StepInput) -> Measured:
     leg = leg_landmarks(step.side)
     need = (leg["knee"], leg["ankle"])
-    row = _at_contact(step, need)
+    row = _near_contact(step, need)
     if row is None:
         return None
     w = step.step
@@ -258,7 +265,7 @@ def foot_angle_deg(step: StepInput) -> Measured:
     from the same foot's flat mid-stance angle (the pose model's own heel/toe offset)."""
     leg = leg_landmarks(step.side)
     need = (leg["heel"], leg["toe"])
-    row = _at_contact(step, need)
+    row = _near_contact(step, need)
     if row is None:
         return None
     w = step.step

@@ -26,6 +26,9 @@ RIGHT_LEG = (
 )
 # Anthropometric thigh + shank length as a fraction of body height (Winter, 2009).
 LEG_LENGTH_PER_HEIGHT = 0.491
+# A pose model's leg-label swaps are glitches of a few frames: a "swap" held longer than this
+# is the fixer itself following the wrong leg, and it falls back to the model's labels.
+MAX_SWAPPED_FRAMES = 5
 
 
 @dataclass(frozen=True)
@@ -153,24 +156,44 @@ class LegLabelFixer:
     def __init__(self) -> None:
         self._prev: Optional[np.ndarray] = None  # (2, 4, 2) leg points, last frame
         self._vel: Optional[np.ndarray] = None
+        self._swapped_run = 0  # consecutive frames whose labels this fixer swapped
 
     def reset(self) -> None:
         self._prev = None
         self._vel = None
+        self._swapped_run = 0
 
-    def fix(self, xy: np.ndarray, seen: np.ndarray, leg_px: Optional[float]) -> None:
-        """Correct xy and seen in place."""
+    def fix(self, xy: np.ndarray, seen: np.ndarray, leg_px: Optional[float]) -> bool:
+        """Correct xy and seen in place; True when the leg labels were swapped.
+
+        Every leg point takes part whatever its visibility: the model still places a leg it
+        doubts (the far leg behind the near one), and its swaps come exactly then.
+        """
         legs = np.stack([xy[list(LEFT_LEG)], xy[list(RIGHT_LEG)]])
-        legs_seen = np.stack([seen[list(LEFT_LEG)], seen[list(RIGHT_LEG)]])
-        if self._prev is None or self._vel is None or leg_px is None or not legs_seen.all():
+        if self._prev is None or self._vel is None or leg_px is None:
             self._remember(legs)
-            return
+            return False
         predicted = self._prev + self._vel
         keep = _distance(legs[0], predicted[0]) + _distance(legs[1], predicted[1])
         swap = _distance(legs[0], predicted[1]) + _distance(legs[1], predicted[0])
+        swapped = False
         if swap < 0.6 * keep:
+            if self._swapped_run >= MAX_SWAPPED_FRAMES:
+                # Back on the model's labels: the motion so far belongs to the other leg.
+                self._swapped_run = 0
+                self._prev = None
+                self._vel = None
+                self._remember(legs)
+                return False
             legs = legs[::-1].copy()
             xy[list(LEFT_LEG)], xy[list(RIGHT_LEG)] = legs[0], legs[1]
+            left_seen = seen[list(LEFT_LEG)].copy()
+            seen[list(LEFT_LEG)] = seen[list(RIGHT_LEG)]
+            seen[list(RIGHT_LEG)] = left_seen
+            self._swapped_run += 1
+            swapped = True
+        else:
+            self._swapped_run = 0
         apart_now = float(np.linalg.norm(legs[0, 1] - legs[1, 1]))
         apart_expected = float(np.linalg.norm(predicted[0, 1] - predicted[1, 1]))
         if apart_now < 0.08 * leg_px and apart_expected > 0.3 * leg_px:
@@ -180,6 +203,7 @@ class LegLabelFixer:
             seen[list(LEFT_LEG if lost == 0 else RIGHT_LEG)] = False
             legs[lost] = predicted[lost]
         self._remember(legs)
+        return swapped
 
     def _remember(self, legs: np.ndarray) -> None:
         if self._prev is not None:
