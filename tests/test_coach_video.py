@@ -34,7 +34,9 @@ class Heard:
     warm_t: float  # when the engine's warm-up ended (session start + engine.warmup_s)
 
     def corrections(self) -> list[tuple[float, str]]:
-        return [(round(c.t_emit - self.t0, 1), c.cue_id) for c in self.cues if c.kind == "correction"]
+        return [
+            (round(c.t_emit - self.t0, 1), c.cue_id) for c in self.cues if c.kind == "correction"
+        ]
 
     def praise(self) -> list[tuple[float, str]]:
         return [(round(c.t_emit - self.t0, 1), c.cue_id) for c in self.cues if c.kind == "praise"]
@@ -164,7 +166,9 @@ def test_single_fault_gets_its_own_cue(params: str, cue_id: str) -> None:
 def test_two_faults_higher_priority_first_then_praise_after_the_fix() -> None:
     settings = Settings()
     fix_at = 105.0
-    run = through_pose_model(f"seconds=150&overstride=0.3&trunk_lean=20&fix_at={fix_at:g}", settings)
+    run = through_pose_model(
+        f"seconds=150&overstride=0.3&trunk_lean=20&fix_at={fix_at:g}", settings
+    )
     said = run.corrections()
     assert said and said[0][1] == "overstride", run.describe()  # priority 90 over waist_bend's 80
     assert {name for _, name in said} == {"overstride", "waist_bend"}, run.describe()

@@ -354,7 +354,7 @@ def shoulder_tilt_p2p_deg(step: StepInput) -> Measured:
     line = w.p[rows, Landmark.RIGHT_SHOULDER] - w.p[rows, Landmark.LEFT_SHOULDER]
     # Roll from horizontal, folded so that the left-right order of the view does not matter.
     roll = np.degrees(np.arctan2(line[:, 1], np.abs(line[:, 0])))
-    return fitted_p2p(w.t[rows], roll, _period(w, rows)), w.confidence(
+    return fitted_p2p(w.t[rows], roll, _period(w, rows), harmonics=1), w.confidence(
         rows, SHOULDERS
     ) * step.event_confidence
 

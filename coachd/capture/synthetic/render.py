@@ -28,7 +28,6 @@ from coachd.capture.synthetic.kinematics import (
     WRIST_IDX,
     Body,
     Skeleton,
-    cross,
 )
 from coachd.capture.synthetic.params import Colour
 from coachd.capture.synthetic.projection import FLOOR_Z, Camera
@@ -41,25 +40,6 @@ DECK_X = (-0.95, 0.75)
 RAIL_HALF_SPACING = 0.4
 RAIL_Z = 0.95
 STRIPE_SPACING = 0.3
-SOLE_COLOUR: Colour = (150, 160, 170)
-# A running shoe's side profile: (share of the heel->toe length, height above the sole as a
-# share of body height); the sole band is drawn over the upper's lower edge.
-_SHOE_UPPER = np.array(
-    [
-        [0.0, 0.0],
-        [-0.02, 0.012],
-        [-0.01, 0.03],
-        [0.03, 0.044],
-        [0.2, 0.046],
-        [0.45, 0.038],
-        [0.7, 0.03],
-        [0.88, 0.026],
-        [0.97, 0.02],
-        [1.01, 0.01],
-        [1.0, 0.0],
-    ]
-)
-_SHOE_SOLE = np.array([[0.0, 0.0], [-0.02, 0.01], [1.01, 0.008], [1.0, 0.0], [0.5, 0.0]])
 
 
 @dataclass(frozen=True)
@@ -270,10 +250,6 @@ class PersonPainter:
                 capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
                 capsule(img, uv[a], e, r[0] * 1.12, r[0] * 1.05, _shade(pal.shorts, k))
 
-            calf, kneecap = self._calf_and_kneecap(sk, s)
-            calf_r = px(0.036 * h, depth[knee])
-            kneecap_r = px(0.024 * h, depth[knee])
-
             def shank(
                 img: np.ndarray,
                 a: int = knee,
@@ -281,28 +257,13 @@ class PersonPainter:
                 r: tuple[float, float] = shank_r,
                 k: float = far,
                 c: Colour = leg_colour,
-                calf: np.ndarray = calf,
-                kneecap: np.ndarray = kneecap,
-                calf_r: float = calf_r,
-                kneecap_r: float = kneecap_r,
             ) -> None:
-                # Calf muscle behind the shin and a kneecap in front of the joint: a pose
-                # model marks knee and ankle on the bones, inside this real leg outline.
-                capsule(img, calf[0], calf[1], calf_r * 0.75, calf_r * 0.45, _shade(c, k))
                 capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
-                capsule(img, kneecap, kneecap, kneecap_r, kneecap_r, _shade(c, k))
 
-            upper_pts, sole_pts = self._shoe(sk, s)
+            foot_pts = self._foot_outline(sk, s)
 
-            def foot(
-                img: np.ndarray,
-                pts: np.ndarray = upper_pts,
-                sole: np.ndarray = sole_pts,
-                k: float = far,
-            ) -> None:
+            def foot(img: np.ndarray, pts: np.ndarray = foot_pts, k: float = far) -> None:
                 shaded_hull(img, pts, _shade(pal.shoes, k))
-                hull = cv2.convexHull(sole.astype(np.float32)).reshape(-1, 2)
-                _poly(img, hull, _shade(SOLE_COLOUR, k))
 
             out.append((float(depth[[hip, knee]].mean()) - bias, thigh))
             out.append((float(depth[[knee, ankle]].mean()) - bias, shank))
@@ -379,62 +340,30 @@ class PersonPainter:
         lateral = sk.joints[SHOULDER_IDX[side]] - sk.joints[SHOULDER_IDX[1 - side]]
         return float(np.dot(lateral, self.camera.viewing_direction)) > 0.05
 
-    def _calf_and_kneecap(self, sk: Skeleton, side: int) -> tuple[np.ndarray, np.ndarray]:
-        """Image points: the calf bulge's two ends behind the shin, the kneecap's centre."""
+    def _foot_outline(self, sk: Skeleton, side: int) -> np.ndarray:
+        """Shoe outline: heel, toe, and an instep above them, as image points."""
         j = sk.joints
-        h = self.body.height
-        hip, knee, ankle = j[HIP_IDX[side]], j[KNEE_IDX[side]], j[ANKLE_IDX[side]]
-        shin = ankle - knee
-        shin /= max(float(np.linalg.norm(shin)), 1e-6)
-        thigh = knee - hip
-        thigh /= max(float(np.linalg.norm(thigh)), 1e-6)
-        # The leg's forward direction: the torso's, square to the shin (knee and toes point
-        # forward); the kneecap sits square to the bisector of thigh and shin.
-        forward = sk.torso_rotation[:, 0]
-        front = forward - float(np.dot(forward, shin)) * shin
-        front /= max(float(np.linalg.norm(front)), 1e-6)
-        axis = thigh + shin
-        cap_front = forward - float(np.dot(forward, axis)) * axis / max(
-            float(np.dot(axis, axis)), 1e-6
-        )
-        cap_front /= max(float(np.linalg.norm(cap_front)), 1e-6)
-        length = float(np.linalg.norm(ankle - knee))
-        pts = np.stack(
-            [
-                knee + shin * 0.22 * length - front * 0.012 * h,
-                knee + shin * 0.55 * length - front * 0.008 * h,
-                knee + cap_front * 0.016 * h,
-            ]
-        )
-        uv, _ = self.camera.project(pts)
-        return uv[:2], uv[2]
-
-    def _shoe(self, sk: Skeleton, side: int) -> tuple[np.ndarray, np.ndarray]:
-        """A running shoe's outline (upper) and its sole band as image points.
-
-        The side profile is a real shoe's: a heel counter up to the ankle behind it, the
-        instep sloping to a toe box, and the back of the heel and the tip of the toe at the
-        skeleton's heel and foot_index points on the sole line.
-        """
-        j = sk.joints
-        body = self.body
         ankle, heel, toe = j[ANKLE_IDX[side]], j[HEEL_IDX[side]], j[TOE_IDX[side]]
         along = toe - heel
-        length = max(float(np.linalg.norm(along)), 1e-6)
-        along /= length
-        up = (ankle - heel) - float(np.dot(ankle - heel, along)) * along
-        up /= max(float(np.linalg.norm(up)), 1e-6)
-        side_dir = cross(along, up)
-        h = body.height
-        width = 0.028 * h
-        upper = _SHOE_UPPER * np.array([length, h])
-        sole = _SHOE_SOLE * np.array([length, h])
-        pts = []
-        for profile, half in ((upper, width), (sole, width * 1.05)):
-            flat = heel + np.outer(profile[:, 0], along) + np.outer(profile[:, 1], up)
-            pts.append(np.concatenate([flat + side_dir * half, flat - side_dir * half]))
-        uv, _ = self.camera.project(np.concatenate(pts))
-        return uv[: len(pts[0])], uv[len(pts[0]) :]
+        along /= max(float(np.linalg.norm(along)), 1e-6)
+        side_dir = np.array([-along[1], along[0], 0.0])
+        if np.linalg.norm(side_dir) < 1e-6:
+            side_dir = np.array([0.0, 1.0, 0.0])
+        side_dir /= np.linalg.norm(side_dir)
+        width = 0.028 * self.body.height
+        pts = [
+            heel + side_dir * width * 0.8,
+            heel - side_dir * width * 0.8,
+            toe + side_dir * width,
+            toe - side_dir * width,
+            ankle + side_dir * width * 0.7,
+            ankle - side_dir * width * 0.7,
+            heel + (ankle - heel) * 0.6,
+            toe + (ankle - toe) * 0.25,
+            ankle - along * 0.03 * self.body.height,
+        ]
+        uv, _ = self.camera.project(np.stack(pts))
+        return uv
 
     def _head(self, img: np.ndarray, sk: Skeleton) -> None:
         cam = self.camera
