@@ -3,9 +3,10 @@
 set -euo pipefail
 python=${1:-}
 if [ -z "$python" ]; then
-  found=$(command -v python3 || true)
+  have="no python3"
+  command -v python3 >/dev/null && have=$(python3 --version 2>&1)
   echo "coachd needs Python 3.9, 3.10, 3.11 or 3.12 (mediapipe 0.10.21 has no wheel for newer);" \
-       "found: ${found:+$($found --version 2>&1)}${found:-no python3}. Install python3.12 or python3.11." >&2
+       "found: $have. Install python3.12 or python3.11, or run make PYTHON=/path/to/python3.x." >&2
   exit 1
 fi
 packages=(espeak-ng libespeak-ng1 libportaudio2 portaudio19-dev ffmpeg alsa-utils libasound2-plugins

@@ -165,9 +165,9 @@ def test_single_fault_gets_its_own_cue(params: str, cue_id: str) -> None:
 @pytest.mark.slow
 def test_two_faults_higher_priority_first_then_praise_after_the_fix() -> None:
     settings = Settings()
-    fix_at = 105.0
+    fix_at = 100.0
     run = through_pose_model(
-        f"seconds=150&overstride=0.3&trunk_lean=20&fix_at={fix_at:g}", settings
+        f"seconds=135&overstride=0.3&trunk_lean=20&fix_at={fix_at:g}", settings
     )
     said = run.corrections()
     assert said and said[0][1] == "overstride", run.describe()  # priority 90 over waist_bend's 80
@@ -181,17 +181,18 @@ ALL_FAULTS = "overstride=0.3&trunk_lean=20&cadence=150&bounce=0.15&asym=0.3&stri
 
 @pytest.mark.slow
 def test_rate_limits_hold_with_every_fault_through_the_pose_model() -> None:
-    # engine.warmup_s = 10 s so that most of this two-minute run is coached.
+    # engine.warmup_s = 10 s so that most of this 90 s run is coached; five faults the side
+    # view sees, so the cap of 4 a minute (not only the gap) has to hold them back.
     settings = settings_with(warmup_s=SHORT_WARMUP_S)
-    run = through_pose_model(f"seconds=120&{ALL_FAULTS}", settings)
+    run = through_pose_model(f"seconds=90&{ALL_FAULTS}", settings)
     assert len(run.corrections()) >= 4, run.describe()
     assert_rate_limits(run.cues, settings)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("view", ["side-left", "front"])
-def test_rate_limits_hold_over_thirty_minutes_with_every_fault(view: str) -> None:
+def test_rate_limits_hold_over_thirty_minutes_with_every_fault() -> None:
+    # The landmark stream, not the pose model: 30 minutes of video would take ~12 min here.
     settings = Settings()
-    run = through_landmarks(f"seconds=1800&view={view}&shoulder_sway=12&{ALL_FAULTS}", settings)
+    run = through_landmarks(f"seconds=1800&shoulder_sway=12&{ALL_FAULTS}", settings)
     assert len(run.corrections()) >= 10, run.describe()
     assert_rate_limits(run.cues, settings)

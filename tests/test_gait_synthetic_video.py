@@ -1,23 +1,35 @@
 """The whole path on the synthetic runner's video: rendered frames -> pose model -> gait,
-against the synthetic truth.  The long sweep over views and parameters is marked slow."""
+against the synthetic truth measured on the drawn skeleton.
+
+The gait issue's accuracy targets, each checked per clip: cadence within 1 spm; initial
+contacts within one frame (median); trunk lean within 3 deg; overstride ratio within 0.05;
+shank angle within 4 deg; foot strike class right in >= 90% of steps; shoulder tilt telling a
+runner with 8 deg of sway from one with none on every stride.  At-contact metrics come from the
+near leg only (the gait stage leaves the far leg's out).  The sweep over views and parameters
+is slow; a short version on a few short clips is not.  Known misses are strict xfails with the
+measured figure, so a fix shows up as an unexpected pass.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from coachd.capture.synthetic import SyntheticSource
+from coachd.capture.synthetic import foot_strike as truth_strike
 from coachd.gait import METRIC_VIEWS, foot_strike
 from coachd.gait.synthetic_landmarks import GaitRecord, run_gait
 from coachd.messages import GaitEvent, Stride
 from coachd.pose.tracker import create_tracker
 from coachd.settings import GaitSettings, Settings
+
+FRAME_S = 1.0 / 30.0
 
 
 def truth_cadence(events: list[GaitEvent]) -> float:
@@ -40,14 +52,17 @@ def test_analyze_a_synthetic_run(tmp_path: Path) -> None:
     assert data["view"] == "side-right"
     assert len(data["strides"]) >= 8
     truth = SyntheticSource.from_spec(spec).truth_events()
-    assert abs(data["summary"]["cadence_spm"] - truth_cadence(truth)) < 1.5
+    assert abs(data["summary"]["cadence_spm"] - truth_cadence(truth)) < 1.0
     assert all(
         set(s) - {"t", "side", "duration_s", "confidence", "foot_strike"} <= set(METRIC_VIEWS)
         for s in data["strides"]
     )
 
 
+@functools.lru_cache(maxsize=4)
 def analyse_video(spec: str) -> tuple[GaitRecord, list[GaitEvent], list[Stride]]:
+    """Render, track with the default pose settings, run the gait stage (cached per spec:
+    several targets are checked on one clip)."""
     source = SyntheticSource.from_spec(spec, realtime=False)
     tracker = create_tracker(Settings().pose)
     try:
@@ -58,17 +73,78 @@ def analyse_video(spec: str) -> tuple[GaitRecord, list[GaitEvent], list[Stride]]
     return record, source.truth_events(), source.truth_steps()
 
 
-def compare(record: GaitRecord, truth_steps: list[Stride], key: str) -> float:
-    """Median of ours - median of the truth's over steps matched within a frame."""
+def matched(record: GaitRecord, truth_steps: list[Stride], key: str) -> list[tuple[float, float]]:
+    """(ours, truth) for every step of ours that a truth step of the same foot matches within
+    one frame."""
     pairs = []
     for ours in record.strides:
-        near = [t for t in truth_steps if t.side == ours.side and abs(t.t - ours.t) < 0.05]
+        near = [
+            t for t in truth_steps if t.side == ours.side and abs(t.t - ours.t) <= FRAME_S + 1e-6
+        ]
         if near and key in ours.metrics and key in near[0].metrics:
             pairs.append((ours.metrics[key], near[0].metrics[key]))
-    assert len(pairs) >= 5, key
+    return pairs
+
+
+def median_error(record: GaitRecord, truth_steps: list[Stride], key: str) -> float:
+    pairs = matched(record, truth_steps, key)
+    assert len(pairs) >= 4, f"{key}: only {len(pairs)} steps matched the truth"
     ours, truth = zip(*pairs)
     return float(np.median(ours) - np.median(truth))
 
+
+def contact_errors_frames(record: GaitRecord, events: list[GaitEvent]) -> list[float]:
+    errors = []
+    for event in (e for e in record.events if e.kind == "contact"):
+        same = [e.t for e in events if e.kind == "contact" and e.side == event.side]
+        errors.append(min(abs(t - event.t) for t in same) / FRAME_S)
+    return errors
+
+
+def check_target(spec: str, target: str) -> None:
+    record, events, steps = analyse_video(spec)
+    if target == "cadence":
+        ours = np.median([s.metrics["cadence_spm"] for s in record.strides])
+        assert abs(ours - truth_cadence(events)) <= 1.0
+    elif target == "contacts":
+        errors = contact_errors_frames(record, events)
+        assert len(errors) >= 0.8 * sum(e.kind == "contact" for e in events)
+        assert np.median(errors) <= 1.0 + 1e-6
+    elif target == "trunk_lean":
+        assert abs(median_error(record, steps, "trunk_lean_deg")) <= 3.0
+    elif target == "overstride":
+        assert abs(median_error(record, steps, "overstride_ratio")) <= 0.05
+    elif target == "shank":
+        assert abs(median_error(record, steps, "shank_angle_deg")) <= 4.0
+    elif target == "foot_strike":
+        pairs = matched(record, steps, "foot_angle_deg")
+        assert len(pairs) >= 4
+        right = [foot_strike(ours) == truth_strike(truth) for ours, truth in pairs]
+        assert np.mean(right) >= 0.9, f"{np.mean(right):.0%} of {len(right)} steps"
+    else:
+        raise AssertionError(f"unknown target {target}")
+
+
+SIDE_TARGETS = ("cadence", "contacts", "trunk_lean", "overstride", "shank", "foot_strike")
+
+
+def miss(reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, reason=f"known miss through the pose model: {reason}")
+
+
+# Measured misses (docs/metrics.md, "Through the pose model"), keyed (clip, target).
+HEEL_165 = "view=side-right&cadence=165&overstride=0.3&strike=heel"
+KNOWN_MISSES: dict[tuple[str, str], str] = {
+    (HEEL_165, "trunk_lean"): "reads 3.4 deg low (hips placed 5-7 px forward in side-right)",
+    (HEEL_165, "shank"): "reads 11 deg high (near knee placed behind, ankle ahead)",
+    (HEEL_165, "foot_strike"): "BlazePose flattens the toe-up shoe: heel strikes read midfoot",
+    ("view=side-left&cadence=180&overstride=0.0&strike=forefoot&trunk_lean=12", "foot_strike"): (
+        "40%: the flat-foot offset learnt in mid-stance scatters by 10 deg"
+    ),
+    ("view=side-right&cadence=160&overstride=0.2&strike=midfoot", "foot_strike"): (
+        "22%: the near foot's heel/toe tilt varies 10 deg from step to step in side-right"
+    ),
+}
 
 SWEEP = [
     "view=side-left&cadence=170&strike=midfoot",
@@ -78,48 +154,57 @@ SWEEP = [
 ]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("query", SWEEP)
-def test_side_views_through_the_pose_model(query: str) -> None:
-    record, events, steps = analyse_video(f"synthetic:?{query}&seconds=12")
-    assert record.view == query.split("&")[0].split("=")[1]
-    ours = np.median([s.metrics["cadence_spm"] for s in record.strides])
-    # Measured 0.1-1.0 spm off across this sweep (the midfoot case is the worst).
-    assert abs(ours - truth_cadence(events)) < 1.5
-    frame = 1.0 / 30.0
-    errors = []
-    for event in (e for e in record.events if e.kind == "contact"):
-        same = [e.t for e in events if e.kind == "contact" and e.side == event.side]
-        errors.append(min(abs(t - event.t) for t in same) / frame)
-    assert np.median(errors) <= 1.0 + 1e-6
-    assert abs(compare(record, steps, "overstride_ratio")) < 0.1
-    assert abs(compare(record, steps, "trunk_lean_deg")) < 4.0
+def sweep_cases() -> list[object]:
+    cases: list[object] = []
+    for query in SWEEP:
+        for target in SIDE_TARGETS:
+            reason = KNOWN_MISSES.get((query, target))
+            marks = [pytest.mark.slow] + ([miss(reason)] if reason else [])
+            cases.append(pytest.param(query, target, marks=marks, id=f"{query}:{target}"))
+    return cases
+
+
+@pytest.mark.parametrize(("query", "target"), sweep_cases())
+def test_side_views_through_the_pose_model(query: str, target: str) -> None:
+    check_target(f"synthetic:?{query}&seconds=12", target)
+
+
+def shoulder_tilts(spec: str) -> list[float]:
+    record = analyse_video(spec)[0]
+    return [
+        s.metrics["shoulder_tilt_p2p_deg"]
+        for s in record.strides
+        if "shoulder_tilt_p2p_deg" in s.metrics
+    ]
+
+
+def check_sway_told_apart(view: str, seconds: float, least_strides: int) -> None:
+    swaying = shoulder_tilts(f"synthetic:?view={view}&shoulder_sway=8&seconds={seconds:g}")
+    steady = shoulder_tilts(f"synthetic:?view={view}&shoulder_sway=0&seconds={seconds:g}")
+    assert len(swaying) >= least_strides and len(steady) >= least_strides
+    # Every stride of the swaying runner reads more tilt than every stride of the steady one.
+    assert min(swaying) > max(steady), (sorted(swaying)[:3], sorted(steady)[-3:])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("view", ["front", "rear"])
 def test_shoulder_sway_through_the_pose_model(view: str) -> None:
-    swaying: Any = analyse_video(f"synthetic:?view={view}&shoulder_sway=8&seconds=12")[0]
-    steady: Any = analyse_video(f"synthetic:?view={view}&shoulder_sway=0&seconds=12")[0]
-    tilt = [
-        s.metrics["shoulder_tilt_p2p_deg"]
-        for s in swaying.strides
-        if "shoulder_tilt_p2p_deg" in s.metrics
-    ]
-    calm = [
-        s.metrics["shoulder_tilt_p2p_deg"]
-        for s in steady.strides
-        if "shoulder_tilt_p2p_deg" in s.metrics
-    ]
-    assert len(tilt) >= 20 and len(calm) >= 20
-    # Through the pose model the shoulders wobble with the arms: told apart by the median
-    # (every single step is told apart on the landmark streams, test_gait_metrics.py).
-    assert np.median(tilt) > np.median(calm) + 4.0
-    assert np.median([s.metrics["cadence_spm"] for s in swaying.strides]) > 160.0
+    check_sway_told_apart(view, 12.0, 20)
+
+
+# -- the short version (not slow): one side view and one frontal pair, a few seconds each --
+SHORT_SIDE = "view=side-left&cadence=180&overstride=0.0&strike=forefoot&trunk_lean=12"
+
+
+@pytest.mark.parametrize("target", SIDE_TARGETS)
+def test_a_short_side_clip_through_the_pose_model(target: str) -> None:
+    check_target(f"synthetic:?{SHORT_SIDE}&seconds=7", target)
+
+
+def test_a_short_sway_pair_through_the_pose_model() -> None:
+    check_sway_told_apart("rear", 6.0, 8)
 
 
 def test_foot_strike_helper_matches_the_truths() -> None:
-    from coachd.capture.synthetic import foot_strike as truth_strike
-
     for angle in (-20.0, -5.1, -5.0, 0.0, 5.0, 5.1, 20.0):
         assert foot_strike(angle) == truth_strike(angle)

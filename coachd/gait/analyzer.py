@@ -283,6 +283,7 @@ class GaitAnalyzer:
         near = view not in ("side-left", "side-right") or (
             (view == "side-left") == (start.side == "left")
         )
+        landed = start.t if start.t_landed is None else start.t_landed
         step = StepInput(
             side=start.side,
             view=view,
@@ -300,8 +301,9 @@ class GaitAnalyzer:
             event_confidence=min(start.confidence, contact.confidence),
             flat_foot_deg=float(np.median(np.array(flat_history))) if flat_history else None,
             around_contact=Window.of(
-                self._history.between(start.t - 1.5 / self.fps, start.t + 1.5 / self.fps), view
+                self._history.between(landed - 1.5 / self.fps, landed + 1.5 / self.fps), view
             ),
+            t_landed=start.t_landed,
             runner_height_cm=self.settings.runner_height_cm,
             contact_by_side={s: list(v) for s, v in self._contact_ms.items()},
             heel_recovery_by_side={s: list(v) for s, v in self._heel_recovery.items()},

@@ -30,6 +30,7 @@ CONTACT_FRAMES = 2  # evaluated frames a new contact must hold
 TOE_OFF_FRAMES = 3  # ... and a toe-off
 MAX_DELAY_S = 0.15  # every event is reported at most this long after it happened
 MIN_SWING_S = 0.2  # a foot back down sooner than this after a toe-off never left the belt
+MIN_DESCENT = 0.018  # leg lengths a frame: a landing foot's descent read off its heights
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class FootEvent:
     kind: EventKind
     t_detected: float
     confidence: float
+    # Side views: the frame the foot's descent puts the landing on (at-contact angles are read
+    # there); None when the descent gave no clear answer.
+    t_landed: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -257,14 +261,14 @@ class FootContactDetector:
             start = next((et for et, h in new_run if h <= tight), first_t)
             if not frontal:
                 start = self._moving_with_belt(first_t, start, leg_px, limit)
-                start = self._touchdown_frame(start)
+            landed = None if frontal else self._landing_frame(start, leg_px)
             self._contact_start_t = start
             if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
                 self._ignoring = True
                 return []
             self._contact_run = [(et, h) for et, h in new_run if et >= start]
             self._last_contact_t, self._last_contact_h = new_run[-1] if new_run else (t, 0.0)
-            return [FootEvent(start, t_fine, self.side, "contact", t_now, confidence)]
+            return [FootEvent(start, t_fine, self.side, "contact", t_now, confidence, landed)]
         if self._last_contact_t is None or self._last_contact_h is None:
             return []
         last = (self._last_contact_t, self._last_contact_h)
@@ -350,14 +354,16 @@ class FootContactDetector:
                 return a.t
         return fallback
 
-    def _touchdown_frame(self, start: float) -> float:
-        """The first frame at or after the touchdown read off the foot's descent.
+    def _landing_frame(self, start: float, leg_px: float) -> Optional[float]:
+        """The first frame at or after the touchdown read off the foot's descent, or None.
 
         The frames just before a landing are within a few pixels of the belt, inside the
         landmark noise, so which of them is the first on the belt is settled by the descent:
         the lowest point's heights around `start` are fitted with a line falling onto a flat
         floor, h = floor + rate * max(0, t_touch - t), and the contact is the first frame at
-        or after t_touch.  Kept as it is when the fit finds no clear descent.
+        or after t_touch; None when the fit finds no clear descent.  The event keeps its own
+        frame (and the step timing): this frame is only where the at-contact angles are read,
+        which change by up to ten degrees a frame around a landing.
         """
         frames = [
             f for f in self._recent if start - 3.5 / self.fps <= f.t <= start + 2.5 / self.fps
@@ -373,7 +379,7 @@ class FootContactDetector:
                 heights.append((f.t, float(min(values))))
         after = [h for t, h in heights if t >= start - 1e-6]
         if len(heights) < 5 or len(after) < 2 or not any(t < start for t, _ in heights):
-            return start
+            return None
         t = np.array([x for x, _ in heights])
         h = np.array([y for _, y in heights])
         best: Optional[tuple[float, float, float]] = None  # (residual, t_touch, rate)
@@ -385,13 +391,13 @@ class FootContactDetector:
             if coef[1] > 0 and (best is None or residual < best[0]):
                 best = (residual, float(t_touch), float(coef[1]))
         if best is None:
-            return start
+            return None
         _, t_touch, rate = best
-        # A clear descent: at least a few pixels a frame (landmark noise is about 2 px).
-        if rate / self.fps < 3.0:
-            return start
+        # A clear descent only: faster than the landmarks' own frame-to-frame noise.
+        if rate / self.fps < MIN_DESCENT * leg_px:
+            return None
         on_belt = [f.t for f in frames if f.t >= t_touch - 1e-6]
-        return on_belt[0] if on_belt else start
+        return on_belt[0] if on_belt else None
 
     def _before(self, t: float) -> Optional[tuple[float, float]]:
         earlier = [(et, h) for et, h, _ in self._evaluated if et < t and h is not None]

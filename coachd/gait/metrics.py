@@ -155,6 +155,7 @@ class StepInput:
     runner_height_cm: Optional[float] = None
     contact_by_side: dict[str, list[float]] = field(default_factory=dict)
     heel_recovery_by_side: dict[str, list[float]] = field(default_factory=dict)
+    t_landed: Optional[float] = None  # the landing frame read off the foot's descent
 
 
 def fitted_p2p(t: np.ndarray, values: np.ndarray, period: float, harmonics: int = 2) -> float:
@@ -189,18 +190,25 @@ def _angle_from_vertical(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     return np.asarray(np.degrees(np.arctan2(dx, dy)))
 
 
-def _at_contact(step: StepInput, landmarks: tuple[int, ...]) -> Optional[int]:
-    """Row of the contact frame if all the landmarks were seen there."""
+def _at_contact(step: StepInput, landmarks: tuple[int, ...]) -> Optional[tuple[Window, int]]:
+    """The window and row of the contact frame if all the landmarks were seen there: the
+    landing frame read off the foot's descent when there is one, else the event's frame."""
+    landed = step.t_landed
+    a = step.around_contact
+    if landed is not None and a is not None and len(a):
+        row = a.frame(landed)
+        if abs(a.t[row] - landed) <= 1e-3:
+            return (a, row) if a.all_seen(landmarks)[row] else None
     w = step.step
     if len(w) == 0:
         return None
     row = w.frame(step.t_start)
     if abs(w.t[row] - step.t_start) > 1e-3 or not w.all_seen(landmarks)[row]:
         return None
-    return row
+    return w, row
 
 
-def _near_contact(step: StepInput, landmarks: tuple[int, ...]) -> Optional[int]:
+def _near_contact(step: StepInput, landmarks: tuple[int, ...]) -> Optional[tuple[Window, int]]:
     """Row of the contact frame for the at-contact angles, near leg only: the far leg is half
     hidden behind the near one at landing and the pose model places it tens of pixels off
     (its knee, ankle and foot), so its at-contact angles are left out, not guessed."""
@@ -214,10 +222,10 @@ def _trust(step: StepInput) -> float:
 def overstride_ratio(step: StepInput) -> Measured:
     leg = leg_landmarks(step.side)
     need = (leg["ankle"], *HIPS)
-    row = _near_contact(step, need)
-    if row is None:
+    found = _near_contact(step, need)
+    if found is None:
         return None
-    w = step.step
+    w, row = found
     ahead = w.p[row, leg["ankle"], 0] - w.mid(HIPS)[row, 0]
     return float(ahead / step.leg_px), w.confidence(np.array([row]), need) * _trust(step)
 
@@ -225,10 +233,10 @@ def overstride_ratio(step: StepInput) -> Measured:
 def shank_angle_deg(step: StepInput) -> Measured:
     leg = leg_landmarks(step.side)
     need = (leg["knee"], leg["ankle"])
-    row = _near_contact(step, need)
-    if row is None:
+    found = _near_contact(step, need)
+    if found is None:
         return None
-    w = step.step
+    w, row = found
     knee, ankle = w.p[row, leg["knee"]], w.p[row, leg["ankle"]]
     angle = float(_angle_from_vertical(ankle[0] - knee[0], knee[1] - ankle[1]))
     return angle, w.confidence(np.array([row]), need) * _trust(step)
@@ -265,10 +273,10 @@ def foot_angle_deg(step: StepInput) -> Measured:
     from the same foot's flat mid-stance angle (the pose model's own heel/toe offset)."""
     leg = leg_landmarks(step.side)
     need = (leg["heel"], leg["toe"])
-    row = _near_contact(step, need)
-    if row is None:
+    found = _near_contact(step, need)
+    if found is None:
         return None
-    w = step.step
+    w, row = found
     rows = [row]
     if step.around_contact is not None:
         a = step.around_contact

@@ -29,6 +29,9 @@ LEG_LENGTH_PER_HEIGHT = 0.491
 # A pose model's leg-label swaps are glitches of a few frames: a "swap" held longer than this
 # is the fixer itself following the wrong leg, and it falls back to the model's labels.
 MAX_SWAPPED_FRAMES = 5
+# A leg whose points land farther than this share of the leg length from where its motion
+# predicts, whichever way round the labels go, is mislabelled in some other way.
+LOST_LEG_SHARE = 0.15
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,11 @@ class LegLabelFixer:
             swapped = True
         else:
             self._swapped_run = 0
+        for i, leg in enumerate((LEFT_LEG, RIGHT_LEG)):
+            if _distance(legs[i], predicted[i]) > LOST_LEG_SHARE * leg_px:
+                # Neither label order fits this leg: the model mixed the legs up in this frame
+                # (knees one way, feet the other).  Its points are not trusted this frame.
+                seen[list(leg)] = False
         apart_now = float(np.linalg.norm(legs[0, 1] - legs[1, 1]))
         apart_expected = float(np.linalg.norm(predicted[0, 1] - predicted[1, 1]))
         if apart_now < 0.08 * leg_px and apart_expected > 0.3 * leg_px:

@@ -205,13 +205,10 @@ class PersonPainter:
                 _ellipse_ring(0.1 * h, 0.045 * h, 0.97 * torso),
             ]
         )
-        # The seat juts out behind the hip joints (buttocks) more than the groin does in front:
-        # the hip landmarks sit ahead of the middle of the pelvis seen from the side.
-        seat = np.array([-0.014 * h, 0.0, 0.0])
         self.shorts_rings = np.concatenate(
             [
-                _ellipse_ring(0.09 * h, 0.066 * h, -0.1 * torso) + seat,
-                _ellipse_ring(0.087 * h, 0.062 * h, 0.2 * torso) + 0.5 * seat,
+                _ellipse_ring(0.09 * h, 0.062 * h, -0.1 * torso),
+                _ellipse_ring(0.087 * h, 0.06 * h, 0.2 * torso),
             ]
         )
 
