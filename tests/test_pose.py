@@ -18,7 +18,7 @@ from coachd.pose import create_tracker
 from coachd.pose.compare import agreement, landmark_errors, run_interleaved, torso_length
 from coachd.pose.litert_backend import LiteRTBackend
 from coachd.pose.roi import ROI_SCALE, roi_from_alignment, ssd_anchors
-from coachd.pose.selection import body_size, choose_runner
+from coachd.pose.selection import RunnerAnchor, body_size, choose_runner
 from coachd.pose.smoothing import OneEuroFilter
 from coachd.pose.tracker import OUTSIDE_VISIBILITY, PoseTracker
 from coachd.settings import PoseSettings
@@ -327,3 +327,16 @@ def test_roi_geometry_round_trip() -> None:
     matrix = tilted.to_tensor(256)
     local = (points @ matrix[:, :2].T + matrix[:, 2]) / 256.0
     np.testing.assert_allclose(tilted.project(local), points, atol=1e-6)
+
+
+def test_runner_anchor_rejects_a_jump_and_forgets_an_absent_runner() -> None:
+    anchor = RunnerAnchor(follow_s=2.0, forget_s=5.0, max_shift=0.6, max_scale_change=0.3)
+    anchor.update((320.0, 240.0), 100.0, t=0.0)
+    for step in range(1, 30):  # a runner bobbing a little on the belt stays the runner
+        t = step / 30.0
+        centre = (320.0 + 8.0 * math.sin(step), 240.0 + 5.0 * math.cos(step))
+        assert anchor.fits(centre, 100.0 + 3.0 * math.sin(step), t)
+        anchor.update(centre, 100.0, t)
+    assert not anchor.fits((420.0, 240.0), 100.0, t=1.1)  # hips a whole body away
+    assert not anchor.fits((325.0, 240.0), 145.0, t=1.1)  # someone much nearer the camera
+    assert anchor.fits((420.0, 240.0), 145.0, t=1.0 + 6.0)  # runner gone 6 s: anyone may start

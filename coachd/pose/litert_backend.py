@@ -16,7 +16,7 @@ from coachd.errors import ConfigError
 from coachd.messages import Landmark, Pose
 from coachd.pose import roi as geometry
 from coachd.pose.roi import Roi
-from coachd.pose.selection import choose_runner
+from coachd.pose.selection import RunnerAnchor, choose_runner
 from coachd.pose.smoothing import OneEuroFilter
 from coachd.pose.tracker import make_pose
 from coachd.settings import PoseSettings
@@ -175,12 +175,14 @@ class LiteRTBackend:
         ]
         self._anchors = geometry.ssd_anchors()
         self._roi: Optional[Roi] = None
+        self._anchor = RunnerAnchor()
         self._alignment_filter = OneEuroFilter(
             ALIGNMENT_MIN_CUTOFF_HZ, ALIGNMENT_BETA, ALIGNMENT_DERIVATIVE_CUTOFF_HZ
         )
 
     def reset(self) -> None:
         self._roi = None
+        self._anchor.reset()
         self._alignment_filter.reset()
 
     def close(self) -> None:
@@ -212,9 +214,8 @@ class LiteRTBackend:
         height, width = image.shape[:2]
         if self._roi is None:
             self._alignment_filter.reset()
-            runner = choose_runner(
-                self.detect(image), self._settings.treadmill_region, width, height
-            )
+            candidates = self._anchor.choose(self.detect(image), width, height, t)
+            runner = choose_runner(candidates, self._settings.treadmill_region, width, height)
             if runner is None:
                 return None
             self._roi = geometry.roi_from_alignment(
@@ -227,7 +228,14 @@ class LiteRTBackend:
             return None
         # Filtered in pixels; the box is twice the hip-centre to scale-point distance.
         points = alignment * np.array([width, height])
-        object_scale = max(2.0 * float(np.linalg.norm(points[1] - points[0])), 1e-6)
+        body = float(np.linalg.norm(points[1] - points[0]))
+        hips = (float(points[0, 0]), float(points[0, 1]))
+        if not self._anchor.fits(hips, body, t):
+            # The crop slid onto someone else (a person passing in front): not the runner.
+            self._roi = None
+            return None
+        self._anchor.update(hips, body, t)
+        object_scale = max(2.0 * body, 1e-6)
         points = self._alignment_filter(points, t, 1.0 / object_scale)
         self._roi = geometry.roi_from_alignment(
             points[0] / (width, height), points[1] / (width, height), width, height
