@@ -25,7 +25,7 @@ from coachd.pose.tracker import PoseTracker
 log = logging.getLogger(__name__)
 
 SourceOpener = Callable[[], FrameSource]
-TrackedConsumer = Callable[[TrackedFrame], None]
+TrackedConsumer = Callable[[Frame, TrackedFrame], None]
 
 
 class FrameSlot:
@@ -280,7 +280,7 @@ class LivePipeline:
             with self._lock:
                 self._frames_tracked += 1
                 self._tracked_times.append(tracked.t_ready)
-            self._consume(tracked)
+            self._consume(frame, tracked)
         if not self._stop.is_set():
             self.ended.set()
 

@@ -71,6 +71,7 @@ class OverlayWriter:
 
     path: Path
     fps: float
+    blur_faces: bool = False
     _writer: Optional[cv2.VideoWriter] = None
     _latest: Optional[Stride] = None
     _contacts: list[tuple[float, str, tuple[int, int]]] = field(default_factory=list)
@@ -84,6 +85,8 @@ class OverlayWriter:
             if not self._writer.isOpened():
                 raise UsageError(f"--overlay {self.path}: cannot write a video there")
         scale = max(1.0, canvas.shape[0] / 720.0)
+        if pose is not None and self.blur_faces:
+            blur_face(canvas, pose)
         if pose is not None:
             draw_skeleton(canvas, pose, scale)
             for event in update.events:
@@ -114,6 +117,30 @@ class OverlayWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+
+
+FACE_LANDMARKS = list(range(0, 11))  # nose, eyes, ears, mouth
+
+
+def blur_face(canvas: np.ndarray, pose: Pose) -> None:
+    """Blur a box around the head, in place: recordings must not identify gym members.
+
+    The box is sized from the shoulders, not the face points, so a face turned away or
+    half out of frame is still covered."""
+    height, width = canvas.shape[:2]
+    face = pose.xy[FACE_LANDMARKS]
+    shoulders = pose.xy[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]]
+    torso = float(
+        np.linalg.norm(shoulders.mean(axis=0) - pose.xy[[L.LEFT_HIP, L.RIGHT_HIP]].mean(axis=0))
+    )
+    half = max(0.45 * torso, float(np.ptp(face, axis=0).max()), 12.0)
+    cx, cy = face.mean(axis=0)
+    x0, x1 = int(max(0, cx - half)), int(min(width, cx + half))
+    y0, y1 = int(max(0, cy - 1.2 * half)), int(min(height, cy + half))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    kernel = max(3, (int(half) // 2) * 2 + 1)
+    canvas[y0:y1, x0:x1] = cv2.GaussianBlur(canvas[y0:y1, x0:x1], (kernel, kernel), 0)
 
 
 def draw_skeleton(canvas: np.ndarray, pose: Pose, scale: float = 1.0) -> None:

@@ -24,12 +24,13 @@ from coachd.coach import CueEngine, load_packs
 from coachd.coach.programs import RetroProgress
 from coachd.errors import CoachdError, SourceError
 from coachd.gait import GaitAnalyzer
-from coachd.messages import Cue, Stride, TrackedFrame
+from coachd.messages import Cue, Frame, Stride, TrackedFrame
 from coachd.pipeline import LivePipeline, PipelineSnapshot
 from coachd.pose import create_tracker
 from coachd.service.coaching import Coaching, CoachingStep
 from coachd.service.health import HealthServer, Metrics
 from coachd.service.notify import Notifier
+from coachd.service.recording import SessionRecorder
 from coachd.service.sessions import SessionTracker
 from coachd.service.store import DB_NAME, SessionStore, state_directory
 from coachd.settings import LoadedSettings
@@ -90,6 +91,11 @@ class Daemon:
         self._source_name = source.describe() if source else self.settings.camera.source
         fps = source.nominal_fps if source else float(self.settings.camera.fps)
         self._gait = GaitAnalyzer(self.settings.gait, fps=fps)
+        self._recorder: Optional[SessionRecorder] = None
+        if self.settings.service.record:
+            self._recorder = SessionRecorder(
+                self._state_dir / "recordings", fps, self.settings.service.blur_faces
+            )
         self._pipeline = LivePipeline(
             source,
             reopen=self._open_source,
@@ -229,6 +235,8 @@ class Daemon:
         if self._health is not None:
             self._health.stop()
         self._tracker.close()
+        if self._recorder is not None:
+            self._recorder.close()
         self._store.close()
         self._notifier.close()
         snapshot = self._pipeline.snapshot()
@@ -248,8 +256,10 @@ class Daemon:
 
     # --- the tracker thread ----------------------------------------------------------
 
-    def _on_tracked(self, tracked: TrackedFrame) -> None:
+    def _on_tracked(self, frame: Frame, tracked: TrackedFrame) -> None:
         update = self._gait.update(tracked)
+        if self._recorder is not None:
+            self._recorder.add(frame.image, tracked.t, tracked.pose, update)
         self.metrics.set_runner_present(tracked.pose is not None)
         self.metrics.observe_pose_ms(tracked.pose_ms)
         self.metrics.observe_latency_ms(1000.0 * (tracked.t_ready - tracked.t))
@@ -273,6 +283,8 @@ class Daemon:
                 t0=self._coaching.sessions.started_at,
             )
             self.metrics.inc_sessions()
+            if self._recorder is not None:
+                self._recorder.start_session(self._session_id)
         if self._session_id is not None:
             for stride in strides:
                 self._store.add_stride(self._session_id, stride)
@@ -308,6 +320,8 @@ class Daemon:
         if self._session_id is None:
             return
         self._store.end_session(self._session_id, self._coaching.sessions.summary())
+        if self._recorder is not None:
+            self._recorder.end_session()
         runner = self.settings.service.runner_profile
         retro = self._engine.retro_result()
         if runner and retro is not None:
