@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from coachd.capture import FrameSource
 from coachd.messages import Frame
 from coachd.pipeline import FrameSlot, RollingWindow
 
@@ -49,3 +50,40 @@ def test_rolling_window_percentiles() -> None:
     for value in range(1, 201):
         window.add(float(value))
     assert window.percentile(50) == np.percentile(np.arange(101, 201), 50)
+
+
+def test_a_busy_pipeline_drops_frames_and_never_queues_them() -> None:
+    """A consumer far slower than the 30 fps source: most frames are dropped and counted, and
+    each frame tracked is a fresh one (a queue would make the frames ever older)."""
+    from coachd.capture import open_source
+    from coachd.messages import TrackedFrame
+    from coachd.pipeline import LivePipeline
+    from coachd.pose import create_tracker
+    from coachd.settings import CameraSettings, PoseSettings
+
+    spec = "synthetic:?view=side-right&seconds=4"
+    source = open_source(spec, CameraSettings(), realtime=True)
+    tracker = create_tracker(PoseSettings())
+    ages: list[float] = []
+
+    def slow_consumer(frame: Frame, tracked: TrackedFrame) -> None:
+        ages.append(time.monotonic() - frame.t)
+        time.sleep(0.12)
+
+    def reopen() -> FrameSource:
+        raise AssertionError("a finite source that ends is not reopened")
+
+    pipeline = LivePipeline(source, reopen, tracker, slow_consumer)
+    pipeline.start()
+    assert pipeline.ended.wait(30.0)
+    snapshot = pipeline.snapshot()
+    pipeline.stop()
+    tracker.close()
+
+    assert snapshot.frames_captured == 120
+    assert snapshot.frames_tracked == len(ages)
+    assert snapshot.frames_tracked + snapshot.frames_dropped == snapshot.frames_captured
+    assert snapshot.frames_dropped > snapshot.frames_captured / 2
+    # Fresh frames all along: the last ones are no older than the first ones were.
+    quarter = max(1, len(ages) // 4)
+    assert np.median(ages[-quarter:]) <= np.median(ages[:quarter]) + 0.1, ages
