@@ -44,17 +44,25 @@ STRIPE_SPACING = 0.3
 
 # Shoe side profiles in foot lengths (heel landmark at (0, 0), foot_index at (1, 0)): a
 # ~27 cm shoe ~9 cm high at the heel collar and ~5 cm at the toe box, on a sole ~3.6 cm thick
-# at the heel and ~2.3 cm at the toe. Each piece is convex; together they give the collar dip.
+# at the heel and ~2.3 cm at the toe. Each piece is convex; together they give the collar dip
+# below the ankle bone.
 _SHOE_HEEL_UPPER = np.array(
     [
         [0.0, 0.13],
         [0.005, 0.2],
         [0.02, 0.28],
         [0.04, 0.34],
-        [0.06, 0.365],
-        [0.08, 0.355],
-        [0.3, 0.33],
-        [0.48, 0.3],
+        [0.07, 0.355],
+        [0.14, 0.3],
+        [0.2, 0.13],
+    ]
+)
+_SHOE_MID_UPPER = np.array(
+    [
+        [0.1, 0.12],
+        [0.12, 0.235],
+        [0.3, 0.24],
+        [0.48, 0.29],
         [0.55, 0.2],
         [0.52, 0.11],
     ]
@@ -95,14 +103,14 @@ _SHOE_OUTSOLE = np.array(
         [0.985, 0.0],
     ]
 )
-SHOE_UPPER: Colour = (45, 85, 205)  # orange-red, unlike the belt, the rails and the wall
+SHOE_UPPER: Colour = (110, 60, 35)  # dark blue, unlike the skin, the belt, the rails and the wall
 SHOE_MIDSOLE: Colour = (215, 215, 215)
 SHOE_OUTSOLE: Colour = (30, 30, 32)
 
 
 def _shoe_width(profile: np.ndarray) -> np.ndarray:
     """Half width of the shoe along its length (foot lengths): narrow heel, wide forefoot."""
-    return np.interp(profile[:, 0], [0.0, 0.3, 0.7, 1.0], [0.13, 0.15, 0.19, 0.1])
+    return np.interp(profile[:, 0], [0.0, 0.3, 0.7, 1.0], [0.13, 0.15, 0.19, 0.12])
 
 
 @dataclass(frozen=True)
@@ -310,16 +318,6 @@ class PersonPainter:
                 capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
                 capsule(img, uv[a], e, r[0] * 1.12, r[0] * 1.05, _shade(pal.shorts, k))
 
-            def shank(
-                img: np.ndarray,
-                a: int = knee,
-                b: int = ankle,
-                r: tuple[float, float] = shank_r,
-                k: float = far,
-                c: Colour = leg_colour,
-            ) -> None:
-                capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
-
             shoe_parts = self._shoe_parts(sk, s)
 
             def foot(
@@ -333,11 +331,19 @@ class PersonPainter:
                 for outline, colour in pieces[2:]:
                     shaded_hull(img, outline, _shade(colour, k))
 
+            def shank(
+                img: np.ndarray,
+                a: int = knee,
+                b: int = ankle,
+                r: tuple[float, float] = shank_r,
+                k: float = far,
+                c: Colour = leg_colour,
+            ) -> None:
+                capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
+
             out.append((float(depth[[hip, knee]].mean()) - bias, thigh))
             out.append((float(depth[[knee, ankle]].mean()) - bias, shank))
-            # The shoe's collar wraps the ankle: draw it over its own shank.
-            foot_depth = min(float(depth[[heel, toe]].mean()), float(depth[[knee, ankle]].mean()))
-            out.append((foot_depth - bias - 1e-3, foot))
+            out.append((float(depth[[heel, toe]].mean()) - bias, foot))
 
             sh, el, wr = SHOULDER_IDX[s], ELBOW_IDX[s], WRIST_IDX[s]
             upper_r = (px(0.027 * h, depth[sh]), px(0.022 * h, depth[el]))
@@ -449,6 +455,7 @@ class PersonPainter:
             (solid(_SHOE_OUTSOLE, _shoe_width(_SHOE_OUTSOLE) * 1.04), SHOE_OUTSOLE),
             (solid(_SHOE_MIDSOLE, _shoe_width(_SHOE_MIDSOLE) * 1.04), midsole),
             (solid(_SHOE_HEEL_UPPER, _shoe_width(_SHOE_HEEL_UPPER)), upper),
+            (solid(_SHOE_MID_UPPER, _shoe_width(_SHOE_MID_UPPER)), upper),
             (solid(_SHOE_TOE_UPPER, _shoe_width(_SHOE_TOE_UPPER)), upper),
         ]
 
