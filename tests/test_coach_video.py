@@ -149,15 +149,7 @@ def test_clean_runner_hears_no_correction_in_five_minutes() -> None:
     [
         ("overstride=0.3", "overstride"),
         ("trunk_lean=20", "waist_bend"),
-        pytest.param(
-            "view=front&shoulder_sway=12",
-            "shoulder_sway",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="gait: through the pose model the front view's vertical_oscillation_ratio "
-                "reads ~0.14 for this runner (0.08 drawn), so bounce is cued too",
-            ),
-        ),
+        ("view=front&shoulder_sway=12", "shoulder_sway"),
         ("cadence=150", "low_cadence"),
         ("bounce=0.15", "bounce"),
     ],

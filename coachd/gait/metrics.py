@@ -316,12 +316,15 @@ def trunk_lean_deg(step: StepInput) -> Measured:
 
 def vertical_oscillation_ratio(step: StepInput) -> Measured:
     w = step.step
-    rows = _seen_rows(w, HIPS)
+    # Seen head-on, the pose model's hip points ride up and down with the swinging thigh;
+    # the shoulders sit on the same trunk and are placed well from the front or behind.
+    points = SHOULDERS if step.view in FRONTAL_VIEWS else HIPS
+    rows = _seen_rows(w, points)
     if rows is None:
         return None
-    height = w.mid(HIPS)[rows, 1]
+    height = w.mid(points)[rows, 1]
     value = fitted_p2p(w.t[rows], height, _period(w, rows)) / step.leg_px
-    return value, w.confidence(rows, HIPS) * step.event_confidence
+    return value, w.confidence(rows, points) * step.event_confidence
 
 
 def _swing_rows(step: StepInput, landmarks: tuple[int, ...]) -> Optional[tuple[Window, np.ndarray]]:
