@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -283,10 +282,3 @@ class LivePipeline:
             self._consume(frame, tracked)
         if not self._stop.is_set():
             self.ended.set()
-
-
-def percentile_summary(values: Sequence[float]) -> str:
-    if not values:
-        return "n/a"
-    arr = np.asarray(values, float)
-    return f"p50 {np.percentile(arr, 50):.0f} ms, p95 {np.percentile(arr, 95):.0f} ms"
