@@ -174,11 +174,10 @@ class LivePipeline:
         with self._lock:
             times = list(self._tracked_times)
             source = self._source
-            dropped = self._slot.dropped + self._source_dropped_before
-            if source is not None:
-                dropped += source.frames_dropped
-            captured = self._frames_captured + (source.frames_dropped if source else 0)
-            captured += self._source_dropped_before
+            # Frames a live source skipped (newer ones arrived first) were captured and dropped.
+            skipped = self._source_dropped_before + (source.frames_dropped if source else 0)
+            dropped = self._slot.dropped + skipped
+            captured = self._frames_captured + skipped
             state, error = self._state, self._last_error
             tracked, reconnects, retry_at = self._frames_tracked, self._reconnects, self._retry_at
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
