@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
 import pytest
+from support import run_coachd
 
 from coachd.capture.camera import video_devices
 from coachd.cli import main
@@ -20,15 +20,7 @@ CheckHere = Callable[..., tuple[int, str]]
 
 
 def check(*args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("COACHD_")}
-    return subprocess.run(
-        [sys.executable, "-m", "coachd", "check", *args],
-        capture_output=True,
-        text=True,
-        env=clean,
-        cwd=REPO,
-        timeout=60,
-    )
+    return run_coachd("check", *args)
 
 
 def items(stdout: str) -> dict[str, tuple[str, str]]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import run_coachd
 
 from coachd import __version__
 from coachd.errors import EXIT_CONFIG, EXIT_USAGE
@@ -16,16 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 MISSING_CONFIG = "/nonexistent/coachd-test.toml"
 
 
-def coachd(*args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("COACHD_")}
-    return subprocess.run(
-        [sys.executable, "-m", "coachd", *args],
-        capture_output=True,
-        text=True,
-        env=clean,
-        cwd=REPO,
-        timeout=60,
-    )
+coachd = run_coachd
 
 
 def test_version_names_coachd_and_its_libraries() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from support import run_coachd
 
 from coachd.coach import METRICS, load_packs, validate_file
 from coachd.coach.pack import MAX_PHRASE_WORDS
@@ -361,13 +361,7 @@ def test_metric_names_match_the_shared_definitions() -> None:
 
 
 def coachd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coachd", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
-    )
+    return run_coachd(*args, env={"HOME": "/tmp"})
 
 
 def test_cli_validate(tmp_path: Path) -> None:

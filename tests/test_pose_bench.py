@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-
-def coachd(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coachd", *args],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from support import run_coachd
 
 
-def test_bench_pose_json(real_clip: Path, repo_root: Path) -> None:
-    done = coachd(
-        repo_root, "bench", "pose", "--source", str(real_clip), "--frames", "12", "--json"
-    )
+def coachd(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_coachd(*args, timeout=300)
+
+
+def test_bench_pose_json(real_clip: Path) -> None:
+    done = coachd("bench", "pose", "--source", str(real_clip), "--frames", "12", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["frames"] == 12 and report["timed_frames"] == 7
@@ -38,15 +31,15 @@ def test_bench_pose_json(real_clip: Path, repo_root: Path) -> None:
     assert "pose: 12/12" in done.stderr  # progress goes to stderr, the report alone to stdout
 
 
-def test_bench_pose_table_and_errors(real_clip: Path, repo_root: Path) -> None:
-    done = coachd(repo_root, "bench", "pose", "--source", str(real_clip), "--frames", "3")
+def test_bench_pose_table_and_errors(real_clip: Path) -> None:
+    done = coachd("bench", "pose", "--source", str(real_clip), "--frames", "3")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "litert/mediapipe median time" in done.stdout
     assert "landmark agreement" in done.stdout
-    bad = coachd(repo_root, "bench", "pose", "--frames", "0")
+    bad = coachd("bench", "pose", "--frames", "0")
     assert bad.returncode == 2
     assert "--frames 0" in bad.stderr
-    missing = coachd(repo_root, "bench", "pose", "--source", "/nonexistent/clip.mp4")
+    missing = coachd("bench", "pose", "--source", "/nonexistent/clip.mp4")
     assert missing.returncode == 1
     assert "/nonexistent/clip.mp4" in missing.stderr
     assert "Traceback" not in missing.stderr

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from support import run_coachd
 
 from coachd.errors import EXIT_CONFIG, EXIT_USAGE, ConfigError
 from coachd.settings import SECTIONS, SYSTEM_CONFIG, Settings, load_settings
@@ -17,18 +16,7 @@ from coachd.settings import SECTIONS, SYSTEM_CONFIG, Settings, load_settings
 REPO = Path(__file__).resolve().parent.parent
 
 
-def coachd(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a fresh interpreter, with no COACHD_ variables inherited."""
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("COACHD_")}
-    clean.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "coachd", *args],
-        capture_output=True,
-        text=True,
-        env=clean,
-        cwd=REPO,
-        timeout=60,
-    )
+coachd = run_coachd
 
 
 def write_toml(tmp_path: Path, text: str, name: str = "coachd.toml") -> Path:
