@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from coachd.capture.synthetic.params import SyntheticParams, parse_spec
-from coachd.capture.synthetic.projection import camera_for
+from coachd.capture.synthetic.projection import camera_for_params
 from coachd.capture.synthetic.truth import SyntheticTruth, simulate_truth
 from coachd.gait.analyzer import GaitAnalyzer
 from coachd.messages import GaitEvent, GaitUpdate, Pose, Stride, TrackedFrame, View
@@ -29,14 +29,7 @@ class LandmarkRun:
 
 def project(joints: np.ndarray, params: SyntheticParams) -> np.ndarray:
     """World joints (..., 3) metres -> image pixels (..., 2): the synthetic source's camera."""
-    camera = camera_for(
-        params.view,
-        params.width,
-        params.height,
-        params.distance,
-        params.camera_height,
-        params.runner_height,
-    )
+    camera = camera_for_params(params)
     uv, _ = camera.project(np.asarray(joints, dtype=np.float64))
     return np.asarray(uv)
 

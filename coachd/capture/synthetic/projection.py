@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coachd.capture.synthetic.kinematics import RUNNER_X
+from coachd.capture.synthetic.params import SyntheticParams
 from coachd.messages import View
 
 FLOOR_Z = -0.2  # the floor under the treadmill deck; the belt surface is z = 0
@@ -83,3 +84,15 @@ def camera_for(
     span = runner_height + 0.3
     focal = FILL * min(height, 1.25 * width) * DEFAULT_DISTANCE_M / span
     return Camera(width, height, focal, position, np.stack([right, down, forward]))
+
+
+def camera_for_params(params: SyntheticParams) -> Camera:
+    """The camera a synthetic run with these parameters is drawn through."""
+    return camera_for(
+        params.view,
+        params.width,
+        params.height,
+        params.distance,
+        params.camera_height,
+        params.runner_height,
+    )

@@ -13,7 +13,7 @@ import numpy as np
 from coachd.capture import FrameSource
 from coachd.capture.synthetic.kinematics import RUNNER_X, GaitModel, Skeleton, rot_z
 from coachd.capture.synthetic.params import SyntheticParams, default_params, parse_spec
-from coachd.capture.synthetic.projection import FLOOR_Z, Camera, camera_for
+from coachd.capture.synthetic.projection import FLOOR_Z, Camera, camera_for_params
 from coachd.capture.synthetic.render import Palette, PersonPainter, Scene
 from coachd.capture.synthetic.truth import (
     SyntheticTruth,
@@ -93,14 +93,7 @@ class SyntheticSource(FrameSource):
             None if params.seconds is None else max(1, round(params.seconds * params.fps))
         )
         self.model = GaitModel(params)
-        self.camera = camera_for(
-            params.view,
-            params.width,
-            params.height,
-            params.distance,
-            params.camera_height,
-            params.runner_height,
-        )
+        self.camera = camera_for_params(params)
         self.scene = Scene(self.camera, params.background, params.belt_speed_ms)
         self.painter = PersonPainter(
             self.model.body,
