@@ -84,6 +84,11 @@ class PoseSettings(Section):
         0.5, ge=0.0, le=1.0, description="below this the tracked person counts as lost"
     )
     smoothing: bool = Field(True, description="One Euro filter on the landmarks")
+    mirror_right_facing: bool = Field(
+        True,
+        description="give the model the mirrored frame while the runner faces image-right "
+        "(BlazePose keeps a left-facing runner's legs apart far better)",
+    )
     smoothing_min_cutoff_hz: float = Field(
         1.5, gt=0.0, le=30.0, description="One Euro cut-off at rest, Hz (lower: smoother)"
     )
@@ -135,6 +140,18 @@ class EngineSettings(Section):
     praise_hold_s: float = Field(
         4.0, ge=0.0, le=60.0, description="a cued fault fixed this long earns a praise, seconds"
     )
+    clear_hold_s: float = Field(
+        6.0,
+        ge=0.0,
+        le=120.0,
+        description="a fault clears only when its fix held this long (3x if marginal), seconds",
+    )
+    praise_margin: float = Field(
+        0.5,
+        ge=0.0,
+        le=5.0,
+        description="a fix this many start-clear gaps past clear clears fast and earns praise",
+    )
     cadence_increase_pct: float = Field(
         5.0, ge=1.0, le=15.0, description="cadence program target above the runner's own, %"
     )
@@ -151,6 +168,12 @@ class SpeechSettings(Section):
     praise_chime: bool = Field(True, description="chime with praise")
     speak_numbers: bool = Field(True, description="say numbers such as your cadence")
     cache_dir: str = Field("", description="rendered-phrase cache; empty: state dir/voice-cache")
+    cache_max_mb: float = Field(
+        64.0,
+        ge=1.0,
+        le=65536.0,
+        description="voice cache size limit, MiB; the least recently used phrases go first",
+    )
     max_delay_s: float = Field(
         3.0, ge=0.2, le=30.0, description="drop a cue not started this long after it was emitted"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Callable, Optional, Union
@@ -11,8 +12,10 @@ from typing import Callable, Optional, Union
 import pytest
 
 from coachd.coach import CueEngine, CuePack, load_packs
+from coachd.gait.analyzer import GaitAnalyzer
+from coachd.gait.synthetic_landmarks import landmark_run
 from coachd.messages import Activity, Cue, GaitUpdate, Stride, View
-from coachd.settings import EngineSettings
+from coachd.settings import EngineSettings, GaitSettings
 
 FPS = 30.0
 T0 = 5000.0  # monotonic clocks do not start at zero
@@ -123,8 +126,10 @@ def simulate(
     seed: int = 1,
     start: float = T0,
     lag_s: Union[float, Callable[[float], float]] = 0.1,
+    observe: Optional[Callable[[CueEngine], None]] = None,
 ) -> Session:
-    """Drive the engine frame by frame (30 fps) with steps detected `lag_s` after contact."""
+    """Drive the engine frame by frame (30 fps) with steps detected `lag_s` after contact;
+    `observe` looks at the engine after every update."""
     rng = random.Random(seed)
     cues: list[Cue] = []
     frame = 0
@@ -159,6 +164,8 @@ def simulate(
         pending = [s for s in pending if s.t_detected > t]
         update = GaitUpdate(t=t, activity=now_activity, view=now_view, strides=ready)
         cues.extend(engine.update(update, now=t))
+        if observe is not None:
+            observe(engine)
         frame += 1
     return Session(cues, engine, start + seconds)
 
@@ -554,3 +561,159 @@ def test_reload_keeps_the_baseline_and_applies_the_new_pack(pack: CuePack) -> No
     assert engine.baseline.values == baseline
     later = simulate(engine, FAULTS["overstride"], 120.0, start=first.end_t)
     assert later.cues == []
+
+
+# --- borderline faults: no flicker, no praise that was not earned ------------------------
+
+
+class FaultSwitches:
+    """Counts how often one fault switches on or off, looking after every engine update."""
+
+    def __init__(self, cue_id: str) -> None:
+        self.cue_id = cue_id
+        self.on = False
+        self.switches = 0
+
+    def __call__(self, engine: CueEngine) -> None:
+        on = self.cue_id in engine.faults_on()
+        if on != self.on:
+            self.switches += 1
+            self.on = on
+
+
+def overstride_band(pack: CuePack) -> tuple[float, float]:
+    condition = pack.rule("overstride").conditions[0]
+    return condition.clear, condition.start
+
+
+@pytest.mark.parametrize(("share", "seed"), [(0.2, 11), (0.5, 12), (0.8, 13)])
+def test_steady_borderline_fault_neither_flickers_nor_earns_praise(
+    pack: CuePack, share: float, seed: int
+) -> None:
+    # A runner who never changes, whose overstride sits between the clear and start thresholds:
+    # per-step noise carries the median across both of them again and again for 30 minutes.
+    clear, start = overstride_band(pack)
+    borderline = replace(CLEAN, overstride=clear + share * (start - clear))
+    engine = engine_for(pack)
+    switches = FaultSwitches("overstride")
+    session = simulate(engine, borderline, 1800.0, seed=seed, observe=switches)
+    assert switches.switches <= 2, (share, switches.switches, engine.counters.cleared)
+    assert session.of_kind("praise") == []
+    assert engine.counters.started["overstride"] >= 1, "the scenario must reach the fault"
+    assert {c.cue_id for c in session.corrections()} == {"overstride"}
+
+
+@pytest.mark.parametrize(("fixed_to", "seed"), [(0.10, 1), (0.10, 4), (0.16, 2), (0.16, 5)])
+def test_a_real_fix_earns_exactly_one_praise_on_time(
+    pack: CuePack, fixed_to: float, seed: int
+) -> None:
+    clear, _ = overstride_band(pack)
+    assert fixed_to <= clear - 0.05, "well below the clear threshold"
+
+    def plan(elapsed: float) -> Runner:
+        return FAULTS["overstride"] if elapsed < 150.0 else replace(CLEAN, overstride=fixed_to)
+
+    session = simulate(engine_for(pack), plan, 300.0, seed=seed)
+    assert session.corrections() and session.corrections()[0].t_emit < T0 + 150.0
+    praise = session.of_kind("praise")
+    assert [c.cue_id for c in praise] == ["overstride"]
+    assert T0 + 150.0 < praise[0].t_emit <= T0 + 165.0
+    assert session.corrections(after=T0 + 150.0) == []
+
+
+def test_a_fix_after_a_long_borderline_spell_is_still_praised(pack: CuePack) -> None:
+    # Half-fixed into the band for five minutes (still cued now and then), then really fixed:
+    # "while the fault was on" is its recent past, and the real fix still stands out of it.
+    clear, start = overstride_band(pack)
+
+    def plan(elapsed: float) -> Runner:
+        if elapsed < 120.0:
+            return FAULTS["overstride"]
+        if elapsed < 420.0:
+            return replace(CLEAN, overstride=(clear + start) / 2)
+        return CLEAN
+
+    session = simulate(engine_for(pack), plan, 480.0, seed=3)
+    praise = session.of_kind("praise")
+    assert [c.t_emit > T0 + 420.0 for c in praise] == [True]
+    assert praise[0].t_emit <= T0 + 435.0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hovering_at_the_clear_threshold_is_not_praised(pack: CuePack, seed: int) -> None:
+    # A real fault, cued; then the runner only gets as far as the clear threshold and hovers
+    # there, per-step noise taking the median back and forth across it for ten minutes.
+    clear, _ = overstride_band(pack)
+
+    def plan(elapsed: float) -> Runner:
+        return FAULTS["overstride"] if elapsed < 120.0 else replace(CLEAN, overstride=clear)
+
+    engine = engine_for(pack)
+    session = simulate(engine, plan, 720.0, seed=seed)
+    assert session.corrections(), "the fault was cued before the runner eased off"
+    assert session.of_kind("praise") == []
+
+
+def test_just_back_over_the_clear_threshold_clears_late_and_without_praise(
+    pack: CuePack,
+) -> None:
+    clear, start = overstride_band(pack)
+    engine, t = warmed(pack)
+    cues, t = feed(engine, steady(40, overstride_ratio=start + 0.05), t)
+    assert [c.kind for c in cues] == ["correction"]
+    just_past = clear - 0.1 * (start - clear)  # noise-free, a tenth of the gap over the line
+    cues, t = feed(
+        engine, steady(int(2 * engine.settings.clear_hold_s / 0.35), overstride_ratio=just_past), t
+    )
+    assert engine.faults_on() == ["overstride"], "a marginal fix is not believed at once"
+    cues, t = feed(engine, steady(100, overstride_ratio=just_past), t)
+    assert engine.faults_on() == []
+    assert engine.counters.cleared["overstride"] == 1
+    assert [c.kind for c in cues] == [], "it cleared, but the runner only crossed the line"
+
+
+def test_a_fix_must_hold_before_the_fault_clears(pack: CuePack) -> None:
+    engine, t = warmed(pack)
+    cues, t = feed(engine, steady(40, overstride_ratio=0.35), t)
+    assert [c.kind for c in cues] == ["correction"]
+    # Good steps, but (counting the window filling up) never for as long as the hold.
+    hold_steps = int(engine.settings.clear_hold_s / 0.35)
+    for _ in range(3):
+        good, t = feed(engine, steady(hold_steps + 4, overstride_ratio=0.10), t)
+        bad, t = feed(engine, steady(12, overstride_ratio=0.35), t)
+        assert "praise" not in {c.kind for c in good + bad}
+        assert engine.faults_on() == ["overstride"]
+    assert engine.counters.cleared["overstride"] == 0
+    assert engine.counters.dropped_stale_total == 0, "fresh good steps are not a stale fault"
+    cues, t = feed(engine, steady(hold_steps + 12, overstride_ratio=0.10), t)
+    assert engine.faults_on() == [] and engine.counters.cleared["overstride"] == 1
+
+
+@pytest.mark.slow
+def test_borderline_overstride_through_the_gait_stage_for_thirty_minutes() -> None:
+    # The defect as found: the synthetic runner's landmarks (2 px jitter) through the real gait
+    # stage, an overstride the gait stage measures between the clear and start thresholds.
+    settings = EngineSettings()
+    engine = CueEngine(settings, load_packs(settings))
+    run = landmark_run("synthetic:?seconds=1800&overstride=0.25", noise_px=2.0)
+    gait = GaitAnalyzer(GaitSettings(runner_height_cm=175.0), run.params.fps)
+    switches = FaultSwitches("overstride")
+    cues: list[Cue] = []
+    strides: list[Stride] = []
+    for frame in run.frames:
+        update = gait.update(frame)
+        strides += update.strides
+        cues += engine.update(update, now=frame.t)
+        switches(engine)
+    condition = engine.pack.rule("overstride").conditions[0]
+
+    def median_of(metric: str) -> float:
+        return statistics.median(s.metrics[metric] for s in strides if metric in s.metrics)
+
+    speed = median_of("belt_speed_kmh")
+    shift = condition.per_kmh * (speed - condition.ref_kmh)  # thresholds move with belt speed
+    measured = median_of("overstride_ratio")
+    assert condition.clear + shift < measured < condition.start + shift, "not borderline"
+    assert switches.switches <= 2, switches.switches
+    assert [c for c in cues if c.kind == "praise"] == []
+    assert engine.counters.corrections["overstride"] >= 5

@@ -59,7 +59,7 @@ def test_analyze_a_synthetic_run(tmp_path: Path) -> None:
     )
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=12)
 def analyse_video(spec: str) -> tuple[GaitRecord, list[GaitEvent], list[Stride]]:
     """Render, track with the default pose settings, run the gait stage (cached per spec:
     several targets are checked on one clip)."""
@@ -135,22 +135,18 @@ def miss(reason: str) -> pytest.MarkDecorator:
 # Measured misses (docs/metrics.md, "Through the pose model"), keyed (clip, target).
 HEEL_165 = "view=side-right&cadence=165&overstride=0.3&strike=heel"
 KNOWN_MISSES: dict[tuple[str, str], str] = {
-    (HEEL_165, "trunk_lean"): "reads 3.4 deg low (hips placed 5-7 px forward in side-right)",
-    (HEEL_165, "shank"): "reads 11 deg high (near knee placed behind, ankle ahead)",
-    (HEEL_165, "foot_strike"): "BlazePose flattens the toe-up shoe: heel strikes read midfoot",
-    ("view=side-left&cadence=180&overstride=0.0&strike=forefoot&trunk_lean=12", "foot_strike"): (
-        "40%: the flat-foot offset learnt in mid-stance scatters by 10 deg"
-    ),
-    ("view=side-right&cadence=160&overstride=0.2&strike=midfoot", "foot_strike"): (
-        "22%: the near foot's heel/toe tilt varies 10 deg from step to step in side-right"
+    (HEEL_165, "shank"): (
+        "reads 5-7 deg high: the shank turns ~15 deg a frame at an overstriding heel landing, "
+        "and a landing read one frame early costs that much"
     ),
 }
 
 SWEEP = [
     "view=side-left&cadence=170&strike=midfoot",
-    "view=side-right&cadence=165&overstride=0.3&strike=heel",
+    HEEL_165,
     "view=side-left&cadence=180&overstride=0.0&strike=forefoot&trunk_lean=12",
     "view=side-right&cadence=160&overstride=0.2&strike=midfoot",
+    "view=side-right&cadence=175&strike=forefoot",
 ]
 
 
@@ -167,6 +163,22 @@ def sweep_cases() -> list[object]:
 @pytest.mark.parametrize(("query", "target"), sweep_cases())
 def test_side_views_through_the_pose_model(query: str, target: str) -> None:
     check_target(f"synthetic:?{query}&seconds=12", target)
+
+
+@pytest.mark.slow
+def test_foot_strike_over_two_seeds_of_the_sweep() -> None:
+    # Each seed varies every step a little (placement, timing, angles): the class must hold
+    # over them all, not on one lucky rendering.
+    right: list[bool] = []
+    for query in SWEEP:
+        for seed in (0, 1):
+            seeded = f"&seed={seed}" if seed else ""  # seed 0: the very clip checked above
+            record, _, steps = analyse_video(f"synthetic:?{query}{seeded}&seconds=12")
+            pairs = matched(record, steps, "foot_angle_deg")
+            clip = [foot_strike(ours) == truth_strike(truth) for ours, truth in pairs]
+            assert len(clip) >= 8 and np.mean(clip) >= 0.8, (query, seed, np.mean(clip))
+            right += clip
+    assert np.mean(right) >= 0.9, f"{np.mean(right):.1%} of {len(right)} steps"
 
 
 def shoulder_tilts(spec: str) -> list[float]:

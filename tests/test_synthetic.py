@@ -306,6 +306,43 @@ def test_rendering_is_cheaper_than_the_pose_model_it_feeds() -> None:
     assert render_s < 0.5 * track_s
 
 
+def test_the_drawn_shoe_runs_from_the_truth_heel_to_the_truth_toe_on_the_sole() -> None:
+    # Side view, near (right) foot at its contacts: the shoe's upper (the only saturated blue
+    # near the foot) fills its back and front thirds above the heel->toe line, with a sole
+    # beneath it, and nothing of the shoe hangs below that line, which is where the truth
+    # heel and foot_index sit.
+    src = SyntheticSource.from_spec("synthetic:?view=side-right&seconds=3", False)
+    contacts = {
+        round(e.t, 6) for e in src.truth_events() if e.side == "right" and e.kind == "contact"
+    }
+    checked = 0
+    for frame in src:
+        if round(frame.t, 6) not in contacts:
+            continue
+        assert frame.truth is not None
+        heel, toe = frame.truth.joints_2d[HEEL_IDX[1]], frame.truth.joints_2d[TOE_IDX[1]]
+        span = float(toe[0] - heel[0])
+        assert span > 30  # the runner faces image-right; a shoe tens of pixels long
+        img = frame.image.astype(int)
+        upper = (img[..., 0] > img[..., 2] + 40) & (img[..., 0] > img[..., 1] + 25)
+        cols = np.arange(int(heel[0]), int(toe[0]) + 1)
+        line_y = heel[1] + (cols - heel[0]) * (toe[1] - heel[1]) / span
+        above = [
+            upper[int(y) - int(0.45 * span) : int(y) - 2, c].any() for c, y in zip(cols, line_y)
+        ]
+        third = len(cols) // 3
+        assert np.mean(above[:third]) > 0.8 and np.mean(above[-third:]) > 0.6
+        below = [upper[int(y) + 2 : int(y) + 8, c].any() for c, y in zip(cols, line_y)]
+        assert not any(below)
+        # A sole of visible thickness under the upper: no upper colour just above the line.
+        for frac in (0.15, 0.5, 0.85):
+            c = int(heel[0] + frac * span)
+            y = int(heel[1] + frac * (toe[1] - heel[1]))
+            assert not upper[y - 1 : y + 2, c].any()
+        checked += 1
+    assert checked >= 2
+
+
 # -- the real pose model finds the drawn runner ------------------------------------------
 
 

@@ -1,10 +1,14 @@
 """The cue engine: stride metrics in, at most one short spoken cue at a time out.
 
 Per rule, each stride the rule can judge goes into a window; the fault starts when at least k
-of the last n strides pass the start threshold and clears when k of them are back past the
-looser clear threshold. Among faults that are on, the highest priority is said, subject to a
-quiet warm-up, a global gap, a per-cue cooldown, a cap per minute and fading; a cued fault
-that stays fixed earns one praise. Time comes from the caller's `now` only.
+of the last n strides pass the start threshold. It clears only on sustained evidence: k of the
+last n back past the looser clear threshold at every step for engine.clear_hold_s, with the
+median of those steps past the clear threshold beyond the steps' own scatter. Among faults
+that are on, the highest priority is said, subject to a quiet warm-up, a global gap, a per-cue
+cooldown, a cap per minute and fading. A cued fault earns one praise only when the metric
+really moved: the fixed steps' median well past the clear threshold and well better than while
+the fault was on, so a borderline value wandering across the thresholds is never praised.
+Time comes from the caller's `now` only.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import random
 import statistics
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Optional
@@ -38,6 +42,14 @@ SESSION_FADE_WEIGHT = 0.25  # running time with faults fades feedback at a quart
 REPEAT_GROWTH = 1.5  # each repeat of a cue the runner has not fixed waits this much longer
 MAX_REPEAT_STEPS = 3
 PRAISE_MAX_DELAY_S = 20.0  # praise later than this after the fix is no longer about it
+MARGINAL_HOLD_FACTOR = 3.0  # a fix barely past the clear threshold must hold this much longer
+MOVED_GAPS = 1.0  # praise: the fixed median at least this many start-clear gaps better than before
+EVIDENCE_Z = 2.0  # "beyond doubt": this many standard errors of the steps' own scatter
+MAD_TO_SD = 1.4826  # a normal spread from the median absolute deviation
+MEDIAN_ERROR = math.sqrt(math.pi / 2)  # a median's standard error over the mean's
+ON_MEMORY_STEPS = 120  # "while the fault was on" means its last minute or so
+FIX_MEMORY_STEPS = 240  # a fix run is judged on its newest steps at most this many
+NO_HYSTERESIS_GAP = 0.02  # a rule whose clear equals its start: this share of the metric's range
 
 
 @dataclass
@@ -48,6 +60,8 @@ class EngineCounters:
     praise: Counter[str] = field(default_factory=Counter)
     program: Counter[str] = field(default_factory=Counter)
     dropped_stale: Counter[str] = field(default_factory=Counter)
+    started: Counter[str] = field(default_factory=Counter)  # fault onsets, by cue id
+    cleared: Counter[str] = field(default_factory=Counter)  # fault clears, by cue id
 
     @property
     def emitted(self) -> Counter[str]:
@@ -59,25 +73,44 @@ class EngineCounters:
         return sum(self.dropped_stale.values())
 
 
+@dataclass(frozen=True)
+class _Judgement:
+    """One step as a rule sees it."""
+
+    starts: bool  # passes the start threshold
+    faulty: bool  # still past the clear threshold
+    # Per condition: this step's raw value past the clear threshold, in start-clear gaps
+    # (positive on the good side); None where the condition could not judge it.
+    margins: tuple[Optional[float], ...]
+
+
 @dataclass
 class _RuleState:
-    window: deque[tuple[bool, bool]]  # (passes start threshold, still past clear threshold)
+    window: deque[_Judgement]
     recent: dict[int, deque[float]]  # per condition: values for its running median
+    on_margins: dict[int, deque[float]]  # per condition: margins while the fault was on
+    fix_margins: dict[int, deque[float]]  # per condition: margins since the fix began
     active: bool = False
+    fix_since: Optional[float] = None  # first step of the unbroken run showing it fixed
+    fix_steps: int = 0
+    judged_t: float = -math.inf  # newest stride judged at all
     support_t: float = -math.inf  # newest stride showing the fault
     told: bool = False  # cued during this fault episode
     repeats: int = 0
     last_cued_t: float = -math.inf
-    fixed_t: Optional[float] = None  # when a told fault cleared: praise pending
+    praise_due_t: Optional[float] = None  # a told fault really fixed: praise from then
     fixed_support_t: float = -math.inf  # newest stride showing it fixed
     last_phrase: Optional[str] = None
     last_praise: Optional[str] = None
 
     @classmethod
     def new(cls, rule: CueRule) -> _RuleState:
+        conditions = range(len(rule.conditions))
         return cls(
             window=deque(maxlen=rule.persistence_n),
             recent={i: deque(maxlen=c.median_of) for i, c in enumerate(rule.conditions)},
+            on_margins={i: deque(maxlen=ON_MEMORY_STEPS) for i in conditions},
+            fix_margins={i: deque(maxlen=FIX_MEMORY_STEPS) for i in conditions},
         )
 
     def forget_episode(self) -> None:
@@ -85,10 +118,36 @@ class _RuleState:
         self.window.clear()
         for values in self.recent.values():
             values.clear()
+        for index in self.on_margins:
+            self.on_margins[index].clear()
+            self.fix_margins[index].clear()
         self.active = False
         self.told = False
         self.repeats = 0
-        self.fixed_t = None
+        self.praise_due_t = None
+        self.fix_since = None
+        self.fix_steps = 0
+
+    def abandon_fix(self) -> None:
+        """The run of fixed steps broke (or ended): what it saw was still the fault."""
+        for index, margins in self.fix_margins.items():
+            self.on_margins[index].extend(margins)
+            margins.clear()
+        self.fix_since = None
+        self.fix_steps = 0
+
+    @staticmethod
+    def remember(into: Mapping[int, MutableSequence[float]], judgement: _Judgement) -> None:
+        for index, margin in enumerate(judgement.margins):
+            if margin is not None:
+                into[index].append(margin)
+
+
+def median_and_error(values: Sequence[float]) -> tuple[float, float]:
+    """The median of noisy steps and its standard error, from their robust spread (MAD)."""
+    middle = statistics.median(values)
+    spread = MAD_TO_SD * statistics.median(abs(v - middle) for v in values)
+    return middle, MEDIAN_ERROR * spread / math.sqrt(len(values))
 
 
 def metric_visible(metric: str, view: Optional[View]) -> bool:
@@ -193,6 +252,10 @@ class CueEngine:
     def metronome(self) -> Optional[Metronome]:
         """The click schedule while a cadence block with the metronome is on."""
         return self._cadence.metronome if self._cadence else None
+
+    def faults_on(self) -> list[str]:
+        """Ids of the faults on now (started, not yet cleared), highest priority first."""
+        return [r.id for r, s in sorted(self._judged(), key=lambda rs: -rs[0].priority) if s.active]
 
     def all_phrases(self) -> list[str]:
         """Every text this engine can say, for the speech stage to pre-render."""
@@ -301,30 +364,43 @@ class CueEngine:
 
     def _judge(
         self, rule: CueRule, state: _RuleState, stride: Stride, speed: Optional[float]
-    ) -> Optional[tuple[bool, bool]]:
-        """(passes the start threshold, still past the clear one), or None: cannot judge."""
+    ) -> Optional[_Judgement]:
+        """How this step stands against the rule's thresholds, or None: cannot judge."""
         results: list[Optional[tuple[bool, bool]]] = []
+        margins: list[Optional[float]] = []
         for index, condition in enumerate(rule.conditions):
+            results.append(None)
+            margins.append(None)
             if not self._usable(stride, condition.metric, rule.min_confidence):
-                results.append(None)
                 continue
+            raw = stride.metrics[condition.metric]
             recent = state.recent[index]
-            recent.append(stride.metrics[condition.metric])
+            recent.append(raw)
             thresholds = self._thresholds(condition, speed)
             if thresholds is None or len(recent) < condition.median_of:
-                results.append(None)
                 continue
             value = statistics.median(recent)
             start, clear = thresholds
             if condition.direction == "above":
-                results.append((value > start, value > clear))
+                results[index] = (value > start, value > clear)
+                margin = clear - raw
             else:
-                results.append((value < start, value < clear))
+                results[index] = (value < start, value < clear)
+                margin = raw - clear
+            margins[index] = margin / self._gap(condition, start, clear)
         known = [r for r in results if r is not None]
         if not known or (rule.match == "all" and len(known) < len(results)):
             return None
         combine = all if rule.match == "all" else any
-        return combine(r[0] for r in known), combine(r[1] for r in known)
+        return _Judgement(
+            combine(r[0] for r in known), combine(r[1] for r in known), tuple(margins)
+        )
+
+    @staticmethod
+    def _gap(condition: Condition, start: float, clear: float) -> float:
+        """The hysteresis gap in the metric's unit: how far "fixed" is measured in."""
+        spec = METRICS[condition.metric]
+        return abs(start - clear) or NO_HYSTERESIS_GAP * (spec.high - spec.low)
 
     def _gate_open(self, rule: CueRule, speed: Optional[float]) -> bool:
         gate = rule.gate
@@ -360,28 +436,97 @@ class CueEngine:
             return base * condition.start, base * condition.clear
         return base + condition.start, base + condition.clear
 
-    def _step(
-        self, rule: CueRule, state: _RuleState, judgement: tuple[bool, bool], t: float
-    ) -> None:
-        starts, faulty = judgement
+    def _step(self, rule: CueRule, state: _RuleState, judgement: _Judgement, t: float) -> None:
         state.window.append(judgement)
+        state.judged_t = t
         if state.active:
-            if faulty:
+            if judgement.faulty:
                 state.support_t = t
-            fixed = sum(1 for _, still in state.window if not still)
-            if fixed >= rule.persistence_k:
-                state.active = False
-                state.window.clear()  # a fresh onset needs fresh evidence
-                if state.told:
-                    state.fixed_t = t
+            if sum(1 for j in state.window if not j.faulty) < rule.persistence_k:
+                state.abandon_fix()  # one step short of fixed and the clock starts again
+                state.remember(state.on_margins, judgement)
+            else:
+                if state.fix_since is None:
+                    state.fix_since = t
+                state.fix_steps += 1
+                state.remember(state.fix_margins, judgement)
+                # Cleared on a good step only: not while the window still shows a fix that
+                # the newest steps are already undoing.
+                if not judgement.faulty and self._fix_held(rule, state, t):
+                    self._clear(rule, state, t)
         else:
-            if starts:
+            if judgement.starts:
                 state.support_t = t
-            if sum(1 for s, _ in state.window if s) >= rule.persistence_k:
+            if sum(1 for j in state.window if j.starts) >= rule.persistence_k:
                 state.active = True
-                state.fixed_t = None  # back before the praise: no praise
+                state.praise_due_t = None  # back before the praise: no praise
+                for margins in state.on_margins.values():
+                    margins.clear()
+                for onset in state.window:
+                    state.remember(state.on_margins, onset)
+                self.counters.started[rule.id] += 1
         if not state.active:
             state.fixed_support_t = t
+
+    def _fix_held(self, rule: CueRule, state: _RuleState, t: float) -> bool:
+        """The fix has held long enough to believe: after engine.clear_hold_s when the fixed
+        steps are praise_margin past the clear threshold, or after MARGINAL_HOLD_FACTOR
+        times that when they are past it at all (beyond doubt either way), so noise around a
+        borderline value does not clear the fault."""
+        if state.fix_since is None or state.fix_steps < rule.persistence_n:
+            return False
+        held_s = t - state.fix_since
+        if held_s >= self.settings.clear_hold_s * MARGINAL_HOLD_FACTOR:
+            return self._fix_verdict(rule, state, 0.0)[0]
+        if held_s >= self.settings.clear_hold_s:
+            return self._fix_verdict(rule, state, self.settings.praise_margin)[0]
+        return False
+
+    def _clear(self, rule: CueRule, state: _RuleState, t: float) -> None:
+        """The fix held: the fault is off; praise is owed if it was cued and really moved."""
+        state.active = False
+        state.window.clear()  # a fresh onset needs fresh evidence
+        if state.told and self._fix_verdict(rule, state, self.settings.praise_margin)[1]:
+            fix_since = t if state.fix_since is None else state.fix_since
+            state.praise_due_t = max(fix_since + self.settings.praise_hold_s, t)
+        for margins in state.fix_margins.values():
+            margins.clear()
+        state.fix_since = None
+        state.fix_steps = 0
+        self.counters.cleared[rule.id] += 1
+
+    def _fix_verdict(self, rule: CueRule, state: _RuleState, past: float) -> tuple[bool, bool]:
+        """(fixed: the median of the steps since the fix began is `past` start-clear gaps past
+        the clear threshold; moved: also MOVED_GAPS better than the median while the fault
+        was on), each by more than the steps' own scatter could make it (EVIDENCE_Z
+        standard errors), so a borderline runner wandering across the thresholds is neither."""
+        fixed: list[bool] = []
+        moved: list[bool] = []
+        involved: list[bool] = []  # on the fault's side of the clear threshold while it was on
+        for index, margins in state.fix_margins.items():
+            if not margins:
+                continue
+            now, now_error = median_and_error(margins)
+            fixed.append(now - EVIDENCE_Z * now_error >= past)
+            before = state.on_margins[index]
+            if not before:
+                involved.append(False)
+                moved.append(False)
+                continue
+            was, was_error = median_and_error(before)
+            involved.append(was < 0.0)
+            doubt = EVIDENCE_Z * math.hypot(now_error, was_error)
+            moved.append(fixed[-1] and now - was - doubt >= MOVED_GAPS)
+        if rule.match == "all":  # one condition back in range clears the fault
+            return any(fixed), any(moved)
+        # "any": every condition had to clear, but only those that showed the fault have
+        # something to prove (a shoulder roll that was always fine need not "move").
+        judged = [i for i, showed in enumerate(involved) if showed] or list(range(len(fixed)))
+        if not judged:
+            return False, False
+        return all(fixed[i] for i in judged), all(fixed[i] for i in judged) and any(
+            moved[i] for i in judged
+        )
 
     @staticmethod
     def _recent_median(values: deque[float]) -> Optional[float]:
@@ -402,17 +547,20 @@ class CueEngine:
         for rule, state in self._judged():
             if not self._view_can_see(rule, view):
                 continue
-            if state.fixed_t is not None and not state.active:
-                if now - state.fixed_t >= self.settings.praise_hold_s:
+            if state.praise_due_t is not None and not state.active:
+                if now >= state.praise_due_t:
                     candidates.append(((1, rule.priority), rule, state))
             elif state.active and now - state.last_cued_t >= self.cooldown_s(rule):
                 candidates.append(((0, rule.priority), rule, state))
         for _, rule, state in sorted(candidates, key=lambda c: c[0], reverse=True):
             praise = not state.active
             evidence = state.fixed_support_t if praise else state.support_t
-            fixed_t = state.fixed_t if state.fixed_t is not None else now
-            too_late = praise and now - fixed_t > self.settings.praise_hold_s + PRAISE_MAX_DELAY_S
-            if now - evidence > self.settings.stale_after_s or too_late:
+            due_t = state.praise_due_t if state.praise_due_t is not None else now
+            too_late = praise and now - due_t > PRAISE_MAX_DELAY_S
+            stale = now - evidence > self.settings.stale_after_s
+            if stale and not praise and now - state.judged_t <= self.settings.stale_after_s:
+                continue  # fresh steps, none faulty lately: maybe a fix, not a lagging stage
+            if stale or too_late:
                 self.counters.dropped_stale[rule.id] += 1
                 state.forget_episode()
                 continue
@@ -428,7 +576,7 @@ class CueEngine:
         if praise:
             text = self._pick(rule.praise, state.last_praise)
             state.last_praise = text
-            state.fixed_t = None
+            state.praise_due_t = None
             state.told = False
             state.repeats = 0
             self.counters.praise[rule.id] += 1

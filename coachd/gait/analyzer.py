@@ -18,7 +18,6 @@ from coachd.gait.events import FootContactDetector, FootEvent, FootSample
 from coachd.gait.metrics import (
     StepInput,
     Window,
-    flat_foot_angle,
     leg_landmarks,
     step_metrics,
 )
@@ -80,7 +79,6 @@ class GaitAnalyzer:
         self._heel_recovery: dict[str, deque[float]] = {
             s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
         }
-        self._flat_foot: dict[str, deque[float]] = {s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES}
         self._last_pose_t: Optional[float] = None
         self._step_times: deque[float] = deque(maxlen=8)
         # (step number, contact time) of the recent contacts, for the cadence.
@@ -177,23 +175,10 @@ class GaitAnalyzer:
         self._ignored = {side: False for side in SIDES}
         self._bounce.reset()
         self._lows.clear()
-        for per_side in (self._contact_ms, self._heel_recovery, self._flat_foot):
+        for per_side in (self._contact_ms, self._heel_recovery):
             for values in per_side.values():
                 values.clear()
         self._view.reset()
-
-    def _foot_grounds(self, side: Side, view: View) -> tuple[float, float]:
-        """Planted heights (up coordinates) of this foot's heel and toe: low percentiles of
-        their recent heights."""
-        leg = leg_landmarks(side)
-        samples = self._history.between(-np.inf, np.inf)
-        _, xy, seen = self._history.stack(samples)
-        up = to_view_coords(xy, view)[..., 1]
-        grounds = []
-        for k in (leg["heel"], leg["toe"]):
-            values = up[seen[:, k], k]
-            grounds.append(float(np.percentile(values, 3)) if values.size else np.nan)
-        return grounds[0], grounds[1]
 
     def _count_step(self, at: float, typical: Optional[float]) -> None:
         """Number this contact (or low point) in the running count of steps; one missed in
@@ -273,10 +258,6 @@ class GaitAnalyzer:
         stance = None
         if toe_off is not None:
             stance = Window.of(self._history.between(start.t, toe_off.t), view)
-        flat = flat_foot_angle(stance, start.side, self._foot_grounds(start.side, view), leg_px)
-        if flat is not None:
-            self._flat_foot[start.side].append(flat)
-        flat_history = self._flat_foot[start.side]
         stride_window_from = (
             stride_start.t if stride_start is not None and stride_s else 2 * start.t - contact.t
         )
@@ -299,7 +280,6 @@ class GaitAnalyzer:
             contact_ms=contact_ms,
             stride_s=stride_s,
             event_confidence=min(start.confidence, contact.confidence),
-            flat_foot_deg=float(np.median(np.array(flat_history))) if flat_history else None,
             around_contact=Window.of(
                 self._history.between(landed - 1.5 / self.fps, landed + 1.5 / self.fps), view
             ),

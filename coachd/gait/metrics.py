@@ -49,8 +49,10 @@ FOREFOOT_STRIKE_BELOW_DEG = -5.0
 FAR_LEG_TRUST = 0.5
 # A window metric needs its landmarks seen in at least this share of the window's frames.
 MIN_SEEN_SHARE = 0.8
-# Heel and toe both within this many leg lengths of their planted heights: a flat foot.
-FLAT_BAND = 0.02
+# A foot angle this far from the median of the frames around a contact is a landmark glitch.
+FOOT_ANGLE_OUTLIER_DEG = 15.0
+# A frontal shoulder line narrower than this share of its usual width is a pose-model glitch.
+COLLAPSED_SHOULDER_SHARE = 0.7
 
 Measured = Optional[tuple[float, float]]  # (value, confidence)
 
@@ -151,7 +153,6 @@ class StepInput:
     stride_s: Optional[float]
     event_confidence: float = 1.0
     around_contact: Optional[Window] = None  # the contact frame and one frame either side
-    flat_foot_deg: Optional[float] = None  # this foot's recent mid-stance heel->toe angle
     runner_height_cm: Optional[float] = None
     contact_by_side: dict[str, list[float]] = field(default_factory=dict)
     heel_recovery_by_side: dict[str, list[float]] = field(default_factory=dict)
@@ -162,9 +163,11 @@ def fitted_p2p(t: np.ndarray, values: np.ndarray, period: float, harmonics: int 
     """Peak-to-peak of a periodic signal over one period, read off a least-squares fit of its
     first harmonics: the raw peak-to-peak would add the landmark noise's own spread."""
     if len(values) >= 5:
-        # A 3-frame median first: one frame's landmark glitch must not make a peak.
-        padded = np.concatenate([values[:1], values, values[-1:]])
-        values = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        # A 3-frame median first: one frame's landmark glitch must not make a peak.  The end
+        # frames take the median of their own three (repeating an end frame would keep a glitch
+        # that falls on it).
+        filtered = np.median(np.stack([values[:-2], values[1:-1], values[2:]]), axis=0)
+        values = np.concatenate([[np.median(values[:3])], filtered, [np.median(values[-3:])]])
     if period <= 0 or len(values) < 2 * harmonics + 3:
         return float(np.ptp(values))
     phase = 2.0 * np.pi * (t - t[0]) / period
@@ -250,48 +253,23 @@ def _foot_angles(w: Window, side: Side) -> np.ndarray:
     return np.where(w.all_seen((leg["heel"], leg["toe"])), angles, np.nan)
 
 
-def flat_foot_angle(
-    stance: Optional[Window], side: Side, grounds: tuple[float, float], leg_px: float
-) -> Optional[float]:
-    """The heel->toe angle while heel and toe both rest at their planted heights (`grounds`,
-    up coordinates): the foot is flat on the belt, its true angle 0, so whatever the landmarks
-    say then is where the pose model puts heel and toe on a shoe.  None if never flat."""
-    if stance is None or len(stance) < 3:
-        return None
-    leg = leg_landmarks(side)
-    angles = _foot_angles(stance, side)
-    heel_up = stance.p[:, leg["heel"], 1] - grounds[0]
-    toe_up = stance.p[:, leg["toe"], 1] - grounds[1]
-    flat = np.isfinite(angles) & (np.abs(heel_up) < FLAT_BAND * leg_px)
-    flat &= np.abs(toe_up) < FLAT_BAND * leg_px
-    return float(np.median(angles[flat])) if np.count_nonzero(flat) >= 2 else None
-
-
 def foot_angle_deg(step: StepInput) -> Measured:
     """Heel->toe angle at contact, averaged with the frames either side where seen (the foot
-    is short in the image: one frame's landmark noise is worth several degrees), measured
-    from the same foot's flat mid-stance angle (the pose model's own heel/toe offset)."""
+    is short in the image: one frame's landmark noise is worth several degrees)."""
     leg = leg_landmarks(step.side)
     need = (leg["heel"], leg["toe"])
     found = _near_contact(step, need)
     if found is None:
         return None
     w, row = found
-    rows = [row]
+    angles = _foot_angles(w, step.side)[[row]]
     if step.around_contact is not None:
-        a = step.around_contact
-        seen = a.all_seen(need)
-        rows_a = [i for i in range(len(a)) if seen[i]]
-        if rows_a:
-            foot = a.p[rows_a][:, list(need)]
-            angles = np.degrees(
-                np.arctan2(foot[:, 1, 1] - foot[:, 0, 1], foot[:, 1, 0] - foot[:, 0, 0])
-            )
-            angle = float(np.mean(angles)) - (step.flat_foot_deg or 0.0)
-            return angle, w.confidence(np.array(rows), need) * _trust(step)
-    heel, toe = w.p[row, leg["heel"]], w.p[row, leg["toe"]]
-    angle = math.degrees(math.atan2(toe[1] - heel[1], toe[0] - heel[0]))
-    return angle - (step.flat_foot_deg or 0.0), w.confidence(np.array(rows), need) * _trust(step)
+        around = _foot_angles(step.around_contact, step.side)
+        angles = around[np.isfinite(around)] if np.isfinite(around).any() else angles
+    # A frame whose heel and toe sit on different feet (a leg-label mix-up the fixer missed)
+    # reads tens of degrees off its neighbours: left out.
+    angles = angles[np.abs(angles - np.median(angles)) <= FOOT_ANGLE_OUTLIER_DEG]
+    return float(np.mean(angles)), w.confidence(np.array([row]), need) * _trust(step)
 
 
 def _seen_rows(w: Window, landmarks: tuple[int, ...]) -> Optional[np.ndarray]:
@@ -357,9 +335,19 @@ def heel_recovery_ratio(step: StepInput) -> Measured:
     return float(np.min(distance) / step.leg_px), w.confidence(rows, need) * _trust(step)
 
 
+def _whole_shoulder_rows(w: Window, rows: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """Rows whose shoulder line has its usual width: now and then the pose model collapses
+    both shoulders onto one point for a frame, and the line's roll is then meaningless."""
+    if rows is None:
+        return None
+    width = np.linalg.norm(w.p[rows, SHOULDERS[0]] - w.p[rows, SHOULDERS[1]], axis=1)
+    whole = rows[width >= COLLAPSED_SHOULDER_SHARE * np.median(width)]
+    return whole if len(whole) >= MIN_SEEN_SHARE * len(rows) else None
+
+
 def shoulder_tilt_p2p_deg(step: StepInput) -> Measured:
     w = step.stride
-    rows = _seen_rows(w, SHOULDERS)
+    rows = _whole_shoulder_rows(w, _seen_rows(w, SHOULDERS))
     if rows is None:
         return None
     line = w.p[rows, Landmark.RIGHT_SHOULDER] - w.p[rows, Landmark.LEFT_SHOULDER]
@@ -373,7 +361,7 @@ def shoulder_tilt_p2p_deg(step: StepInput) -> Measured:
 def shoulder_sway_ratio(step: StepInput) -> Measured:
     need = (*SHOULDERS, *HIPS)
     w = step.stride
-    rows = _seen_rows(w, need)
+    rows = _whole_shoulder_rows(w, _seen_rows(w, need))
     if rows is None:
         return None
     sideways = w.mid(SHOULDERS)[rows, 0] - w.mid(HIPS)[rows, 0]

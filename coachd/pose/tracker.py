@@ -1,19 +1,23 @@
 """The pose stage's interface: `create_tracker(settings).track(frame) -> TrackedFrame`.
 
 A backend (stock MediaPipe or coachd's own LiteRT graph) finds the runner's raw landmarks;
-the tracker around it flags landmarks outside the image, smooths, and times the work.
+the tracker around it gives the model the mirrored frame while the runner faces image-right
+(coachd.pose.facing), flags landmarks outside the image, smooths, and times the work.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Optional, Protocol
 
+import cv2
 import numpy as np
 
 from coachd.errors import ConfigError
 from coachd.messages import NUM_LANDMARKS, Frame, Pose, TrackedFrame
+from coachd.pose.facing import FacingWatch, mirror_pose
 from coachd.pose.smoothing import PoseSmoother
 from coachd.settings import PoseSettings
 
@@ -79,19 +83,49 @@ def make_pose(
     )
 
 
-class Tracker:
-    """A PoseTracker around a backend: smoothing, timing and the TrackedFrame."""
+BackendFactory = Callable[[PoseSettings], PoseBackend]
 
-    def __init__(self, backend: PoseBackend, settings: PoseSettings) -> None:
-        self.backend = backend
-        self.name = backend.name
+
+def mirrored_settings(settings: PoseSettings) -> PoseSettings:
+    """The settings as seen in the mirrored image (the treadmill region flips sides)."""
+    region = settings.treadmill_region
+    if region is None:
+        return settings
+    x0, y0, x1, y1 = region
+    return settings.model_copy(update={"treadmill_region": (1.0 - x1, y0, 1.0 - x0, y1)})
+
+
+class Tracker:
+    """A PoseTracker around a backend: mirroring, smoothing, timing and the TrackedFrame."""
+
+    def __init__(self, make_backend: BackendFactory, settings: PoseSettings) -> None:
+        self._make_backend = make_backend
+        self._settings = settings
+        self.backend = make_backend(settings)
+        self._mirrored_backend: Optional[PoseBackend] = None  # made when first needed
+        self.name = self.backend.name
+        self._facing: Optional[FacingWatch] = (
+            FacingWatch() if settings.mirror_right_facing else None
+        )
         self._smoother: Optional[PoseSmoother] = None
         if settings.smoothing:
             self._smoother = PoseSmoother(settings.smoothing_min_cutoff_hz, settings.smoothing_beta)
 
+    @property
+    def mirrored(self) -> bool:
+        """Whether the model is being given mirrored frames (the runner faces image-right)."""
+        return self._facing is not None and self._facing.mirrored
+
     def track(self, frame: Frame) -> TrackedFrame:
         started = time.monotonic()
-        pose = self.backend.estimate(frame.image, frame.t)
+        if self.mirrored:
+            pose = self._mirror_backend().estimate(cv2.flip(frame.image, 1), frame.t)
+            pose = mirror_pose(pose) if pose is not None else None
+        else:
+            pose = self.backend.estimate(frame.image, frame.t)
+        if self._facing is not None and self._facing.update(pose, frame.t):
+            # The other backend's person tracking is stale: it must find the runner afresh.
+            (self._mirror_backend() if self.mirrored else self.backend).reset()
         if self._smoother is not None:
             if pose is None:
                 self._smoother.reset()
@@ -109,13 +143,24 @@ class Tracker:
             truth=frame.truth,
         )
 
+    def _mirror_backend(self) -> PoseBackend:
+        if self._mirrored_backend is None:
+            self._mirrored_backend = self._make_backend(mirrored_settings(self._settings))
+        return self._mirrored_backend
+
     def reset(self) -> None:
         self.backend.reset()
+        if self._mirrored_backend is not None:
+            self._mirrored_backend.reset()
+        if self._facing is not None:
+            self._facing.reset()
         if self._smoother is not None:
             self._smoother.reset()
 
     def close(self) -> None:
         self.backend.close()
+        if self._mirrored_backend is not None:
+            self._mirrored_backend.close()
 
 
 def create_tracker(settings: PoseSettings, backend: Optional[str] = None) -> PoseTracker:
@@ -124,9 +169,9 @@ def create_tracker(settings: PoseSettings, backend: Optional[str] = None) -> Pos
     if chosen == "mediapipe":
         from coachd.pose.mediapipe_backend import MediaPipeBackend
 
-        return Tracker(MediaPipeBackend(settings), settings)
+        return Tracker(MediaPipeBackend, settings)
     if chosen == "litert":
         from coachd.pose.litert_backend import LiteRTBackend
 
-        return Tracker(LiteRTBackend(settings), settings)
+        return Tracker(LiteRTBackend, settings)
     raise ConfigError(f"config error: pose.backend = {chosen!r}; allowed: litert, mediapipe")

@@ -1,7 +1,8 @@
 """Phrase rendering: a TTS worker process, a disk cache keyed by text and voice settings.
 
 The renderer runs in a thread of its own and talks to `tts_worker` in a separate process,
-so neither a slow nor a crashing TTS engine can hold up the caller.
+so neither a slow nor a crashing TTS engine can hold up the caller. The disk cache is bounded
+in bytes (speech.cache_max_mb): the least recently used phrases are deleted first.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ import hashlib
 import json
 import logging
 import os
+import re
 import select
 import subprocess
 import sys
 import threading
 import time
 import wave
-from collections import deque
-from collections.abc import Iterable
+from collections import OrderedDict, deque
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Optional
@@ -30,6 +32,20 @@ log = logging.getLogger("coachd.speech")
 
 CACHE_VERSION = 1  # bump when the rendering itself changes so old files are not reused
 _WORKER_START_TIMEOUT_S = 20.0
+_CACHE_FILE = re.compile(r"[0-9a-f]{32}\.wav")  # what cache_path names; nothing else is ours
+# A TTS worker's half-written file (tts_worker.py names it); a worker killed mid-render leaves it.
+_PARTIAL_FILE = re.compile(r"\.[0-9a-f]{32}\.wav\.(\d+)\.part")
+_MIB = 1 << 20
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
 
 
 @dataclass(frozen=True)
@@ -65,9 +81,110 @@ def cache_key(text: str, voice: str, language: str, rate_wpm: int, volume: float
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
+def phrase_key(settings: SpeechSettings, text: str) -> str:
+    """The cache key of `text` spoken with `settings`."""
+    return cache_key(text, settings.voice, settings.language, settings.rate_wpm, settings.volume)
+
+
 def cache_path(cache_dir: Path, settings: SpeechSettings, text: str) -> Path:
-    key = cache_key(text, settings.voice, settings.language, settings.rate_wpm, settings.volume)
-    return cache_dir / f"{key}.wav"
+    return cache_dir / f"{phrase_key(settings, text)}.wav"
+
+
+class VoiceCache:
+    """A directory of rendered phrases kept under a size limit, least recently used out first.
+
+    Only files named like cache keys (KEY.wav) are counted or deleted. The directory is
+    scanned once; after that an index in use order makes each step cheap, whatever the
+    directory's size. A file's mtime is its last use, so the order survives a restart.
+    Not thread-safe: the render thread alone calls it.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._sizes: OrderedDict[str, int] = OrderedDict()  # key -> bytes, least recent first
+        self.total_bytes = 0
+        self.evicted = 0
+        self._reported_undeletable = False
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.wav"
+
+    def scan(self) -> None:
+        """Index the cache files already in the directory, least recently used first."""
+        found: list[tuple[int, str, int]] = []
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    partial = _PARTIAL_FILE.fullmatch(entry.name)
+                    if partial is not None and not _process_alive(int(partial.group(1))):
+                        Path(entry.path).unlink(missing_ok=True)  # its writer is gone
+                        continue
+                    if not _CACHE_FILE.fullmatch(entry.name):
+                        continue
+                    try:
+                        if entry.is_file(follow_symlinks=False):
+                            stat = entry.stat(follow_symlinks=False)
+                            found.append((stat.st_mtime_ns, entry.name, stat.st_size))
+                    except OSError:
+                        continue  # gone since it was listed
+        except FileNotFoundError:
+            pass  # created by the first render
+        except OSError as exc:
+            log.warning("speech: cannot read the voice cache %s (%s)", self.directory, exc)
+        found.sort()
+        self._sizes = OrderedDict((name[: -len(".wav")], size) for _, name, size in found)
+        self.total_bytes = sum(self._sizes.values())
+
+    def touch(self, key: str) -> bool:
+        """Record a use of `key`'s file (just read or written); False when it is not there."""
+        path = self.path(key)
+        try:
+            os.utime(path)
+        except PermissionError:
+            pass  # another user's file: used all the same, its mtime just stays older
+        except OSError:
+            self.forget(key)
+            return False
+        try:
+            size = path.stat().st_size
+        except OSError:
+            self.forget(key)
+            return False
+        self.total_bytes += size - self._sizes.pop(key, 0)
+        self._sizes[key] = size
+        return True
+
+    def forget(self, key: str) -> None:
+        """Drop `key` from the index (its file was removed)."""
+        self.total_bytes -= self._sizes.pop(key, 0)
+
+    def take_victims(self, keep: Collection[str]) -> list[str]:
+        """The least recently used keys, besides `keep`, to delete to get under the limit;
+        they leave the index at once."""
+        victims: list[str] = []
+        excess = self.total_bytes - self.max_bytes
+        for key, size in self._sizes.items():
+            if excess <= 0:
+                break
+            if key not in keep:
+                victims.append(key)
+                excess -= size
+        for key in victims:
+            self.forget(key)
+        return victims
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Remove the files of keys take_victims chose."""
+        for key in keys:
+            try:
+                self.path(key).unlink(missing_ok=True)
+            except OSError as exc:
+                if not self._reported_undeletable:
+                    log.warning("speech: cannot trim the voice cache %s (%s)", self.directory, exc)
+                    self._reported_undeletable = True
+                continue
+            self.evicted += 1
 
 
 def read_wav(path: Path) -> Clip:
@@ -171,7 +288,12 @@ RenderState = str  # "ready" | "pending" | "failed" | "unknown"
 
 
 class Renderer:
-    """Renders phrases in the background and keeps them in memory, backed by a disk cache."""
+    """Renders phrases in the background and keeps them in memory, backed by a disk cache.
+
+    Memory holds only phrases whose file is in the cache, so both stay under
+    speech.cache_max_mb. Never evicted: the phrase being rendered or just rendered, the one
+    last handed out by clip() (playing), and the one last requested as urgent (a waiting cue).
+    """
 
     def __init__(
         self,
@@ -180,12 +302,17 @@ class Renderer:
         on_change: Optional[Callable[[str], None]] = None,
     ) -> None:
         self._settings = settings
-        self._cache_dir = cache_dir
         self._on_change = on_change or (lambda text: None)
         self._worker = RenderWorker(settings)
+        self._cache = VoiceCache(cache_dir, int(settings.cache_max_mb * _MIB))
         self._lock = threading.Condition()
         self._queue: deque[str] = deque()
         self._clips: dict[str, Clip] = {}
+        self._text_of: dict[str, str] = {}  # cache key -> text, for the clips in memory
+        self._used: set[str] = set()  # texts handed out since their files were last touched
+        self._playing: Optional[str] = None  # the text clip() handed out last
+        self._wanted: Optional[str] = None  # the text a waiting cue needs
+        self._trimming = True  # the start-up scan and trim of the disk cache
         self._failed: dict[str, float] = {}  # text -> monotonic time of the failure
         self._busy: Optional[str] = None
         self._urgent: Optional[str] = None
@@ -205,6 +332,8 @@ class Renderer:
         with self._lock:
             now = time.monotonic()
             for text in texts:
+                if text and urgent:
+                    self._wanted = text  # ready or not: kept from eviction until replaced
                 if not text or text in self._clips or text == self._busy:
                     continue
                 failed_at = self._failed.get(text)
@@ -229,14 +358,23 @@ class Renderer:
             return "unknown"  # never asked for, or failed long enough ago to try again
 
     def clip(self, text: str) -> Optional[Clip]:
+        """The rendered phrase, counted as a use (it is about to be played)."""
         with self._lock:
-            return self._clips.get(text)
+            found = self._clips.get(text)
+            if found is not None:
+                self._playing = text
+                self._used.add(text)
+                self._lock.notify_all()
+            return found
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until nothing is queued or rendering; False on timeout."""
+        """Wait until nothing is queued or rendering and the cache is trimmed; False on
+        timeout."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while self._queue or self._busy is not None or self._urgent is not None:
+            while (
+                self._trimming or self._queue or self._busy is not None or self._urgent is not None
+            ):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -246,6 +384,17 @@ class Renderer:
     @property
     def voice_id(self) -> str:
         return self._worker.voice_id
+
+    @property
+    def cache_bytes(self) -> int:
+        """The cache directory's size as this renderer knows it (its own files and those
+        there when it started)."""
+        return self._cache.total_bytes
+
+    @property
+    def evicted(self) -> int:
+        """Cache files deleted to stay under speech.cache_max_mb."""
+        return self._cache.evicted
 
     @property
     def tts_running(self) -> bool:
@@ -262,24 +411,46 @@ class Renderer:
         self._worker.stop()
 
     def _run(self) -> None:
+        try:
+            self._cache.scan()
+            self._make_room()
+        finally:
+            with self._lock:
+                self._trimming = False
+                self._lock.notify_all()
         while True:
             with self._lock:
-                while not self._queue and self._urgent is None and not self._closing:
+                while (
+                    not self._queue
+                    and self._urgent is None
+                    and not self._used
+                    and not self._closing
+                ):
                     self._lock.wait()
-                if self._closing:
-                    return
-                if self._urgent is not None:
+                used, self._used = self._used, set()
+                closing = self._closing
+                text: Optional[str] = None
+                if not closing and self._urgent is not None:
                     text, self._urgent = self._urgent, None
                     if text in self._queue:
                         self._queue.remove(text)
-                else:
+                elif not closing and self._queue:
                     text = self._queue.popleft()
                 self._busy = text
+            self._touch(used)
+            if closing:
+                return
+            if text is None:
+                continue
             clip, error = self._load_or_render(text)
+            key = phrase_key(self._settings, text)
+            if clip is not None:
+                self._make_room(keep=key)
             with self._lock:
                 self._busy = None
                 if clip is not None:
                     self._clips[text] = clip
+                    self._text_of[key] = text
                     self._failed.pop(text, None)
                     self.last_error = ""
                 else:
@@ -295,15 +466,44 @@ class Renderer:
                 self._reported_failure = False
             self._on_change(text)
 
+    def _touch(self, texts: Iterable[str]) -> None:
+        """Mark the files of phrases just handed out as recently used."""
+        for text in texts:
+            key = phrase_key(self._settings, text)
+            if not self._cache.touch(key):
+                with self._lock:  # the file vanished: render it again when next needed
+                    if self._text_of.get(key) == text:
+                        del self._text_of[key]
+                        self._clips.pop(text, None)
+
+    def _make_room(self, keep: Optional[str] = None) -> None:
+        """Delete the least recently used cache files (and their clips) over the limit."""
+        with self._lock:
+            protected = {phrase_key(self._settings, text) for text in self._in_use()}
+            if keep is not None:
+                protected.add(keep)
+            victims = self._cache.take_victims(protected)
+            for key in victims:
+                text = self._text_of.pop(key, None)
+                if text is not None:
+                    self._clips.pop(text, None)
+        self._cache.delete(victims)
+
+    def _in_use(self) -> list[str]:
+        return [t for t in (self._busy, self._urgent, self._wanted, self._playing) if t]
+
     def _load_or_render(self, text: str) -> tuple[Optional[Clip], Optional[str]]:
-        path = cache_path(self._cache_dir, self._settings, text)
+        key = phrase_key(self._settings, text)
+        path = self._cache.path(key)
         if path.is_file():
             try:
                 clip = read_wav(path)
                 self.cache_hits += 1
+                self._cache.touch(key)
                 return clip, None
             except (OSError, EOFError, wave.Error, RenderError):
                 path.unlink(missing_ok=True)  # a damaged cache file: render it again
+                self._cache.forget(key)
         if time.monotonic() < self._worker_down_until:
             return None, None  # the worker failed moments ago: already reported
         try:
@@ -315,4 +515,5 @@ class Renderer:
                 self._worker_down_until = time.monotonic() + self._settings.retry_s
             return None, str(exc)
         self.rendered += 1
+        self._cache.touch(key)
         return clip, None

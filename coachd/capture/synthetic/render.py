@@ -42,6 +42,93 @@ RAIL_Z = 0.95
 STRIPE_SPACING = 0.3
 
 
+# Shoe side profiles in foot lengths (heel landmark at (0, 0), foot_index at (1, 0)): a
+# ~27 cm shoe ~9 cm high at the heel collar and ~5 cm at the toe box, on a sole ~3.6 cm thick
+# at the heel and ~2.3 cm at the toe. Each piece is convex; together they give the collar dip
+# below the ankle bone.
+_SHOE_HEEL_UPPER = np.array(
+    [
+        [0.0, 0.13],
+        [0.005, 0.2],
+        [0.02, 0.28],
+        [0.04, 0.34],
+        [0.07, 0.355],
+        [0.14, 0.3],
+        [0.2, 0.13],
+    ]
+)
+_SHOE_MID_UPPER = np.array(
+    [
+        [0.1, 0.12],
+        [0.12, 0.235],
+        [0.3, 0.24],
+        [0.48, 0.29],
+        [0.55, 0.2],
+        [0.52, 0.11],
+    ]
+)
+_SHOE_TOE_UPPER = np.array(
+    [
+        [0.42, 0.11],
+        [0.45, 0.29],
+        [0.58, 0.27],
+        [0.75, 0.215],
+        [0.88, 0.18],
+        [0.955, 0.14],
+        [0.99, 0.1],
+        [0.985, 0.085],
+        [0.9, 0.088],
+    ]
+)
+_SHOE_MIDSOLE = np.array(
+    [
+        [-0.018, 0.04],
+        [-0.01, 0.1],
+        [0.005, 0.14],
+        [0.3, 0.13],
+        [0.7, 0.1],
+        [0.96, 0.09],
+        [0.995, 0.06],
+        [0.98, 0.04],
+    ]
+)
+_SHOE_OUTSOLE = np.array(
+    [
+        [0.01, 0.0],
+        [-0.012, 0.012],
+        [-0.018, 0.045],
+        [0.6, 0.045],
+        [0.985, 0.045],
+        [1.0, 0.012],
+        [0.985, 0.0],
+    ]
+)
+SHOE_UPPER: Colour = (110, 60, 35)  # dark blue, unlike the skin, the belt, the rails and the wall
+SHOE_MIDSOLE: Colour = (215, 215, 215)
+SHOE_OUTSOLE: Colour = (30, 30, 32)
+
+
+def _shoe_width(profile: np.ndarray) -> np.ndarray:
+    """Half width of the shoe along its length (foot lengths): narrow heel, wide forefoot."""
+    return np.interp(profile[:, 0], [0.0, 0.3, 0.7, 1.0], [0.13, 0.15, 0.19, 0.1])
+
+
+# Bottom up: each piece's near side wall then hides the top face of the one below it.
+_SHOE_PIECES = (
+    (_SHOE_OUTSOLE, 1.04),
+    (_SHOE_MIDSOLE, 1.04),
+    (_SHOE_HEEL_UPPER, 1.0),
+    (_SHOE_MID_UPPER, 1.0),
+    (_SHOE_TOE_UPPER, 1.0),
+)
+_SHOE_POINTS = np.concatenate([profile for profile, _ in _SHOE_PIECES])
+_SHOE_HALF_WIDTHS = np.concatenate([_shoe_width(p) * k for p, k in _SHOE_PIECES])
+_SHOE_SLICES = tuple(
+    (int(start), int(start) + len(p))
+    for start, (p, _) in zip(np.cumsum([0] + [len(p) for p, _ in _SHOE_PIECES]), _SHOE_PIECES)
+)
+
+
 @dataclass(frozen=True)
 class Palette:
     shirt: Colour
@@ -205,10 +292,12 @@ class PersonPainter:
                 _ellipse_ring(0.1 * h, 0.045 * h, 0.97 * torso),
             ]
         )
+        # The hip joints sit in the front part of the pelvis: the seat reaches further back.
+        seat = np.array([-0.02 * h, 0.0, 0.0])
         self.shorts_rings = np.concatenate(
             [
-                _ellipse_ring(0.09 * h, 0.062 * h, -0.1 * torso),
-                _ellipse_ring(0.087 * h, 0.06 * h, 0.2 * torso),
+                _ellipse_ring(0.09 * h, 0.062 * h, -0.1 * torso) + seat,
+                _ellipse_ring(0.087 * h, 0.06 * h, 0.2 * torso) + 0.5 * seat,
             ]
         )
 
@@ -247,6 +336,19 @@ class PersonPainter:
                 capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
                 capsule(img, uv[a], e, r[0] * 1.12, r[0] * 1.05, _shade(pal.shorts, k))
 
+            shoe_parts = self._shoe_parts(sk, s)
+
+            def foot(
+                img: np.ndarray,
+                pieces: list[tuple[np.ndarray, Colour]] = shoe_parts,
+                k: float = far * far,  # the far shoe stands in the legs' shadow
+            ) -> None:
+                for outline, colour in pieces[:2]:  # sole: flat, thin pieces
+                    hull = cv2.convexHull(outline.astype(np.float32)).reshape(-1, 2)
+                    _poly(img, hull, _shade(colour, k))
+                for outline, colour in pieces[2:]:
+                    shaded_hull(img, outline, _shade(colour, k))
+
             def shank(
                 img: np.ndarray,
                 a: int = knee,
@@ -256,11 +358,6 @@ class PersonPainter:
                 c: Colour = leg_colour,
             ) -> None:
                 capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
-
-            foot_pts = self._foot_outline(sk, s)
-
-            def foot(img: np.ndarray, pts: np.ndarray = foot_pts, k: float = far) -> None:
-                shaded_hull(img, pts, _shade(pal.shoes, k))
 
             out.append((float(depth[[hip, knee]].mean()) - bias, thigh))
             out.append((float(depth[[knee, ankle]].mean()) - bias, shank))
@@ -337,30 +434,40 @@ class PersonPainter:
         lateral = sk.joints[SHOULDER_IDX[side]] - sk.joints[SHOULDER_IDX[1 - side]]
         return float(np.dot(lateral, self.camera.viewing_direction)) > 0.05
 
-    def _foot_outline(self, sk: Skeleton, side: int) -> np.ndarray:
-        """Shoe outline: heel, toe, and an instep above them, as image points."""
+    def _shoe_parts(self, sk: Skeleton, side: int) -> list[tuple[np.ndarray, Colour]]:
+        """A running shoe as image outlines in drawing order: outsole, midsole, upper.
+
+        The heel landmark is the back-bottom of the heel and foot_index the front tip of the
+        toe box, both on the sole's underside, as BlazePose marks them on people.
+        """
         j = sk.joints
-        ankle, heel, toe = j[ANKLE_IDX[side]], j[HEEL_IDX[side]], j[TOE_IDX[side]]
+        heel, toe = j[HEEL_IDX[side]], j[TOE_IDX[side]]
         along = toe - heel
-        along /= max(float(np.linalg.norm(along)), 1e-6)
-        side_dir = np.array([-along[1], along[0], 0.0])
-        if np.linalg.norm(side_dir) < 1e-6:
-            side_dir = np.array([0.0, 1.0, 0.0])
-        side_dir /= np.linalg.norm(side_dir)
-        width = 0.028 * self.body.height
-        pts = [
-            heel + side_dir * width * 0.8,
-            heel - side_dir * width * 0.8,
-            toe + side_dir * width,
-            toe - side_dir * width,
-            ankle + side_dir * width * 0.7,
-            ankle - side_dir * width * 0.7,
-            heel + (ankle - heel) * 0.6,
-            toe + (ankle - toe) * 0.25,
-            ankle - along * 0.03 * self.body.height,
+        length = max(float(np.linalg.norm(along)), 1e-6)
+        along = along / length
+        lateral = np.array([-along[1], along[0], 0.0])
+        if float(np.linalg.norm(lateral)) < 1e-6:
+            lateral = np.array([0.0, 1.0, 0.0])
+        lateral /= np.linalg.norm(lateral)
+        up = np.cross(lateral, along)
+        if up[2] < 0:
+            up = -up
+
+        # Every piece's outline at both side walls, projected in one call.
+        base = heel + np.outer(_SHOE_POINTS[:, 0] * length, along)
+        base += np.outer(_SHOE_POINTS[:, 1] * length, up)
+        side_off = np.outer(_SHOE_HALF_WIDTHS * length, lateral)
+        uv, _ = self.camera.project(np.concatenate([base + side_off, base - side_off]))
+        wall_a, wall_b = uv[: len(base)], uv[len(base) :]
+        pal = self.palette
+        dark_shoes = sum(pal.shoes) < 3 * 128
+        upper = pal.shoes if dark_shoes else SHOE_UPPER
+        midsole = SHOE_MIDSOLE if dark_shoes else pal.shoes
+        colours = (SHOE_OUTSOLE, midsole, upper, upper, upper)
+        return [
+            (np.concatenate([wall_a[i:j], wall_b[i:j]]), colour)
+            for (i, j), colour in zip(_SHOE_SLICES, colours)
         ]
-        uv, _ = self.camera.project(np.stack(pts))
-        return uv
 
     def _head(self, img: np.ndarray, sk: Skeleton) -> None:
         cam = self.camera
