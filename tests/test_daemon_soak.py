@@ -139,6 +139,8 @@ def test_a_long_run_holds_frame_rate_memory_watchdog_and_rate_limits(tmp_path: P
     # Spoken through the device all along: none fell back to print for want of it.
     assert played and not printed, printed[:3]
     assert end_metrics['coachd_audio_state{state="ok"}'] == 1
+    # The voices it said are cached on disk, within the default 64 MiB.
+    assert 0 < end_metrics["coachd_voice_cache_bytes"] <= 64 * 2**20
     for session in sessions:  # each session starts its own coaching, limits included
         assert not gap_violations(session.cues, MIN_GAP_S)
         assert busiest_minute(session.cues) <= MAX_PER_MINUTE

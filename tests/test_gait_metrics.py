@@ -313,3 +313,49 @@ def test_every_event_is_known_within_150_ms(gait_run: RunGait, query: str) -> No
         truth = [e.t for e in run.truth.events if e.kind == "contact"]
         errors = [min(abs(t - e.t) for t in truth) / frame for e in contacts]
         assert np.median(errors) <= 1.0 + 1e-6
+
+
+def contact_window(foot_angles_deg: list[float], side: str = "left") -> Any:
+    """A side-left window of frames around a contact whose only content is the near foot."""
+    from coachd.gait.metrics import Window, leg_landmarks
+
+    leg = leg_landmarks(side)  # type: ignore[arg-type]
+    n = len(foot_angles_deg)
+    p = np.zeros((n, 33, 2))
+    for i, angle in enumerate(foot_angles_deg):
+        p[i, leg["toe"]] = 40.0 * np.cos(np.radians(angle)), 40.0 * np.sin(np.radians(angle))
+    return Window(np.arange(n) / 30.0, p, np.ones((n, 33), bool), np.ones((n, 33)))
+
+
+@pytest.mark.parametrize(
+    ("frames", "expected"),
+    [
+        ([14.0, 12.0, 10.0], 12.0),  # a heel strike: the mean of the three frames
+        ([-1.0, 67.5, 1.0], 0.0),  # one frame's heel and toe on different feet: left out
+        ([0.0, 40.0], 20.0),  # two frames far apart, no majority: between them
+    ],
+)
+def test_foot_angle_leaves_a_glitch_frame_out(frames: list[float], expected: float) -> None:
+    from coachd.gait.metrics import StepInput, foot_angle_deg
+
+    window = contact_window(frames)
+    step = StepInput(
+        side="left",
+        view="side-left",
+        t_start=0.0,
+        t_end=0.4,
+        step=window,
+        stride=window,
+        swing=None,
+        stance=None,
+        leg_px=200.0,
+        near=True,
+        cadence_spm=170.0,
+        contact_ms=230.0,
+        stride_s=0.7,
+        around_contact=window,
+        t_landed=0.0,
+    )
+    measured = foot_angle_deg(step)
+    assert measured is not None
+    assert measured[0] == pytest.approx(expected)

@@ -82,6 +82,7 @@ def test_metrics_parse_as_prometheus_text(server: HealthServer) -> None:
     m.inc_cue_dropped("stale")
     m.inc_camera_reconnects()
     m.set_audio_state("missing")
+    m.set_voice_cache_bytes(123456)
     server.mark_frame()
 
     status, ctype, text = _get(server, "/metrics")
@@ -104,6 +105,7 @@ def test_metrics_parse_as_prometheus_text(server: HealthServer) -> None:
         "coachd_camera_reconnects",
         "coachd_audio_state",
         "coachd_last_frame_age_seconds",
+        "coachd_voice_cache_bytes",
     ):
         assert name in families, name
     assert samples[("coachd_fps", ())] == 29.5
@@ -120,6 +122,7 @@ def test_metrics_parse_as_prometheus_text(server: HealthServer) -> None:
     assert samples[("coachd_audio_state", (("state", "missing"),))] == 1
     assert samples[("coachd_audio_state", (("state", "ok"),))] == 0
     assert 0 <= samples[("coachd_last_frame_age_seconds", ())] < 60
+    assert samples[("coachd_voice_cache_bytes", ())] == 123456
 
 
 def test_each_metrics_object_has_its_own_registry() -> None:

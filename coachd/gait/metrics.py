@@ -268,8 +268,10 @@ def foot_angle_deg(step: StepInput) -> Measured:
         angles = around[np.isfinite(around)] if np.isfinite(around).any() else angles
     # A frame whose heel and toe sit on different feet (a leg-label mix-up the fixer missed)
     # reads tens of degrees off its neighbours: left out.
-    angles = angles[np.abs(angles - np.median(angles)) <= FOOT_ANGLE_OUTLIER_DEG]
-    return float(np.mean(angles)), w.confidence(np.array([row]), need) * _trust(step)
+    middle = float(np.median(angles))
+    steady = angles[np.abs(angles - middle) <= FOOT_ANGLE_OUTLIER_DEG]
+    angle = float(np.mean(steady)) if steady.size else middle  # two frames far apart: between
+    return angle, w.confidence(np.array([row]), need) * _trust(step)
 
 
 def _seen_rows(w: Window, landmarks: tuple[int, ...]) -> Optional[np.ndarray]:

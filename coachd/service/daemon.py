@@ -179,6 +179,7 @@ class Daemon:
             self._reconnects_seen = snapshot.reconnects
         speech = self._speaker.stats
         self.metrics.set_audio_state(speech.device_state)
+        self.metrics.set_voice_cache_bytes(speech.cache_bytes)
         if speech.dropped_stale > self._speech_drops_seen:
             self.metrics.inc_cue_dropped(
                 "late_for_speech", speech.dropped_stale - self._speech_drops_seen

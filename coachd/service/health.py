@@ -89,6 +89,9 @@ class Metrics:
             registry=r,
         )
         self._last_frame_age.set(-1)
+        self._voice_cache = Gauge(
+            "coachd_voice_cache_bytes", "rendered phrases kept on disk, bytes", registry=r
+        )
         self._audio_states: list[str] = list(AUDIO_STATES)
         self._audio_lock = threading.Lock()
         self._dropped_seen = 0
@@ -134,6 +137,9 @@ class Metrics:
                 self._audio_states.append(state)
             for known in self._audio_states:
                 self._audio.labels(state=known).set(1 if known == state else 0)
+
+    def set_voice_cache_bytes(self, size: int) -> None:
+        self._voice_cache.set(size)
 
     def set_last_frame_age(self, seconds: Optional[float]) -> None:
         self._last_frame_age.set(-1 if seconds is None else seconds)

@@ -64,6 +64,7 @@ class SpeechStats:
     device_name: str
     latencies_ms: tuple[float, ...]  # Speaker.say() to the first buffer handed to the device
     last_error: str = ""  # why the last cue was printed instead of spoken
+    cache_bytes: int = 0  # rendered phrases on disk (bounded by speech.cache_max_mb)
 
     @property
     def latency_p95_ms(self) -> Optional[float]:
@@ -220,6 +221,7 @@ class Speaker:
                 device_name=self._output.device.name if self._output.device else "",
                 latencies_ms=tuple(self._latencies),
                 last_error=self._output.last_error or self._renderer.last_error,
+                cache_bytes=self._renderer.cache_bytes,
             )
 
     def close(self, finish_current: bool = True, timeout: float = 2.0) -> None:
