@@ -287,23 +287,33 @@ def test_truth_api_of_the_source_matches_simulate_truth() -> None:
 
 
 def test_rendering_is_cheaper_than_the_pose_model_it_feeds() -> None:
-    # Ratio in one run, no absolute time: drawing a frame must cost a fraction of tracking it.
+    # Ratio in one run, no absolute time: drawing a frame (on the capture thread) must cost
+    # clearly less than tracking it, so that a live run on the synthetic runner measures the
+    # pipeline, not the painter. Per-frame medians after a few warm-up frames (the first
+    # frames build the background and run the person detector), robust to a busy machine.
     from coachd.pose import create_tracker
     from coachd.settings import PoseSettings
 
-    src = SyntheticSource.from_spec("synthetic:?seconds=1", False)
-    started = time.perf_counter()
-    frames = list(src)
-    render_s = time.perf_counter() - started
-    tracker = create_tracker(PoseSettings(smoothing=False))
-    try:
+    frames, render_s = [], []
+    rendered = iter(SyntheticSource.from_spec("synthetic:?view=side-right&seconds=2", False))
+    while True:
         started = time.perf_counter()
+        frame = next(rendered, None)
+        if frame is None:
+            break
+        render_s.append(time.perf_counter() - started)
+        frames.append(frame)
+    tracker = create_tracker(PoseSettings(smoothing=False))
+    track_s = []
+    try:
         for frame in frames:
+            started = time.perf_counter()
             tracker.track(frame)
-        track_s = time.perf_counter() - started
+            track_s.append(time.perf_counter() - started)
     finally:
         tracker.close()
-    assert render_s < 0.5 * track_s
+    ratio = float(np.median(render_s[3:]) / np.median(track_s[3:]))
+    assert ratio < 0.75, f"rendering costs {ratio:.2f} of tracking"
 
 
 def test_the_drawn_shoe_runs_from_the_truth_heel_to_the_truth_toe_on_the_sole() -> None:
