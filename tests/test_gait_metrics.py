@@ -296,7 +296,16 @@ def test_stepping_off_stops_the_strides(gait_run: RunGait) -> None:
     assert [s for s in record.strides if s.t > 6.0], "strides resume when the runner is back"
 
 
-@pytest.mark.parametrize("query", ["view=side-left", "view=rear", "view=side-right&fps=60"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "view=side-left",
+        "view=rear",
+        "view=side-right&fps=60",
+        "view=side-left&fps=15",
+        "view=rear&fps=15",
+    ],
+)
 def test_every_event_is_known_within_150_ms(gait_run: RunGait, query: str) -> None:
     run, record = gait_run(query)
     assert len(record.events) >= 20

@@ -7,7 +7,8 @@ heights, so it follows the camera and copes with the far foot standing higher in
 The exact contact frame is the first whose low point moves on with the belt.  Front and rear
 views: a planted foot drifts slowly up (front) or down (rear) the image as the belt carries it.
 Heights go through a 3-frame median; a landing must hold 2 frames, a lift-off 3: a contact is
-known 2 frames after it happened, a toe-off 4 (never more than MAX_DELAY_S).
+known 2 frames after it happened, a toe-off 4 (never more than MAX_DELAY_S: below 30 fps the
+lift-off hold shrinks, down to one frame at 15 fps).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class FootContactDetector:
     ) -> None:
         self.side = side
         self.fps = fps
+        # At a low frame rate a toe-off held 3 frames would be known too late (4 frames is
+        # 267 ms at 15 fps): the hold shrinks to what MAX_DELAY_S leaves after the median.
+        self._toe_off_frames = min(TOE_OFF_FRAMES, max(1, int(MAX_DELAY_S * fps) - 1))
         self.contact_height = contact_height
         self.frontal_contact_height = frontal_contact_height
         self._heights: list[deque[float]] = [
@@ -238,12 +242,11 @@ class FootContactDetector:
             return []
         if self._pending is None:
             self._pending = (t, height if height is not None else 0.0)
-            self._pending_frames = 1
-            return []
+            self._pending_frames = 0
         self._pending_frames += 1
         # A lifted foot must stay up one frame longer than a landed one stays down: a planted
         # foot's landmarks now and then jump for two frames (onto the other leg).
-        if self._pending_frames < (CONTACT_FRAMES if candidate else TOE_OFF_FRAMES):
+        if self._pending_frames < (CONTACT_FRAMES if candidate else self._toe_off_frames):
             return []
         # The new state held long enough: it is real.
         first_t, first_h = self._pending
@@ -261,6 +264,8 @@ class FootContactDetector:
             start = next((et for et, h in new_run if h <= tight), first_t)
             if not frontal:
                 start = self._moving_with_belt(first_t, start, leg_px, limit)
+            if t_now - start > MAX_DELAY_S:
+                start = first_t  # at a low frame rate an earlier frame would be known too late
             landed = None if frontal else self._landing_frame(start, leg_px)
             self._contact_start_t = start
             if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
