@@ -34,6 +34,7 @@ from coachd.coach.programs import (
     weekly_load,
 )
 from coachd.messages import Cue, GaitUpdate, Stride, View
+from coachd.robust import median_and_spread
 from coachd.settings import EngineSettings
 
 NOT_RUNNING_RESET_S = 3.0  # a pause this long (walking, standing, out of view) starts afresh
@@ -45,7 +46,6 @@ PRAISE_MAX_DELAY_S = 20.0  # praise later than this after the fix is no longer a
 MARGINAL_HOLD_FACTOR = 3.0  # a fix barely past the clear threshold must hold this much longer
 MOVED_GAPS = 1.0  # praise: the fixed median at least this many start-clear gaps better than before
 EVIDENCE_Z = 2.0  # "beyond doubt": this many standard errors of the steps' own scatter
-MAD_TO_SD = 1.4826  # a normal spread from the median absolute deviation
 MEDIAN_ERROR = math.sqrt(math.pi / 2)  # a median's standard error over the mean's
 ON_MEMORY_STEPS = 120  # "while the fault was on" means its last minute or so
 FIX_MEMORY_STEPS = 240  # a fix run is judged on its newest steps at most this many
@@ -145,8 +145,7 @@ class _RuleState:
 
 def median_and_error(values: Sequence[float]) -> tuple[float, float]:
     """The median of noisy steps and its standard error, from their robust spread (MAD)."""
-    middle = statistics.median(values)
-    spread = MAD_TO_SD * statistics.median(abs(v - middle) for v in values)
+    middle, spread = median_and_spread(values)
     return middle, MEDIAN_ERROR * spread / math.sqrt(len(values))
 
 

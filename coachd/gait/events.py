@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from coachd.messages import EventKind, Side, View
+from coachd.robust import median_and_spread
 
 HEEL, TOE, ANKLE = 0, 1, 2
 MIN_LIMIT = 0.012  # leg lengths: the tightest contact height limit
@@ -175,9 +176,7 @@ class FootContactDetector:
         ceiling = self.frontal_contact_height if frontal else self.contact_height
         pair = (ceiling, ceiling)
         if not frontal and len(self._planted) >= 10:
-            values = np.array(self._planted)
-            centre = float(np.median(values))
-            spread = 1.4826 * float(np.median(np.abs(values - centre)))
+            centre, spread = median_and_spread(self._planted)
             loose = float(np.clip(centre + 4.0 * spread, MIN_LIMIT, ceiling))
             tight = float(np.clip(centre + 2.0 * spread, MIN_TIGHT_LIMIT, loose))
             pair = (loose, tight)
@@ -321,10 +320,9 @@ class FootContactDetector:
             if k is not None and b.t > a.t:
                 speeds.append((b.points[k, 0] - a.points[k, 0]) / (b.t - a.t))
         if len(speeds) >= 2:
-            values = np.array(speeds)
-            centre = float(np.median(values))
+            centre, spread = median_and_spread(speeds)
             self._belt.append(centre)
-            self._belt_noise.append(1.4826 * float(np.median(np.abs(values - centre))))
+            self._belt_noise.append(spread)
 
     def _moving_with_belt(
         self, first_t: float, fallback: float, leg_px: float, limit: float

@@ -262,10 +262,12 @@ def foot_angle_deg(step: StepInput) -> Measured:
     if found is None:
         return None
     w, row = found
-    angles = _foot_angles(w, step.side)[[row]]
+    angles = np.zeros(0)
     if step.around_contact is not None:
         around = _foot_angles(step.around_contact, step.side)
-        angles = around[np.isfinite(around)] if np.isfinite(around).any() else angles
+        angles = around[np.isfinite(around)]
+    if not angles.size:
+        angles = _foot_angles(w, step.side)[[row]]  # seen there: _near_contact checked
     # A frame whose heel and toe sit on different feet (a leg-label mix-up the fixer missed)
     # reads tens of degrees off its neighbours: left out.
     middle = float(np.median(angles))

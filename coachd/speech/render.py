@@ -32,7 +32,7 @@ log = logging.getLogger("coachd.speech")
 
 CACHE_VERSION = 1  # bump when the rendering itself changes so old files are not reused
 _WORKER_START_TIMEOUT_S = 20.0
-_CACHE_FILE = re.compile(r"[0-9a-f]{32}\.wav")  # what cache_path names; nothing else is ours
+_CACHE_FILE = re.compile(r"[0-9a-f]{32}\.wav")  # what key_path names; nothing else is ours
 # A TTS worker's half-written file (tts_worker.py names it); a worker killed mid-render leaves it.
 _PARTIAL_FILE = re.compile(r"\.[0-9a-f]{32}\.wav\.(\d+)\.part")
 _MIB = 1 << 20
@@ -86,8 +86,13 @@ def phrase_key(settings: SpeechSettings, text: str) -> str:
     return cache_key(text, settings.voice, settings.language, settings.rate_wpm, settings.volume)
 
 
+def key_path(cache_dir: Path, key: str) -> Path:
+    """Where the cache keeps the phrase with this key (the names _CACHE_FILE matches)."""
+    return cache_dir / f"{key}.wav"
+
+
 def cache_path(cache_dir: Path, settings: SpeechSettings, text: str) -> Path:
-    return cache_dir / f"{phrase_key(settings, text)}.wav"
+    return key_path(cache_dir, phrase_key(settings, text))
 
 
 class VoiceCache:
@@ -108,7 +113,7 @@ class VoiceCache:
         self._reported_undeletable = False
 
     def path(self, key: str) -> Path:
-        return self.directory / f"{key}.wav"
+        return key_path(self.directory, key)
 
     def scan(self) -> None:
         """Index the cache files already in the directory, least recently used first."""
@@ -442,8 +447,8 @@ class Renderer:
                 return
             if text is None:
                 continue
-            clip, error = self._load_or_render(text)
             key = phrase_key(self._settings, text)
+            clip, error = self._load_or_render(text, key)
             if clip is not None:
                 self._make_room(keep=key)
             with self._lock:
@@ -492,8 +497,7 @@ class Renderer:
     def _in_use(self) -> list[str]:
         return [t for t in (self._busy, self._urgent, self._wanted, self._playing) if t]
 
-    def _load_or_render(self, text: str) -> tuple[Optional[Clip], Optional[str]]:
-        key = phrase_key(self._settings, text)
+    def _load_or_render(self, text: str, key: str) -> tuple[Optional[Clip], Optional[str]]:
         path = self._cache.path(key)
         if path.is_file():
             try:
