@@ -242,9 +242,19 @@ def capsule(
     )
 
 
+def _hull(uv: np.ndarray) -> np.ndarray:
+    """The convex hull of image points, as (n, 2) points."""
+    return np.asarray(cv2.convexHull(uv.astype(np.float32)).reshape(-1, 2))
+
+
+def flat_hull(img: np.ndarray, uv: np.ndarray, colour: Colour) -> None:
+    """The points' convex hull filled in one colour."""
+    _poly(img, _hull(uv), colour)
+
+
 def shaded_hull(img: np.ndarray, uv: np.ndarray, colour: Colour) -> None:
     """A convex body part with a darker edge and a lit centre."""
-    hull = cv2.convexHull(uv.astype(np.float32)).reshape(-1, 2)
+    hull = _hull(uv)
     _poly(img, hull, _shade(colour, 0.55))
     centre = hull.mean(axis=0)
     size = float(np.ptp(hull, axis=0).max())
@@ -344,8 +354,7 @@ class PersonPainter:
                 k: float = far * far,  # the far shoe stands in the legs' shadow
             ) -> None:
                 for outline, colour in pieces[:2]:  # sole: flat, thin pieces
-                    hull = cv2.convexHull(outline.astype(np.float32)).reshape(-1, 2)
-                    _poly(img, hull, _shade(colour, k))
+                    flat_hull(img, outline, _shade(colour, k))
                 for outline, colour in pieces[2:]:
                     shaded_hull(img, outline, _shade(colour, k))
 
@@ -420,8 +429,7 @@ class PersonPainter:
             shaded_hull(img, shorts_uv, pal.shorts)
             shaded_hull(img, shirt_uv, pal.shirt)
             if neckline is not None:
-                hull = cv2.convexHull(neckline.astype(np.float32)).reshape(-1, 2)
-                _poly(img, hull, _shade(pal.skin, 0.9))
+                flat_hull(img, neckline, _shade(pal.skin, 0.9))
 
         trunk_depth = float(shirt_d.mean())
         out.append((trunk_depth, trunk))
@@ -519,8 +527,7 @@ class PersonPainter:
         visible = dirs @ to_cam > -0.05
         if visible.sum() >= 3:
             hair_uv, _ = cam.project(centre + dirs[visible] * radius * 1.08)
-            hull = cv2.convexHull(hair_uv.astype(np.float32)).reshape(-1, 2)
-            _poly(img, hull, pal.hair)
+            flat_hull(img, hair_uv, pal.hair)
         forward = rot[:, 0]
         left = rot[:, 1]
         up = rot[:, 2]
@@ -591,8 +598,7 @@ class PersonPainter:
         base_l, _ = on_face(0.95, 0.14, -0.3)
         base_r, _ = on_face(0.95, -0.14, -0.3)
         n_uv, _ = cam.project(np.stack([root, tip, base_l, base_r]))
-        hull = cv2.convexHull(n_uv.astype(np.float32)).reshape(-1, 2)
-        _poly(img, hull, _shade(pal.skin, 0.78))
+        flat_hull(img, n_uv, _shade(pal.skin, 0.78))
         _circle(
             img, 0.5 * (n_uv[1] + 0.5 * (n_uv[2] + n_uv[3])), unit * 0.06, _shade(pal.skin, 0.45)
         )
