@@ -118,20 +118,23 @@ class _RuleState:
         self.window.clear()
         for values in self.recent.values():
             values.clear()
-        for index in self.on_margins:
-            self.on_margins[index].clear()
-            self.fix_margins[index].clear()
+        for margins in self.on_margins.values():
+            margins.clear()
+        self.end_fix()
         self.active = False
         self.told = False
         self.repeats = 0
         self.praise_due_t = None
-        self.fix_since = None
-        self.fix_steps = 0
 
     def abandon_fix(self) -> None:
         """The run of fixed steps broke (or ended): what it saw was still the fault."""
         for index, margins in self.fix_margins.items():
             self.on_margins[index].extend(margins)
+        self.end_fix()
+
+    def end_fix(self) -> None:
+        """Forget the current run of fixed steps."""
+        for margins in self.fix_margins.values():
             margins.clear()
         self.fix_since = None
         self.fix_steps = 0
@@ -488,10 +491,7 @@ class CueEngine:
         if state.told and self._fix_verdict(rule, state, self.settings.praise_margin)[1]:
             fix_since = t if state.fix_since is None else state.fix_since
             state.praise_due_t = max(fix_since + self.settings.praise_hold_s, t)
-        for margins in state.fix_margins.values():
-            margins.clear()
-        state.fix_since = None
-        state.fix_steps = 0
+        state.end_fix()
         self.counters.cleared[rule.id] += 1
 
     def _fix_verdict(self, rule: CueRule, state: _RuleState, past: float) -> tuple[bool, bool]:
