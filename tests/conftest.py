@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import run_coachd
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -30,3 +31,15 @@ def real_clip() -> Path:
 @pytest.fixture(scope="session")
 def real_clip_truth(real_clip: Path) -> dict[str, Any]:
     return json.loads(CLIP_TRUTH.read_text())
+
+
+@pytest.fixture(scope="session")
+def analysed_clip(real_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One run of `coachd analyze` over the real clip, with an overlay video."""
+    out = tmp_path_factory.mktemp("analyze")
+    json_path, overlay = out / "clip.json", out / "clip.mp4"
+    result = run_coachd(
+        "analyze", str(real_clip), "--json", str(json_path), "--overlay", str(overlay), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return {"json": json.loads(json_path.read_text()), "overlay": overlay, "stderr": result.stderr}

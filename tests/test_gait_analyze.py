@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import cv2
-import pytest
+from support import run_coachd
 
 from coachd.gait import METRIC_NAMES
 
-COACHD = [sys.executable, "-m", "coachd"]
 STRIDE_KEYS = {"t", "side", "duration_s", "confidence", "foot_strike"}
-
-
-@pytest.fixture(scope="session")
-def analysed_clip(real_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One run of `coachd analyze` over the real clip, with an overlay video."""
-    out = tmp_path_factory.mktemp("analyze")
-    result = subprocess.run(
-        [
-            *COACHD,
-            "analyze",
-            str(real_clip),
-            "--json",
-            str(out / "clip.json"),
-            "--overlay",
-            str(out / "clip.mp4"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    return {
-        "json": json.loads((out / "clip.json").read_text()),
-        "overlay": out / "clip.mp4",
-        "stderr": result.stderr,
-    }
 
 
 def test_json_has_the_documented_shape(analysed_clip: dict[str, Any], real_clip: Path) -> None:
@@ -106,12 +76,7 @@ def test_overlay_video_has_every_frame(analysed_clip: dict[str, Any]) -> None:
 
 
 def test_a_missing_file_is_one_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*COACHD, "analyze", str(tmp_path / "nope.mp4")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_coachd("analyze", str(tmp_path / "nope.mp4"), timeout=120)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("coachd:")]
     assert len(lines) == 1 and "nope.mp4" in lines[0]
@@ -121,11 +86,7 @@ def test_a_missing_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_an_overlay_that_is_not_a_video_name_is_a_usage_error(
     real_clip: Path, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [*COACHD, "analyze", str(real_clip), "--overlay", str(tmp_path / "out.txt")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    overlay = str(tmp_path / "out.txt")
+    result = run_coachd("analyze", str(real_clip), "--overlay", overlay, timeout=120)
     assert result.returncode == 2
     assert ".mp4" in result.stderr

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support import run_coachd
 
 from coachd.capture.synthetic import SyntheticSource
 from coachd.messages import NUM_LANDMARKS, Landmark, Pose
@@ -149,18 +149,15 @@ def test_a_right_facing_runner_is_tracked_on_the_mirrored_frame() -> None:
 
 
 def analyze_json(source: Path, out: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "coachd", "analyze", str(source), "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_coachd("analyze", str(source), "--json", str(out), timeout=300)
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = json.loads(out.read_text())
     return data
 
 
-def test_the_real_clip_mirrored_reads_like_the_real_clip(real_clip: Path, tmp_path: Path) -> None:
+def test_the_real_clip_mirrored_reads_like_the_real_clip(
+    real_clip: Path, analysed_clip: dict[str, Any], tmp_path: Path
+) -> None:
     # The same runner filmed from the other side (the clip flipped by ffmpeg) must read like
     # the clip itself: the tracker turns the frames back for the model.  Without that, the
     # flipped clip gave 16 strides instead of 25 and a contact time 33 ms longer.
@@ -170,7 +167,7 @@ def test_the_real_clip_mirrored_reads_like_the_real_clip(real_clip: Path, tmp_pa
         check=True,
         timeout=120,
     )
-    original = analyze_json(real_clip, tmp_path / "original.json")
+    original = analysed_clip["json"]
     mirrored = analyze_json(flipped, tmp_path / "flipped.json")
     assert original["view"] == "side-left" and mirrored["view"] == "side-right"
     assert len(mirrored["strides"]) >= 0.9 * len(original["strides"])
