@@ -101,6 +101,9 @@ class Pose:
     presence: np.ndarray  # (33,) 0..1
     world: np.ndarray  # (33, 3) metres, origin between the hips
     score: float = 1.0
+    # The model's own image landmarks when `xy` is smoothed (None: `xy` is not): the smoothing
+    # lags a limb by a few degrees, too much for an angle read at one instant.
+    raw_xy: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)

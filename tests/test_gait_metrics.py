@@ -36,10 +36,11 @@ def gait_run() -> RunGait:
         view: str = "auto",
         noise_px: float = NOISE_PX,
         seed: int = 0,
+        seconds: float = SECONDS,
     ) -> tuple[LandmarkRun, GaitRecord]:
-        key = (query, height, crop_below_y, view, noise_px, seed)
+        key = (query, height, crop_below_y, view, noise_px, seed, seconds)
         if key not in cache:
-            spec = f"synthetic:?{query}&seconds={SECONDS}"
+            spec = f"synthetic:?{query}&seconds={seconds:g}"
             synthetic = landmark_run(spec, noise_px=noise_px, seed=seed, crop_below_y=crop_below_y)
             settings = GaitSettings(view=view, runner_height_cm=height)  # type: ignore[arg-type]
             cache[key] = (synthetic, run_gait(synthetic.frames, settings, synthetic.params.fps))
@@ -83,42 +84,44 @@ def truth_cadence(run: LandmarkRun) -> float:
     return 60.0 * (len(contacts) - 1) / (contacts[-1] - contacts[0])
 
 
-# (query, shank angle tolerance).  The synthetic shank turns ~15 degrees per frame at contact
-# and a midfoot landing hovers within millimetres of the belt the frame before: when the
-# landmarks cannot tell that frame from the contact, the shank is a frame early.
 SIDE_CASES = [
-    ("view=side-left&cadence=170&strike=midfoot", 6.0),
-    ("view=side-right&cadence=165&overstride=0.3&strike=heel", 4.0),
-    ("view=side-left&cadence=180&overstride=0.0&strike=forefoot&trunk_lean=12", 4.0),
+    "view=side-left&cadence=170&strike=midfoot",
+    "view=side-right&cadence=165&overstride=0.3&strike=heel",
+    "view=side-left&cadence=180&overstride=0.0&strike=forefoot&trunk_lean=12",
 ]
 
 
-@pytest.mark.parametrize(("query", "shank_tolerance"), SIDE_CASES)
-def test_side_view_metrics_match_the_truth(
-    gait_run: RunGait, query: str, shank_tolerance: float
-) -> None:
+@pytest.mark.parametrize("query", SIDE_CASES)
+def test_side_view_metrics_match_the_truth(gait_run: RunGait, query: str) -> None:
     run, record = gait_run(query, height=175.0)
     pairs = matched(run, record)
     assert len(pairs) >= 0.9 * len(record.strides) >= 10
     assert abs(summary(record, "cadence_spm") - truth_cadence(run)) < 1.0
     assert abs(median_error(pairs, "trunk_lean_deg")) < 3.0
     assert abs(median_error(pairs, "overstride_ratio")) < 0.05
-    assert abs(median_error(pairs, "shank_angle_deg")) < shank_tolerance
+    assert abs(median_error(pairs, "shank_angle_deg")) < 4.0
     assert abs(median_error(pairs, "vertical_oscillation_ratio")) < 0.015
     assert abs(median_error(pairs, "knee_lift_deg")) < 5.0
     assert abs(median_error(pairs, "heel_recovery_ratio")) < 0.05
     assert abs(median_error(pairs, "contact_time_ms")) <= 1000.0 / run.params.fps + 1e-6
     assert abs(median_error(pairs, "duty_factor")) < 0.06
     assert abs(median_error(pairs, "belt_speed_kmh")) < 1.0
+
+
+@pytest.mark.parametrize("query", SIDE_CASES)
+def test_foot_strike_is_right_in_nine_steps_of_ten(gait_run: RunGait, query: str) -> None:
+    # A share needs steps to be a share of: half a minute of running, 38-41 steps.
+    run, record = gait_run(query, seconds=30.0)
+    pairs = matched(run, record)
     strikes = [
         foot_strike(o.metrics["foot_angle_deg"]) == foot_strike(t.metrics["foot_angle_deg"])
         for o, t in pairs
         if "foot_angle_deg" in o.metrics
     ]
-    assert np.mean(strikes) >= 0.9
+    assert len(strikes) >= 35 and np.mean(strikes) >= 0.9, strikes
 
 
-@pytest.mark.parametrize("query", [case[0] for case in SIDE_CASES[:2]])
+@pytest.mark.parametrize("query", SIDE_CASES[:2])
 def test_contacts_and_toe_offs_land_on_the_truth_frames(gait_run: RunGait, query: str) -> None:
     run, record = gait_run(query)
     frame = 1.0 / run.params.fps
@@ -333,22 +336,14 @@ def contact_window(foot_angles_deg: list[float], side: str = "left") -> Any:
     p = np.zeros((n, 33, 2))
     for i, angle in enumerate(foot_angles_deg):
         p[i, leg["toe"]] = 40.0 * np.cos(np.radians(angle)), 40.0 * np.sin(np.radians(angle))
-    return Window(np.arange(n) / 30.0, p, np.ones((n, 33), bool), np.ones((n, 33)))
+    return Window(np.arange(n) / 30.0, p, np.ones((n, 33), bool), np.ones((n, 33)), p)
 
 
-@pytest.mark.parametrize(
-    ("frames", "expected"),
-    [
-        ([14.0, 12.0, 10.0], 12.0),  # a heel strike: the mean of the three frames
-        ([-1.0, 67.5, 1.0], 0.0),  # one frame's heel and toe on different feet: left out
-        ([0.0, 40.0], 20.0),  # two frames far apart, no majority: between them
-    ],
-)
-def test_foot_angle_leaves_a_glitch_frame_out(frames: list[float], expected: float) -> None:
-    from coachd.gait.metrics import StepInput, foot_angle_deg
+def near_left_step(window: Any, **at_contact: Any) -> Any:
+    """A side-left step of the near (left) leg over `window`, starting at its first frame."""
+    from coachd.gait.metrics import StepInput
 
-    window = contact_window(frames)
-    step = StepInput(
+    return StepInput(
         side="left",
         view="side-left",
         t_start=0.0,
@@ -362,9 +357,62 @@ def test_foot_angle_leaves_a_glitch_frame_out(frames: list[float], expected: flo
         cadence_spm=170.0,
         contact_ms=230.0,
         stride_s=0.7,
-        around_contact=window,
-        t_landed=0.0,
+        **at_contact,
     )
-    measured = foot_angle_deg(step)
+
+
+@pytest.mark.parametrize(
+    ("frames", "expected"),
+    [
+        ([14.0, 12.0, 10.0], 12.0),  # a heel strike: the mean of the three frames
+        ([-1.0, 67.5, 1.0], 0.0),  # one frame's heel and toe on different feet: left out
+        ([0.0, 40.0], 20.0),  # two frames far apart, no majority: between them
+    ],
+)
+def test_foot_angle_leaves_a_glitch_frame_out(frames: list[float], expected: float) -> None:
+    from coachd.gait.metrics import foot_angle_deg
+
+    window = contact_window(frames)
+    measured = foot_angle_deg(near_left_step(window, around_contact=window))
     assert measured is not None
     assert measured[0] == pytest.approx(expected)
+
+
+def shank_window(angles_deg: list[float], lag_deg: float) -> Any:
+    """Side-left frames of a near-left shank at the given angles; the smoothed landmarks lag
+    `lag_deg` behind the model's own (raw) ones."""
+    from coachd.gait.metrics import Window, leg_landmarks
+
+    leg = leg_landmarks("left")
+    n = len(angles_deg)
+
+    def shanks(offset: float) -> np.ndarray:
+        p = np.zeros((n, 33, 2))
+        for i, angle in enumerate(np.radians(np.array(angles_deg) - offset)):
+            p[i, leg["knee"]] = 0.0, 100.0
+            p[i, leg["ankle"]] = 100.0 * np.sin(angle), 100.0 - 100.0 * np.cos(angle)
+        return p
+
+    return Window(
+        np.arange(n) / 30.0, shanks(lag_deg), np.ones((n, 33), bool), np.ones((n, 33)), shanks(0.0)
+    )
+
+
+@pytest.mark.parametrize(
+    ("t_at_contact", "expected"),
+    [
+        (2.5 / 30.0, 21.0),  # half a frame on from the last flight frame: carried on
+        (2.0 / 30.0, 18.0),  # on a frame: that frame
+        (None, 6.0),  # no touchdown from the descent: the contact event's own frame
+    ],
+)
+def test_shank_at_contact_is_carried_on_from_the_unsmoothed_flight_frames(
+    t_at_contact: Optional[float], expected: float
+) -> None:
+    from coachd.gait.metrics import shank_angle_deg
+
+    flight = shank_window([6.0, 12.0, 18.0], lag_deg=5.0)
+    approach = flight if t_at_contact is not None else None
+    measured = shank_angle_deg(near_left_step(flight, approach=approach, t_at_contact=t_at_contact))
+    assert measured is not None
+    assert measured[0] == pytest.approx(expected, abs=0.3)

@@ -256,6 +256,14 @@ def test_smoothing_keeps_contact_timing_on_real_clip(clip_images: list[np.ndarra
     assert len(shifts) >= 6
     assert float(np.median(shifts)) <= 1.0, shifts
     assert jitter_smooth < 0.8 * jitter_raw
+    # The model's own landmarks ride along for the angles read at one instant (gait stage).
+    compared = 0
+    for r, s in zip(raw, smoothed):
+        if r.pose is not None and s.pose is not None:
+            assert r.pose.raw_xy is None and s.pose.raw_xy is not None
+            assert np.allclose(s.pose.raw_xy, r.pose.xy, atol=1e-3)
+            compared += 1
+    assert compared
 
 
 def _downward_crossings(y: np.ndarray, level: float) -> np.ndarray:

@@ -211,6 +211,24 @@ def test_running_has_flight_and_walking_double_support() -> None:
     assert stand.contact.all() and not stand.events and not stand.steps
 
 
+def test_at_contact_truth_is_read_at_the_instant_of_contact() -> None:
+    # An overstriding shank turns ~15 deg in the frame after a heel landing: read on the first
+    # frame down, the truth would move with the frame rate; read at the instant, it does not.
+    query = "overstride=0.3&strike=heel"
+    coarse = truth_of(f"{query}&fps=30", 4)
+    fine = truth_of(f"{query}&fps=240", 4)
+    compared = 0
+    for step in coarse.steps:
+        same = [s for s in fine.steps if s.side == step.side and abs(s.t - step.t) < 1 / 30]
+        for key in ("shank_angle_deg", "foot_angle_deg"):
+            assert step.metrics[key] == pytest.approx(same[0].metrics[key], abs=1.0), key
+        assert step.metrics["overstride_ratio"] == pytest.approx(
+            same[0].metrics["overstride_ratio"], abs=0.01
+        )
+        compared += 1
+    assert compared >= 8
+
+
 def test_overstride_trunk_lean_and_strike_follow_the_parameters() -> None:
     clean = truth_of("")
     faulty = truth_of("overstride=0.3&trunk_lean=15&strike=heel")

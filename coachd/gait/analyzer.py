@@ -50,10 +50,11 @@ USUAL_STEP_MAX_S = 0.6  # longer gaps between contacts never count towards the u
 MIN_COUNTED = 4  # contacts counted in a row before steps are measured
 STEP_SHARE = (0.7, 1.4)  # a step this much shorter or longer than usual is not measured
 FOOT_MIN_VISIBILITY = 0.3
-GAP_RESET_S = 0.5
+GAP_RESET_S = 0.5  # no pose this long: start the foot tracking afresh
 MIN_CONTACT_S = 0.08  # front/rear contact times outside these are not counted
 MAX_CONTACT_S = 0.5
-HIP_LANDMARKS = (23, 24)  # no pose this long: start the foot tracking afresh
+HIP_LANDMARKS = (23, 24)
+READ_EARLY_FRAMES = 0.25  # at-contact landmarks are read this long before the touchdown
 
 
 class GaitAnalyzer:
@@ -105,6 +106,7 @@ class GaitAnalyzer:
             return GaitUpdate(t, activity, self._view.view)
         self._last_pose_t = t
         xy = np.array(pose.xy, dtype=np.float64)
+        raw_xy = None if pose.raw_xy is None else np.array(pose.raw_xy, dtype=np.float64)
         seen = seen_mask(pose)
         # Foot timing only needs where a foot is, which the model places well even when it
         # doubts a foot is visible (feet seen end-on from the front or behind).
@@ -116,19 +118,26 @@ class GaitAnalyzer:
             for left, right in zip(LEFT_LEG, RIGHT_LEG):
                 feet_seen[[left, right]] = feet_seen[[right, left]]
                 visibility[[left, right]] = visibility[[right, left]]
+                if raw_xy is not None:
+                    raw_xy[[left, right]] = raw_xy[[right, left]]
         leg_px = self._leg.update(xy, seen)
-        self._history.append(BodySample(t, xy, seen, visibility))
+        self._history.append(BodySample(t, xy, seen, visibility, raw_xy))
 
         frontal = view in ("front", "rear")
         low = self._bounce.update(t, _hip_height(xy, seen), leg_px) if frontal else None
         found: list[FootEvent] = []
         if view is not None:
             p = to_view_coords(xy, view)
+            raw_p = None if raw_xy is None else to_view_coords(raw_xy, view)
             for side in SIDES:
                 leg = leg_landmarks(side)
                 points = [leg["heel"], leg["toe"], leg["ankle"]]
                 sample = FootSample(
-                    t, p[points], feet_seen[points], float(np.mean(visibility[points]))
+                    t,
+                    p[points],
+                    feet_seen[points],
+                    float(np.mean(visibility[points])),
+                    None if raw_p is None else raw_p[points],
                 )
                 found.extend(self._feet[side].update(sample, leg_px, view, t))
         found.sort(key=lambda e: e.t)
@@ -201,6 +210,15 @@ class GaitAnalyzer:
             return
         counted.append((last_index + steps, at))
 
+    def _usual_step(self) -> Optional[float]:
+        """The runner's usual step time: half the median of two steps in a row, because left
+        and right steps alternate long and short when one foot's contacts are read later (the
+        far foot, hidden behind the near leg) or the runner limps."""
+        gaps = np.array(self._step_times)
+        if gaps.size < 2:
+            return float(gaps[0]) if gaps.size else None
+        return float(np.median(gaps[1:] + gaps[:-1])) / 2.0
+
     def _cadence(self) -> Optional[float]:
         """Steps per minute over the counted contacts, once a few in a row agree."""
         if len(self._counted) < MIN_COUNTED:
@@ -213,9 +231,9 @@ class GaitAnalyzer:
         """A contact far sooner after the last one than the runner's steps: a glitch (the far
         foot's landmarks jumping onto the near foot), not a step."""
         last = self._previous("contact", None, contact.t + 1.0)
-        if last is None or len(self._step_times) < 4:
+        typical = self._usual_step()
+        if last is None or typical is None or len(self._step_times) < 4:
             return False
-        typical = float(np.median(np.array(self._step_times)))
         return contact.t_fine - last.t_fine < TOO_SOON_SHARE * typical
 
     def _previous(self, kind: str, side: Optional[Side], before: float) -> Optional[FootEvent]:
@@ -230,7 +248,7 @@ class GaitAnalyzer:
         """The step that this contact ends, as a Stride message (None when it is not a step)."""
         start = self._previous("contact", None, contact.t)
         self._activity.add_contact(contact.t_fine)
-        typical = float(np.median(np.array(self._step_times))) if self._step_times else None
+        typical = self._usual_step()
         self._count_step(contact.t_fine, typical)
         if start is None or start.side == contact.side:
             return None
@@ -264,7 +282,18 @@ class GaitAnalyzer:
         near = view not in ("side-left", "side-right") or (
             (view == "side-left") == (start.side == "left")
         )
-        landed = start.t if start.t_landed is None else start.t_landed
+        landed, approach, t_at_contact = start.t, None, None
+        if start.t_touchdown is not None:
+            # The first frame on the belt, and the flight just before the touchdown.
+            touchdown = start.t_touchdown
+            down = self._history.between(touchdown - 1e-6, touchdown + 1.0 / self.fps)
+            landed = down[0].t if down else start.t
+            # The descent fit puts a flat or toe landing up to half a frame late (a heel
+            # landing a fifth early), and a shank turns fast after a landing but slowly
+            # before it: the at-contact landmarks are read a quarter of a frame early.
+            t_at_contact = touchdown - READ_EARLY_FRAMES / self.fps
+            flight = self._history.between(t_at_contact - 2.5 / self.fps, t_at_contact)
+            approach = Window.of(flight, view)
         step = StepInput(
             side=start.side,
             view=view,
@@ -281,9 +310,10 @@ class GaitAnalyzer:
             stride_s=stride_s,
             event_confidence=min(start.confidence, contact.confidence),
             around_contact=Window.of(
-                self._history.between(landed - 1.5 / self.fps, landed + 1.5 / self.fps), view
+                self._history.between(landed - 1.0 / self.fps, landed + 2.0 / self.fps), view
             ),
-            t_landed=start.t_landed,
+            approach=approach,
+            t_at_contact=t_at_contact,
             runner_height_cm=self.settings.runner_height_cm,
             contact_by_side={s: list(v) for s, v in self._contact_ms.items()},
             heel_recovery_by_side={s: list(v) for s, v in self._heel_recovery.items()},
@@ -319,7 +349,7 @@ class GaitAnalyzer:
         self, low: float, view: View, leg_px: float, feet_seen: np.ndarray, now: float
     ) -> Optional[Stride]:
         """Front/rear views: the step from the hips' last low point to this one."""
-        typical = float(np.median(np.array(self._step_times))) if self._step_times else None
+        typical = self._usual_step()
         self._activity.add_contact(low)
         self._count_step(low, typical)
         side = self._stance_foot(low, view, feet_seen)
@@ -340,7 +370,11 @@ class GaitAnalyzer:
         if first is None:
             return None
         t_start = first.t
-        stride_from = previous[-2][0] if len(previous) >= 2 else 2 * start - low
+        # A stride is two steps: when a low point in between was missed, the one before is
+        # too far back (a fit over the wrong period reads a swaying runner as steady).
+        stride_from = 2 * start - low
+        if len(previous) >= 2 and (low - previous[-2][0]) / step_s < 2.5:
+            stride_from = previous[-2][0]
         step_window = Window.of(self._history.between(t_start, low), view)
         hips_seen = step_window.all_seen(HIP_LANDMARKS)
         step = StepInput(

@@ -45,9 +45,9 @@ class FootEvent:
     kind: EventKind
     t_detected: float
     confidence: float
-    # Side views: the frame the foot's descent puts the landing on (at-contact angles are read
-    # there); None when the descent gave no clear answer.
-    t_landed: Optional[float] = None
+    # Side views: the instant of touchdown read off the foot's descent, between frames (the
+    # at-contact angles are read there); None when the descent gave no clear answer.
+    t_touchdown: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ class FootSample:
     points: np.ndarray  # (3, 2) heel, toe, ankle
     seen: np.ndarray  # (3,) bool
     visibility: float  # mean visibility of the seen foot points
+    raw_points: Optional[np.ndarray] = None  # before smoothing, when `points` are smoothed
+
+    @property
+    def unsmoothed(self) -> np.ndarray:
+        return self.points if self.raw_points is None else self.raw_points
 
 
 class FootContactDetector:
@@ -265,14 +270,14 @@ class FootContactDetector:
                 start = self._moving_with_belt(first_t, start, leg_px, limit)
             if t_now - start > MAX_DELAY_S:
                 start = first_t  # at a low frame rate an earlier frame would be known too late
-            landed = None if frontal else self._landing_frame(start, leg_px)
+            touchdown = None if frontal else self._touchdown(start, leg_px)
             self._contact_start_t = start
             if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
                 self._ignoring = True
                 return []
             self._contact_run = [(et, h) for et, h in new_run if et >= start]
             self._last_contact_t, self._last_contact_h = new_run[-1] if new_run else (t, 0.0)
-            return [FootEvent(start, t_fine, self.side, "contact", t_now, confidence, landed)]
+            return [FootEvent(start, t_fine, self.side, "contact", t_now, confidence, touchdown)]
         if self._last_contact_t is None or self._last_contact_h is None:
             return []
         last = (self._last_contact_t, self._last_contact_h)
@@ -357,7 +362,7 @@ class FootContactDetector:
                 return a.t
         return fallback
 
-    def _landing_frame(self, start: float, leg_px: float) -> Optional[float]:
+    def _touchdown(self, start: float, leg_px: float) -> Optional[float]:
         """The first frame at or after the touchdown read off the foot's descent, or None.
 
         The frames just before a landing are within a few pixels of the belt, inside the
@@ -374,7 +379,7 @@ class FootContactDetector:
         heights = []
         for f in frames:
             values = [
-                f.points[k, 1] - ground
+                f.unsmoothed[k, 1] - ground
                 for k in (HEEL, TOE)
                 if f.seen[k] and (ground := self._grounds[k]) is not None
             ]
@@ -399,8 +404,7 @@ class FootContactDetector:
         # A clear descent only: faster than the landmarks' own frame-to-frame noise.
         if rate / self.fps < MIN_DESCENT * leg_px:
             return None
-        on_belt = [f.t for f in frames if f.t >= t_touch - 1e-6]
-        return on_belt[0] if on_belt else None
+        return t_touch
 
     def _before(self, t: float) -> Optional[tuple[float, float]]:
         earlier = [(et, h) for et, h, _ in self._evaluated if et < t and h is not None]

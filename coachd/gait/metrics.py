@@ -101,18 +101,19 @@ class Window:
     p: np.ndarray  # (n, 33, 2) x forward/sideways, y up
     seen: np.ndarray  # (n, 33)
     vis: np.ndarray  # (n, 33)
+    raw: np.ndarray  # (n, 33, 2) as p, before smoothing (the angles read at one instant)
 
     @classmethod
     def of(cls, samples: list[BodySample], view: Optional[View]) -> Window:
         if not samples:
-            return cls(
-                np.zeros(0), np.zeros((0, 33, 2)), np.zeros((0, 33), bool), np.zeros((0, 33))
-            )
+            empty = np.zeros((0, 33, 2))
+            return cls(np.zeros(0), empty, np.zeros((0, 33), bool), np.zeros((0, 33)), empty)
         return cls(
             np.array([s.t for s in samples]),
             to_view_coords(np.stack([s.xy for s in samples]), view),
             np.stack([s.seen for s in samples]),
             np.stack([s.visibility for s in samples]),
+            to_view_coords(np.stack([s.unsmoothed for s in samples]), view),
         )
 
     def __len__(self) -> int:
@@ -152,11 +153,14 @@ class StepInput:
     contact_ms: Optional[float]
     stride_s: Optional[float]
     event_confidence: float = 1.0
-    around_contact: Optional[Window] = None  # the contact frame and one frame either side
+    # The last frame in the air to the third on the belt (the foot angle's frames).
+    around_contact: Optional[Window] = None
     runner_height_cm: Optional[float] = None
     contact_by_side: dict[str, list[float]] = field(default_factory=dict)
     heel_recovery_by_side: dict[str, list[float]] = field(default_factory=dict)
-    t_landed: Optional[float] = None  # the landing frame read off the foot's descent
+    # Side views: the at-contact instant (between frames) and the flight frames up to it.
+    t_at_contact: Optional[float] = None
+    approach: Optional[Window] = None
 
 
 def fitted_p2p(t: np.ndarray, values: np.ndarray, period: float, harmonics: int = 2) -> float:
@@ -193,26 +197,35 @@ def _angle_from_vertical(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     return np.asarray(np.degrees(np.arctan2(dx, dy)))
 
 
-def _at_contact(step: StepInput, landmarks: tuple[int, ...]) -> Optional[tuple[Window, int]]:
-    """The window and row of the contact frame if all the landmarks were seen there: the
-    landing frame read off the foot's descent when there is one, else the event's frame."""
-    landed = step.t_landed
-    a = step.around_contact
-    if landed is not None and a is not None and len(a):
-        row = a.frame(landed)
-        if abs(a.t[row] - landed) <= 1e-3:
-            return (a, row) if a.all_seen(landmarks)[row] else None
+def _at_contact(step: StepInput, landmarks: tuple[int, ...]) -> Optional[tuple[np.ndarray, float]]:
+    """The landmarks (33, 2) at the instant of contact and how sure the model was of them, if
+    all `landmarks` were seen.  An overstriding shank turns ten degrees and more in the frame
+    after a landing, but little in the last frames of flight: the unsmoothed landmarks of the
+    last two flight frames are carried on to `t_at_contact`, a moment between frames.  Without
+    them, the contact event's own frame."""
+    a, t = step.approach, step.t_at_contact
+    if a is not None and t is not None:
+        rows = np.flatnonzero(a.all_seen(landmarks))[-2:]
+        if len(rows) == 2:
+            before, last = a.t[rows]
+            frame_s = float(np.median(np.diff(a.t)))
+            if 0 < last - before <= 1.5 * frame_s and t - last <= frame_s + 1e-6:
+                ahead = (t - last) / (last - before)
+                points = a.raw[rows[1]] + ahead * (a.raw[rows[1]] - a.raw[rows[0]])
+                return points, a.confidence(rows, landmarks)
     w = step.step
     if len(w) == 0:
         return None
     row = w.frame(step.t_start)
     if abs(w.t[row] - step.t_start) > 1e-3 or not w.all_seen(landmarks)[row]:
         return None
-    return w, row
+    return w.raw[row], w.confidence(np.array([row]), landmarks)
 
 
-def _near_contact(step: StepInput, landmarks: tuple[int, ...]) -> Optional[tuple[Window, int]]:
-    """Row of the contact frame for the at-contact angles, near leg only: the far leg is half
+def _near_contact(
+    step: StepInput, landmarks: tuple[int, ...]
+) -> Optional[tuple[np.ndarray, float]]:
+    """The landmarks at contact for the at-contact angles, near leg only: the far leg is half
     hidden behind the near one at landing and the pose model places it tens of pixels off
     (its knee, ankle and foot), so its at-contact angles are left out, not guessed."""
     return _at_contact(step, landmarks) if step.near else None
@@ -228,9 +241,9 @@ def overstride_ratio(step: StepInput) -> Measured:
     found = _near_contact(step, need)
     if found is None:
         return None
-    w, row = found
-    ahead = w.p[row, leg["ankle"], 0] - w.mid(HIPS)[row, 0]
-    return float(ahead / step.leg_px), w.confidence(np.array([row]), need) * _trust(step)
+    p, confidence = found
+    ahead = p[leg["ankle"], 0] - 0.5 * (p[HIPS[0], 0] + p[HIPS[1], 0])
+    return float(ahead / step.leg_px), confidence * _trust(step)
 
 
 def shank_angle_deg(step: StepInput) -> Measured:
@@ -239,18 +252,24 @@ def shank_angle_deg(step: StepInput) -> Measured:
     found = _near_contact(step, need)
     if found is None:
         return None
-    w, row = found
-    knee, ankle = w.p[row, leg["knee"]], w.p[row, leg["ankle"]]
+    p, confidence = found
+    knee, ankle = p[leg["knee"]], p[leg["ankle"]]
     angle = float(_angle_from_vertical(ankle[0] - knee[0], knee[1] - ankle[1]))
-    return angle, w.confidence(np.array([row]), need) * _trust(step)
+    return angle, confidence * _trust(step)
 
 
 def _foot_angles(w: Window, side: Side) -> np.ndarray:
     """Heel->toe angle from horizontal in every frame where both are seen (NaN elsewhere)."""
     leg = leg_landmarks(side)
-    heel, toe = w.p[:, leg["heel"]], w.p[:, leg["toe"]]
-    angles = np.degrees(np.arctan2(toe[:, 1] - heel[:, 1], toe[:, 0] - heel[:, 0]))
+    angles = _heel_to_toe_deg(w.p, side)
     return np.where(w.all_seen((leg["heel"], leg["toe"])), angles, np.nan)
+
+
+def _heel_to_toe_deg(p: np.ndarray, side: Side) -> np.ndarray:
+    """Heel->toe angle from horizontal, positive toe up, for landmarks (..., 33, 2)."""
+    leg = leg_landmarks(side)
+    line = p[..., leg["toe"], :] - p[..., leg["heel"], :]
+    return np.asarray(np.degrees(np.arctan2(line[..., 1], line[..., 0])))
 
 
 def foot_angle_deg(step: StepInput) -> Measured:
@@ -261,19 +280,19 @@ def foot_angle_deg(step: StepInput) -> Measured:
     found = _near_contact(step, need)
     if found is None:
         return None
-    w, row = found
+    p, confidence = found
     angles = np.zeros(0)
     if step.around_contact is not None:
         around = _foot_angles(step.around_contact, step.side)
         angles = around[np.isfinite(around)]
     if not angles.size:
-        angles = _foot_angles(w, step.side)[[row]]  # seen there: _near_contact checked
+        angles = np.atleast_1d(_heel_to_toe_deg(p, step.side))
     # A frame whose heel and toe sit on different feet (a leg-label mix-up the fixer missed)
     # reads tens of degrees off its neighbours: left out.
     middle = float(np.median(angles))
     steady = angles[np.abs(angles - middle) <= FOOT_ANGLE_OUTLIER_DEG]
     angle = float(np.mean(steady)) if steady.size else middle  # two frames far apart: between
-    return angle, w.confidence(np.array([row]), need) * _trust(step)
+    return angle, confidence * _trust(step)
 
 
 def _seen_rows(w: Window, landmarks: tuple[int, ...]) -> Optional[np.ndarray]:

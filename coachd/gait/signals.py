@@ -42,6 +42,11 @@ class BodySample:
     xy: np.ndarray  # (33, 2) image pixels, y down
     seen: np.ndarray  # (33,) bool
     visibility: np.ndarray  # (33,)
+    raw_xy: Optional[np.ndarray] = None  # before smoothing, when xy is smoothed
+
+    @property
+    def unsmoothed(self) -> np.ndarray:
+        return self.xy if self.raw_xy is None else self.raw_xy
 
 
 def seen_mask(pose: Pose, min_visibility: float = MIN_VISIBILITY) -> np.ndarray:

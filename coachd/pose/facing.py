@@ -42,15 +42,20 @@ def mirror_pose(pose: Pose) -> Pose:
     """A pose found on the mirrored image, in the real image's coordinates and sides."""
     index = MIRRORED_INDEX
     width = pose.image_size[0]
-    xy = pose.xy[index].copy()
-    xy[:, 0] = width - xy[:, 0]
+
+    def image_points(points: np.ndarray) -> np.ndarray:
+        flipped = points[index].copy()
+        flipped[:, 0] = width - flipped[:, 0]
+        return flipped
+
     norm = pose.norm[index].copy()
     norm[:, 0] = 1.0 - norm[:, 0]
     world = pose.world[index].copy()
     world[:, 0] = -world[:, 0]
     return replace(
         pose,
-        xy=xy,
+        xy=image_points(pose.xy),
+        raw_xy=None if pose.raw_xy is None else image_points(pose.raw_xy),
         norm=norm,
         world=world,
         visibility=pose.visibility[index].copy(),

@@ -104,4 +104,5 @@ class PoseSmoother:
             norm=image.astype(np.float32),
             xy=xy.astype(np.float32),
             world=world.astype(np.float32),
+            raw_xy=pose.xy if pose.raw_xy is None else pose.raw_xy,
         )

@@ -289,10 +289,7 @@ class GaitModel:
         heel_off = max(hold + roll, (0.5 if self.gait == "run" else 0.6) * contact_s)
         toe_off = math.radians(-40.0)
         body = self.body
-        # The frame that first shows the foot down lags true contact by half a frame on
-        # average: place the foot so the overstride measured on that frame matches.
-        lag = 0.5 / p.fps
-        ankle_x = RUNNER_X + (p.overstride + 0.01 * jit[2]) * body.leg + self.speed * lag
+        ankle_x = RUNNER_X + (p.overstride + 0.01 * jit[2]) * body.leg
         heel_x0 = ankle_x - self._ankle_offset(strike)[0]
         thigh_peak = math.radians(p.knee_lift + 1.0 * jit[3])
         recovery = p.heel_recovery * (1.0 + p.asym if side == RIGHT else 1.0)

@@ -10,6 +10,8 @@ Conventions where metrics.md leaves a choice:
   factor) run to the same foot's next IC and are absent for the last steps of a run;
 - knee_lift_deg and heel_recovery_ratio describe the swing of `side` that ended at this IC;
 - vertical_oscillation_ratio divides by the mean of both legs' L;
+- the at-contact metrics (overstride, shank and foot angle) are read on the skeleton at the
+  instant of touchdown, found between frames by bisection, not on the first frame down;
 - foot_strike (a word, not a number) is not in `metrics`: `foot_strike(foot_angle_deg)`;
 - belt_speed_kmh is the median frame-to-frame backward speed of the heel or toe resting on
   the belt during the step's contact.
@@ -36,6 +38,8 @@ from coachd.capture.synthetic.params import SyntheticParams
 from coachd.messages import GaitEvent, Landmark, Side, Stride, View
 
 CONTACT_EPS_M = 1e-3  # a heel or toe this close to the belt plane is on it
+# Halvings of the frame interval that find the instant of a contact: 1/30 s / 2**12 < 0.01 ms.
+TOUCHDOWN_BISECTIONS = 12
 SIDES: tuple[Side, Side] = ("left", "right")
 EAR_IDX = (int(Landmark.LEFT_EAR), int(Landmark.RIGHT_EAR))
 
@@ -87,8 +91,26 @@ def simulate_truth(params: SyntheticParams, seconds: Optional[float] = None) -> 
     for i in range(count):
         if present[i]:
             contact[i] = contact_flags(joints[i])
-    events, steps = measure(times, joints, contact, present, params.view)
+    touchdowns = {
+        (i, s): _touchdown_joints(model, float(times[i - 1]), float(times[i]), s)
+        for i in range(1, count)
+        for s in (0, 1)
+        if present[i - 1] and present[i] and contact[i, s] and not contact[i - 1, s]
+    }
+    events, steps = measure(times, joints, contact, present, params.view, touchdowns)
     return SyntheticTruth(times, joints, contact, present, events, steps)
+
+
+def _touchdown_joints(model: GaitModel, t_up: float, t_down: float, side: int) -> np.ndarray:
+    """The skeleton at the instant foot `side` reaches the belt, between a frame where it is
+    still up and the next, where it is down (bisection on the drawn skeleton itself)."""
+    for _ in range(TOUCHDOWN_BISECTIONS):
+        middle = 0.5 * (t_up + t_down)
+        if contact_flags(model.skeleton(middle).joints)[side]:
+            t_down = middle
+        else:
+            t_up = middle
+    return model.skeleton(t_down).joints
 
 
 def runner_present(params: SyntheticParams, t: float) -> bool:
@@ -119,8 +141,14 @@ def measure(
     contact: np.ndarray,
     present: np.ndarray,
     view: View,
+    touchdowns: Optional[dict[tuple[int, int], np.ndarray]] = None,
 ) -> tuple[list[GaitEvent], list[Stride]]:
-    """Contacts, toe-offs and per-step metrics from per-frame joints (metrics.md)."""
+    """Contacts, toe-offs and per-step metrics from per-frame joints (metrics.md).
+
+    `touchdowns` holds the skeleton at the very instant of each contact, keyed by (first
+    frame down, side): the at-contact metrics are read there, not on the frame after, because
+    an overstriding shank turns ten degrees and more in one frame around a landing.
+    """
     events: list[GaitEvent] = []
     ics: list[tuple[int, int]] = []  # (frame, side)
     tos: list[tuple[int, int]] = []
@@ -142,7 +170,8 @@ def measure(
         i1, _ = ics[n + 1]
         if not present[i0 : i1 + 1].all():
             continue
-        metrics = _step_metrics(times, joints, contact, ics, tos, n)
+        at_ic = (touchdowns or {}).get((i0, s), joints[i0])
+        metrics = _step_metrics(times, joints, at_ic, contact, ics, tos, n)
         steps.append(
             Stride(
                 t=float(times[i0]),
@@ -159,6 +188,7 @@ def measure(
 def _step_metrics(
     times: np.ndarray,
     joints: np.ndarray,
+    at_ic: np.ndarray,
     contact: np.ndarray,
     ics: list[tuple[int, int]],
     tos: list[tuple[int, int]],
@@ -166,7 +196,6 @@ def _step_metrics(
 ) -> dict[str, float]:
     i0, s = ics[n]
     i1, _ = ics[n + 1]
-    at_ic = joints[i0]
     leg = _leg_length(at_ic, s)
     legs = 0.5 * (_leg_length(at_ic, 0) + _leg_length(at_ic, 1))
     hip_mid = _hip_mid(at_ic)
