@@ -15,51 +15,74 @@ from typing import Optional
 
 import numpy as np
 
-WINDOW = 5  # frames: a low point is the lowest of the two frames either side
-MIN_DROP = 0.025  # leg lengths the hips must have fallen since their high point
-MIN_RISE = 0.0125  # ... and risen again within WINDOW // 2 frames after the low point
+MIN_DROP = 0.025  # leg lengths the hips must have fallen from their high point to a low point
+MIN_RISE = 0.0125  # ... and risen again after it, for the low point to count
+MAX_WAIT_S = 0.15  # a low point the rise has not confirmed within this long is given up
+RECENT_SAMPLES = 16  # heights kept for the sub-frame timing: MAX_WAIT_S at 100 fps
 
 
 class BounceClock:
-    """Streams the height of hip_mid, returns each low point once it is sure of it."""
+    """Streams the height of hip_mid, returns each low point once it is sure of it.
+
+    A low point is the lowest height since the last high point, confirmed once the hips have
+    risen MIN_RISE above it: a hysteresis, not a fixed window, because the hips' low in
+    mid-stance is broad (three frames within 2 px of each other at 30 fps) and a window
+    demanding the rise within two frames lost a third of the steps to landmark noise.
+    """
 
     def __init__(self, min_step_s: float) -> None:
         self.min_step_s = min_step_s
-        self._recent: deque[tuple[float, float]] = deque(maxlen=WINDOW)
+        self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT_SAMPLES)
         self._last_low: Optional[float] = None
-        self._highest_since: Optional[float] = None
+        self._high: Optional[float] = None  # highest since the last low point
+        self._lowest: Optional[tuple[float, float]] = None  # lowest since that high point
 
     def reset(self) -> None:
-        self._recent.clear()
         self._last_low = None
-        self._highest_since = None
+        self._lose_track()
+
+    def _lose_track(self) -> None:
+        self._recent.clear()
+        self._high = None
+        self._lowest = None
 
     def update(self, t: float, height: Optional[float], leg_px: Optional[float]) -> Optional[float]:
         """`height`: hip_mid up coordinate (pixels), None when the hips are not seen.
-        Returns the (interpolated) time of a low point WINDOW // 2 frames ago, else None."""
+        Returns the (interpolated) time of a low point once the rise after it shows, else None."""
         if height is None or leg_px is None:
-            self._recent.clear()
+            self._lose_track()
             return None
         self._recent.append((t, height))
-        if self._highest_since is None or height > self._highest_since:
-            self._highest_since = height
-        if len(self._recent) < WINDOW:
+        if self._high is None or height > self._high:
+            self._high = height  # still rising: a low point can only come after this
+            self._lowest = None
             return None
-        times = np.array([s[0] for s in self._recent])
-        heights = np.array([s[1] for s in self._recent])
-        mid = WINDOW // 2
-        if heights[mid] > heights.min() or heights[mid] >= heights[mid - 1]:
+        if self._lowest is None or height < self._lowest[1]:
+            self._lowest = (t, height)
             return None
-        if self._highest_since - heights[mid] < MIN_DROP * leg_px:
+        low_t, low = self._lowest
+        if t - low_t > MAX_WAIT_S:
+            self._lowest = (t, height)  # a flat stretch, not a bounce: look afresh from here
             return None
-        if heights[-1] - heights[mid] < MIN_RISE * leg_px:
+        if self._high - low < MIN_DROP * leg_px or height - low < MIN_RISE * leg_px:
             return None
-        low_t = _vertex(times[mid - 1 : mid + 2], heights[mid - 1 : mid + 2])
-        if self._last_low is not None and low_t - self._last_low < self.min_step_s:
+        self._high, self._lowest = height, None
+        at = self._vertex_time(low_t)
+        if self._last_low is not None and at - self._last_low < self.min_step_s:
             return None
-        self._last_low = low_t
-        self._highest_since = float(heights[mid:].max())
-        return low_t
+        self._last_low = at
+        return at
+
+    def _vertex_time(self, low_t: float) -> float:
+        """The low point between frames: the vertex of the parabola through it and the heights
+        just before and after (its own frame's time when there is no height before it)."""
+        samples = list(self._recent)
+        i = next(k for k, (st, _) in enumerate(samples) if st == low_t)
+        if i == 0:
+            return low_t
+        t = np.array([st for st, _ in samples[i - 1 : i + 2]])
+        h = np.array([sh for _, sh in samples[i - 1 : i + 2]])
+        return _vertex(t, h)
 
 
 def _vertex(t: np.ndarray, h: np.ndarray) -> float:
