@@ -225,6 +225,11 @@ def test_at_contact_truth_is_read_at_the_instant_of_contact() -> None:
         assert step.metrics["overstride_ratio"] == pytest.approx(
             same[0].metrics["overstride_ratio"], abs=0.01
         )
+        if "contact_time_ms" in step.metrics:
+            # From touchdown to lift-off: frame to frame it would read up to a frame short.
+            assert step.metrics["contact_time_ms"] == pytest.approx(
+                same[0].metrics["contact_time_ms"], abs=1.0
+            )
         compared += 1
     assert compared >= 8
 

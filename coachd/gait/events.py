@@ -45,9 +45,11 @@ class FootEvent:
     kind: EventKind
     t_detected: float
     confidence: float
-    # Side views: the instant of touchdown read off the foot's descent, between frames (the
-    # at-contact angles are read there); None when the descent gave no clear answer.
+    # Side views, between frames: a contact's instant of touchdown read off the foot's
+    # descent (the at-contact angles are read there), a toe-off's instant of lift-off read off
+    # its rise; None when the fit gave no clear answer.  The contact time runs between them.
     t_touchdown: Optional[float] = None
+    t_lift_off: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -299,7 +301,8 @@ class FootContactDetector:
             run.pop()
             end = run[-1][0]
         self._last_toe_off_t = end
-        return [FootEvent(end, t_fine, self.side, "toe_off", t_now, confidence)]
+        lift_off = None if frontal else self._lift_off(end, leg_px)
+        return [FootEvent(end, t_fine, self.side, "toe_off", t_now, confidence, None, lift_off)]
 
     def _lower_point(self, sample: FootSample, other: FootSample) -> Optional[int]:
         """Heel or toe, whichever is lower in `sample` relative to its planted height."""
@@ -363,19 +366,31 @@ class FootContactDetector:
         return fallback
 
     def _touchdown(self, start: float, leg_px: float) -> Optional[float]:
-        """The first frame at or after the touchdown read off the foot's descent, or None.
+        """The instant of touchdown read off the foot's descent onto the belt, or None.
 
         The frames just before a landing are within a few pixels of the belt, inside the
-        landmark noise, so which of them is the first on the belt is settled by the descent:
-        the lowest point's heights around `start` are fitted with a line falling onto a flat
-        floor, h = floor + rate * max(0, t_touch - t), and the contact is the first frame at
-        or after t_touch; None when the fit finds no clear descent.  The event keeps its own
-        frame (and the step timing): this frame is only where the at-contact angles are read,
-        which change by up to ten degrees a frame around a landing.
+        landmark noise, so when the foot landed is settled by the descent: the lowest point's
+        heights around `start` (the event's frame) are fitted with a line falling onto a flat
+        floor, h = floor + rate * max(0, t_touch - t); None when the fit finds no clear
+        descent.  The event keeps its own frame: this instant is where the at-contact angles
+        are read (they change by up to ten degrees a frame around a landing) and where the
+        contact time starts.
         """
-        frames = [
-            f for f in self._recent if start - 3.5 / self.fps <= f.t <= start + 2.5 / self.fps
-        ]
+        return self._ground_crossing(start, leg_px, landing=True)
+
+    def _lift_off(self, end: float, leg_px: float) -> Optional[float]:
+        """The instant the foot left the belt, read off its rise as `_touchdown` reads the
+        descent (h = floor + rate * max(0, t - t_lift) around `end`, the last frame down)."""
+        return self._ground_crossing(end, leg_px, landing=False)
+
+    def _ground_crossing(self, frame_t: float, leg_px: float, landing: bool) -> Optional[float]:
+        away = -1.0 if landing else 1.0  # the side of `frame_t` where the foot is in the air
+        # A landing foot comes down at speed; a lifting toe starts from rest as it rolls off.
+        power = 1.0 if landing else 1.5
+        frame_s = 1.0 / self.fps
+        # Offsets from `frame_t` counted towards the air: frames from 2.5 on the belt to 3.5 in
+        # the air, the crossing searched from 1 frame on the belt to 2 in the air.
+        frames = [f for f in self._recent if -2.5 <= away * (f.t - frame_t) / frame_s <= 3.5]
         heights = []
         for f in frames:
             values = [
@@ -385,26 +400,28 @@ class FootContactDetector:
             ]
             if values:
                 heights.append((f.t, float(min(values))))
-        after = [h for t, h in heights if t >= start - 1e-6]
-        if len(heights) < 5 or len(after) < 2 or not any(t < start for t, _ in heights):
+        down = [h for t, h in heights if away * (t - frame_t) <= 1e-6]
+        up = [h for t, h in heights if away * (t - frame_t) > 1e-6]
+        if len(heights) < 5 or len(down) < 2 or not up:
             return None
         t = np.array([x for x, _ in heights])
         h = np.array([y for _, y in heights])
-        best: Optional[tuple[float, float, float]] = None  # (residual, t_touch, rate)
-        for t_touch in np.linspace(start - 2.0 / self.fps, start + 1.0 / self.fps, 61):
-            ramp = np.maximum(0.0, t_touch - t)
+        best: Optional[tuple[float, float, float]] = None  # (residual, t_cross, rate)
+        for t_cross in np.sort(frame_t + away * frame_s * np.linspace(-1.0, 2.0, 61)):
+            ramp = np.maximum(0.0, away * (t - t_cross)) ** power
             basis = np.stack([np.ones_like(t), ramp], axis=1)
             coef, *_ = np.linalg.lstsq(basis, h, rcond=None)
             residual = float(np.sum((basis @ coef - h) ** 2))
             if coef[1] > 0 and (best is None or residual < best[0]):
-                best = (residual, float(t_touch), float(coef[1]))
+                best = (residual, float(t_cross), float(coef[1]))
         if best is None:
             return None
-        _, t_touch, rate = best
-        # A clear descent only: faster than the landmarks' own frame-to-frame noise.
-        if rate / self.fps < MIN_DESCENT * leg_px:
+        _, t_cross, rate = best
+        # A clear descent or rise only: faster than the landmarks' own frame-to-frame noise
+        # (what it covers in its first two frames).
+        if rate * (2.0 * frame_s) ** power < 2.0 * MIN_DESCENT * leg_px:
             return None
-        return t_touch
+        return t_cross
 
     def _before(self, t: float) -> Optional[tuple[float, float]]:
         earlier = [(et, h) for et, h, _ in self._evaluated if et < t and h is not None]

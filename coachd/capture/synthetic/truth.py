@@ -20,7 +20,7 @@ Conventions where metrics.md leaves a choice:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -91,26 +91,44 @@ def simulate_truth(params: SyntheticParams, seconds: Optional[float] = None) -> 
     for i in range(count):
         if present[i]:
             contact[i] = contact_flags(joints[i])
-    touchdowns = {
-        (i, s): _touchdown_joints(model, float(times[i - 1]), float(times[i]), s)
-        for i in range(1, count)
-        for s in (0, 1)
-        if present[i - 1] and present[i] and contact[i, s] and not contact[i - 1, s]
-    }
-    events, steps = measure(times, joints, contact, present, params.view, touchdowns)
+    instants = ContactInstants()
+    for i in range(1, count):
+        if not (present[i - 1] and present[i]):
+            continue
+        for side in (0, 1):
+            if contact[i, side] and not contact[i - 1, side]:
+                t = _instant(model, float(times[i - 1]), float(times[i]), side)
+                instants.touchdown[(i, side)] = t
+                instants.touchdown_joints[(i, side)] = model.skeleton(t).joints
+            if contact[i - 1, side] and not contact[i, side]:
+                instants.lift_off[(i - 1, side)] = _instant(
+                    model, float(times[i - 1]), float(times[i]), side
+                )
+    events, steps = measure(times, joints, contact, present, params.view, instants)
     return SyntheticTruth(times, joints, contact, present, events, steps)
 
 
-def _touchdown_joints(model: GaitModel, t_up: float, t_down: float, side: int) -> np.ndarray:
-    """The skeleton at the instant foot `side` reaches the belt, between a frame where it is
-    still up and the next, where it is down (bisection on the drawn skeleton itself)."""
+@dataclass
+class ContactInstants:
+    """The instants between frames when each foot reached or left the belt, keyed by (the
+    first frame down or the last, side), and the skeleton at each touchdown."""
+
+    touchdown: dict[tuple[int, int], float] = field(default_factory=dict)
+    touchdown_joints: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    lift_off: dict[tuple[int, int], float] = field(default_factory=dict)
+
+
+def _instant(model: GaitModel, t_before: float, t_after: float, side: int) -> float:
+    """When foot `side` reached or left the belt between two frames that disagree on it
+    (bisection on the drawn skeleton itself)."""
+    down_before = bool(contact_flags(model.skeleton(t_before).joints)[side])
     for _ in range(TOUCHDOWN_BISECTIONS):
-        middle = 0.5 * (t_up + t_down)
-        if contact_flags(model.skeleton(middle).joints)[side]:
-            t_down = middle
+        middle = 0.5 * (t_before + t_after)
+        if bool(contact_flags(model.skeleton(middle).joints)[side]) == down_before:
+            t_before = middle
         else:
-            t_up = middle
-    return model.skeleton(t_down).joints
+            t_after = middle
+    return t_after if not down_before else t_before
 
 
 def runner_present(params: SyntheticParams, t: float) -> bool:
@@ -141,13 +159,15 @@ def measure(
     contact: np.ndarray,
     present: np.ndarray,
     view: View,
-    touchdowns: Optional[dict[tuple[int, int], np.ndarray]] = None,
+    instants: Optional[ContactInstants] = None,
 ) -> tuple[list[GaitEvent], list[Stride]]:
     """Contacts, toe-offs and per-step metrics from per-frame joints (metrics.md).
 
-    `touchdowns` holds the skeleton at the very instant of each contact, keyed by (first
-    frame down, side): the at-contact metrics are read there, not on the frame after, because
-    an overstriding shank turns ten degrees and more in one frame around a landing.
+    `instants` holds when each foot reached and left the belt, between frames, and the
+    skeleton at each touchdown: the at-contact metrics are read there, not on the frame after,
+    because an overstriding shank turns ten degrees and more in one frame around a landing;
+    the contact time runs from instant to instant, not from frame to frame (which reads it a
+    frame short on average: the first and last frames down are inside the contact).
     """
     events: list[GaitEvent] = []
     ics: list[tuple[int, int]] = []  # (frame, side)
@@ -170,8 +190,9 @@ def measure(
         i1, _ = ics[n + 1]
         if not present[i0 : i1 + 1].all():
             continue
-        at_ic = (touchdowns or {}).get((i0, s), joints[i0])
-        metrics = _step_metrics(times, joints, at_ic, contact, ics, tos, n)
+        found = instants or ContactInstants()
+        at_ic = found.touchdown_joints.get((i0, s), joints[i0])
+        metrics = _step_metrics(times, joints, at_ic, contact, ics, tos, n, found)
         steps.append(
             Stride(
                 t=float(times[i0]),
@@ -193,6 +214,7 @@ def _step_metrics(
     ics: list[tuple[int, int]],
     tos: list[tuple[int, int]],
     n: int,
+    instants: ContactInstants,
 ) -> dict[str, float]:
     i0, s = ics[n]
     i1, _ = ics[n + 1]
@@ -231,7 +253,9 @@ def _step_metrics(
         m["shoulder_sway_ratio"] = float(np.ptp(sideways) / width)
         offs = [i for i, side in tos if side == s and i0 <= i < i2]
         if offs:
-            contact_s = float(times[offs[0]] - times[i0])
+            landed = instants.touchdown.get((i0, s), float(times[i0]))
+            left = instants.lift_off.get((offs[0], s), float(times[offs[0]]))
+            contact_s = left - landed
             m["contact_time_ms"] = 1000.0 * contact_s
             m["duty_factor"] = contact_s / float(times[i2] - times[i0])
     # Belt speed: the belt-touching heel or toe of this foot, frame to frame.
