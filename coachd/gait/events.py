@@ -380,10 +380,13 @@ class FootContactDetector:
 
     def _lift_off(self, end: float, leg_px: float) -> Optional[float]:
         """The instant the foot left the belt, read off its rise as `_touchdown` reads the
-        descent (h = floor + rate * max(0, t - t_lift) around `end`, the last frame down)."""
+        descent, but h = floor + a * max(0, t - t_lift) ** 1.5 around `end` (the last frame
+        down): a toe rolling off starts from rest, and a straight line read it late."""
         return self._ground_crossing(end, leg_px, landing=False)
 
     def _ground_crossing(self, frame_t: float, leg_px: float, landing: bool) -> Optional[float]:
+        """When the lowest foot point's unsmoothed height left or reached the floor near
+        `frame_t`, by a least-squares ramp on one side of it; None without a clear one."""
         away = -1.0 if landing else 1.0  # the side of `frame_t` where the foot is in the air
         # A landing foot comes down at speed; a lifting toe starts from rest as it rolls off.
         power = 1.0 if landing else 1.5
