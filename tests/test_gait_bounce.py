@@ -58,3 +58,16 @@ def test_the_hips_out_of_view_start_the_search_afresh() -> None:
             lows.append(low)
     assert not [low for low in lows if 1.0 <= low < 1.5]
     assert len([low for low in lows if low >= 1.5]) >= 3
+
+
+def test_a_fast_camera_is_followed_too() -> None:
+    # camera.fps goes up to 240: the rise that confirms a broad low spans 20 frames and more.
+    t, height = bounce(10.0, noise_px=0.0)
+    fast = np.arange(0.0, 10.0, 1.0 / 240.0)
+    clock = BounceClock(min_step_s=0.25)
+    heights = np.interp(fast, t, height)
+    lows = [low for now, h in zip(fast, heights) if (low := clock.update(float(now), h, LEG_PX))]
+    truth = (np.arange(len(lows) + 1) + 0.5) * STEP_S
+    assert len(lows) >= 27
+    # Within the flat bottom (the lowest height holds for about 60 ms).
+    assert all(np.min(np.abs(truth - low)) <= 0.04 for low in lows)

@@ -10,7 +10,6 @@ periods, which does not depend on where in the cycle the period starts.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Optional
 
 import numpy as np
@@ -18,7 +17,8 @@ import numpy as np
 MIN_DROP = 0.025  # leg lengths the hips must have fallen from their high point to a low point
 MIN_RISE = 0.0125  # ... and risen again after it, for the low point to count
 MAX_WAIT_S = 0.15  # a low point the rise has not confirmed within this long is given up
-RECENT_SAMPLES = 16  # heights kept for the sub-frame timing: MAX_WAIT_S at 100 fps
+
+Sample = tuple[float, float]  # (time, height)
 
 
 class BounceClock:
@@ -32,17 +32,20 @@ class BounceClock:
 
     def __init__(self, min_step_s: float) -> None:
         self.min_step_s = min_step_s
-        self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT_SAMPLES)
         self._last_low: Optional[float] = None
+        self._previous: Optional[Sample] = None  # the last height, while the hips are seen
         self._high: Optional[float] = None  # highest since the last low point
-        self._lowest: Optional[tuple[float, float]] = None  # lowest since that high point
+        self._lowest: Optional[Sample] = None  # lowest since that high point
+        # The heights either side of the lowest, for its time between frames.
+        self._before_lowest: Optional[Sample] = None
+        self._after_lowest: Optional[Sample] = None
 
     def reset(self) -> None:
         self._last_low = None
         self._lose_track()
 
     def _lose_track(self) -> None:
-        self._recent.clear()
+        self._previous = None
         self._high = None
         self._lowest = None
 
@@ -52,37 +55,39 @@ class BounceClock:
         if height is None or leg_px is None:
             self._lose_track()
             return None
-        self._recent.append((t, height))
+        sample, before = (t, height), self._previous
+        self._previous = sample
         if self._high is None or height > self._high:
             self._high = height  # still rising: a low point can only come after this
             self._lowest = None
             return None
         if self._lowest is None or height < self._lowest[1]:
-            self._lowest = (t, height)
+            self._lowest, self._before_lowest, self._after_lowest = sample, before, None
             return None
+        if self._after_lowest is None:
+            self._after_lowest = sample
         low_t, low = self._lowest
         if t - low_t > MAX_WAIT_S:
-            self._lowest = (t, height)  # a flat stretch, not a bounce: look afresh from here
+            # A flat stretch, not a bounce: look afresh from here.
+            self._lowest, self._before_lowest, self._after_lowest = sample, before, None
             return None
         if self._high - low < MIN_DROP * leg_px or height - low < MIN_RISE * leg_px:
             return None
+        at = self._lowest_time()
         self._high, self._lowest = height, None
-        at = self._vertex_time(low_t)
         if self._last_low is not None and at - self._last_low < self.min_step_s:
             return None
         self._last_low = at
         return at
 
-    def _vertex_time(self, low_t: float) -> float:
+    def _lowest_time(self) -> float:
         """The low point between frames: the vertex of the parabola through it and the heights
         just before and after (its own frame's time when there is no height before it)."""
-        samples = list(self._recent)
-        i = next(k for k, (st, _) in enumerate(samples) if st == low_t)
-        if i == 0:
-            return low_t
-        t = np.array([st for st, _ in samples[i - 1 : i + 2]])
-        h = np.array([sh for _, sh in samples[i - 1 : i + 2]])
-        return _vertex(t, h)
+        assert self._lowest is not None and self._after_lowest is not None
+        if self._before_lowest is None:
+            return self._lowest[0]
+        samples = (self._before_lowest, self._lowest, self._after_lowest)
+        return _vertex(np.array([st for st, _ in samples]), np.array([sh for _, sh in samples]))
 
 
 def _vertex(t: np.ndarray, h: np.ndarray) -> float:
