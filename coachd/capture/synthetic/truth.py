@@ -184,15 +184,14 @@ def measure(
                 events.append(GaitEvent(float(times[i - 1]), SIDES[s], "toe_off", float(times[i])))
     events.sort(key=lambda e: (e.t, e.kind != "toe_off"))
     ics.sort()
+    instants = instants or ContactInstants()
     steps: list[Stride] = []
     for n in range(len(ics) - 1):
         i0, s = ics[n]
         i1, _ = ics[n + 1]
         if not present[i0 : i1 + 1].all():
             continue
-        found = instants or ContactInstants()
-        at_ic = found.touchdown_joints.get((i0, s), joints[i0])
-        metrics = _step_metrics(times, joints, at_ic, contact, ics, tos, n, found)
+        metrics = _step_metrics(times, joints, contact, ics, tos, n, instants)
         steps.append(
             Stride(
                 t=float(times[i0]),
@@ -209,7 +208,6 @@ def measure(
 def _step_metrics(
     times: np.ndarray,
     joints: np.ndarray,
-    at_ic: np.ndarray,
     contact: np.ndarray,
     ics: list[tuple[int, int]],
     tos: list[tuple[int, int]],
@@ -218,6 +216,7 @@ def _step_metrics(
 ) -> dict[str, float]:
     i0, s = ics[n]
     i1, _ = ics[n + 1]
+    at_ic = instants.touchdown_joints.get((i0, s), joints[i0])
     leg = _leg_length(at_ic, s)
     legs = 0.5 * (_leg_length(at_ic, 0) + _leg_length(at_ic, 1))
     hip_mid = _hip_mid(at_ic)
