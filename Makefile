@@ -10,7 +10,7 @@ ARGS ?=
 # CI runs the long soak tests too; a developer's `make test` leaves them out.
 PYTEST_MARK := $(if $(filter true,$(CI)),,-m "not slow")
 
-.PHONY: setup run test lint typecheck unit bench install-service clean
+.PHONY: setup run test lint typecheck unit soak bench install-service clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ unit: setup
 	$(BIN)/python -m pytest $(PYTEST_MARK) $(ARGS)
 
 test: lint typecheck unit
+
+# The half-hour kiosk soak and the fault soak, on demand (CI runs 5-minute versions).
+soak: setup
+	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(BIN)/python -m pytest -m soak -s $(ARGS)
 
 bench: setup
 	$(BIN)/coachd bench pose --source ../shared/data/treadmill_side.mp4
