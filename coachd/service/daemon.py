@@ -28,7 +28,7 @@ from coachd.messages import Cue, Frame, Stride, TrackedFrame
 from coachd.pipeline import LivePipeline, PipelineSnapshot
 from coachd.pose import create_tracker
 from coachd.service.coaching import Coaching, CoachingStep
-from coachd.service.health import HealthServer, Metrics
+from coachd.service.health import ComponentHealth, HealthServer, Metrics
 from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
 from coachd.service.sessions import SessionTracker
@@ -78,7 +78,10 @@ class Daemon:
         self._health: Optional[HealthServer] = None
         if self.settings.service.http_port:
             self._health = HealthServer(
-                self.settings.service, self.metrics, frames_flowing=self._frames_flowing
+                self.settings.service,
+                self.metrics,
+                frames_flowing=self._frames_flowing,
+                components=self._component_health,
             )
         cache_dir = Path(self.settings.speech.cache_dir or self._state_dir / "voice-cache")
         # The daemon prints every cue as it is decided, so the speaker's printed fallback
@@ -119,6 +122,35 @@ class Daemon:
 
     def _frames_flowing(self) -> bool:
         return self._pipeline.frames_flowing(within_s=2.0)
+
+    def _component_health(self) -> dict[str, ComponentHealth]:
+        """What /healthz reports per part of the kiosk (read from the HTTP thread)."""
+        return {
+            "camera": self._camera_health(),
+            "pose": self._pose_health(),
+            "audio": self._audio_health(),
+            "store": self._store_health(),
+        }
+
+    def _camera_health(self) -> ComponentHealth:
+        snapshot = self._pipeline.snapshot()
+        if snapshot.state.startswith("reconnecting"):
+            return ComponentHealth("reconnecting", snapshot.last_error)
+        return ComponentHealth()
+
+    def _pose_health(self) -> ComponentHealth:
+        if not self._pipeline.frames_flowing(within_s=2.0):
+            return ComponentHealth("idle", "no frames tracked in the last 2 s")
+        return ComponentHealth()
+
+    def _audio_health(self) -> ComponentHealth:
+        state = self._speaker.stats.device_state
+        if state in ("ok", "disabled"):
+            return ComponentHealth()
+        return ComponentHealth(state, f"audio output {state}")
+
+    def _store_health(self) -> ComponentHealth:
+        return ComponentHealth()
 
     # --- the main thread -------------------------------------------------------------
 

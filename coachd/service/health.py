@@ -13,6 +13,8 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -42,6 +44,24 @@ POSE_BUCKETS = (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.
 LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0)
 # The speech stage's device states (SpeakerStats.device_state); others are added as they appear.
 AUDIO_STATES = ("ok", "missing", "retrying", "disabled")
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    """One part of the kiosk as /healthz reports it: "ok", or what is wrong and why."""
+
+    state: str = "ok"  # "ok", or a fault state such as "reconnecting", "hung", "locked"
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+    def as_json(self) -> dict[str, str]:
+        return {"state": self.state, **({"reason": self.reason} if self.reason else {})}
+
+
+ComponentsReader = Callable[[], Mapping[str, ComponentHealth]]
 
 
 class Metrics:
@@ -185,14 +205,18 @@ class HealthServer:
         metrics: Metrics,
         frames_flowing: Optional[Callable[[], bool]] = None,
         port: Optional[int] = None,
+        components: Optional[ComponentsReader] = None,
     ) -> None:
         """`frames_flowing` decides /healthz; without it, mark_frame() calls within
-        service.health_stale_s do. `port` overrides service.http_port (0: any free port)."""
+        service.health_stale_s do. `components` (camera, pose, audio, store) are reported
+        in /healthz; one not ok makes a flowing kiosk "degraded" (still 200: it coaches).
+        `port` overrides service.http_port (0: any free port)."""
         check_bind_allowed(settings.http_host, settings.allow_remote_http)
         self.host = settings.http_host.strip("[]")
         self.port = settings.http_port if port is None else port
         self.metrics = metrics
         self._frames_flowing = frames_flowing
+        self._components = components
         self._stale_after_s = settings.health_stale_s
         self._started = time.monotonic()
         self._last_frame: Optional[float] = None
@@ -223,13 +247,20 @@ class HealthServer:
         else:
             ok = age <= self._stale_after_s
             reason = "" if ok else f"last frame {age:.1f} s ago (limit {self._stale_after_s} s)"
+        components = dict(self._components()) if self._components is not None else {}
+        faults = [f"{name}: {c.reason or c.state}" for name, c in components.items() if not c.ok]
+        status = "unhealthy" if not ok else ("degraded" if faults else "ok")
+        if ok and faults:
+            reason = "; ".join(faults)
         body: dict[str, Any] = {
-            "status": "ok" if ok else "unhealthy",
+            "status": status,
             "uptime_s": round(now - self._started, 1),
             "last_frame_age_s": age,
         }
         if reason:
             body["reason"] = reason
+        if components:
+            body["components"] = {name: c.as_json() for name, c in components.items()}
         return ok, body
 
     @property
