@@ -2,7 +2,7 @@
 1800), speaking through a real ALSA device that records to a file, must hold its frame rate,
 not leak memory, keep feeding the watchdog and never break a speaking rate limit.
 
-Try it shorter locally: SOAK_SECONDS=120 .venv/bin/python -m pytest -q -s -m slow tests/test_daemon_soak.py
+Try it shorter: SOAK_SECONDS=120 .venv/bin/python -m pytest -q -s -m soak tests/test_daemon_soak.py
 (COACHD_* variables are reserved for settings, hence the plain name.)
 """
 
