@@ -494,9 +494,13 @@ class _Serving:
                 return
             writer.close()
         except ConnectionError:
-            writer.transport.abort()
+            pass
         finally:
             self._forget(connection)
+            # Whatever ended it early (EOF, reset, cancel): asyncio keeps a half-closed
+            # connection open for writing until told otherwise.
+            if not writer.transport.is_closing():
+                writer.transport.abort()
 
 
 async def _read_head(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
