@@ -1,12 +1,15 @@
 """Health and metrics over HTTP, for the gym's monitoring: /healthz and /metrics.
 
 /healthz answers 200 while frames flow and 503 (with the reason) otherwise; /metrics is the
-Prometheus text format from this process's own CollectorRegistry. The server runs in daemon
-threads, so a slow scraper never holds up the pipeline.
+Prometheus text format from this process's own CollectorRegistry. The server runs in its own
+threads, so a slow scraper never holds up the pipeline, and within HttpLimits, so no number
+of idle, slow or simultaneous clients can take more than a bounded set of threads and sockets.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import ipaddress
 import json
 import logging
@@ -14,9 +17,10 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from prometheus_client import (
@@ -112,6 +116,17 @@ class Metrics:
         self._voice_cache = Gauge(
             "coachd_voice_cache_bytes", "rendered phrases kept on disk, bytes", registry=r
         )
+        self._http_open = Gauge(
+            "coachd_http_connections", "connections open on the health/metrics port", registry=r
+        )
+        self._http_dropped = Counter(
+            "coachd_http_connections_dropped",
+            "health/metrics connections closed unanswered: refused, evicted or too slow",
+            ["reason"],
+            registry=r,
+        )
+        for reason in HTTP_DROP_REASONS:
+            self._http_dropped.labels(reason=reason)  # each series from 0, for rate()
         self._audio_states: list[str] = list(AUDIO_STATES)
         self._audio_lock = threading.Lock()
         self._dropped_seen = 0
@@ -161,6 +176,13 @@ class Metrics:
     def set_voice_cache_bytes(self, size: int) -> None:
         self._voice_cache.set(size)
 
+    def set_http_connections(self, count: int) -> None:
+        self._http_open.set(count)
+
+    def inc_http_dropped(self, reason: str) -> None:
+        """One of HTTP_DROP_REASONS."""
+        self._http_dropped.labels(reason=reason).inc()
+
     def set_last_frame_age(self, seconds: Optional[float]) -> None:
         self._last_frame_age.set(-1 if seconds is None else seconds)
 
@@ -196,8 +218,29 @@ def check_bind_allowed(host: str, allow_remote: bool) -> None:
         )
 
 
+@dataclass(frozen=True)
+class HttpLimits:
+    """What the HTTP surface may hold, whatever its clients do.
+
+    Connections are read by one event-loop thread, so an idle or slow client costs a socket,
+    never a thread; only a complete request head reaches the `workers` threads, which build
+    the answer in memory. `max_connections` counts every open connection: when it is reached
+    the oldest one still sending its head is closed (a scraper sends its head at once), or,
+    if every connection is being answered, the newcomer gets an immediate 503.
+
+    A later live page's Server-Sent Events streams should be asyncio tasks on the same loop,
+    with their own small cap (a few streams) outside `max_connections` and no worker thread.
+    """
+
+    max_connections: int = 256
+    workers: int = 2
+    head_deadline_s: float = 5.0  # from accept to the blank line that ends the head
+    response_deadline_s: float = 5.0  # for building the answer, and again for sending it
+    max_head_bytes: int = 16 * 1024
+
+
 class HealthServer:
-    """Serves /healthz and /metrics from daemon threads until stop()."""
+    """Serves /healthz and /metrics from its own threads until stop()."""
 
     def __init__(
         self,
@@ -206,6 +249,7 @@ class HealthServer:
         frames_flowing: Optional[Callable[[], bool]] = None,
         port: Optional[int] = None,
         components: Optional[ComponentsReader] = None,
+        limits: HttpLimits = HttpLimits(),
     ) -> None:
         """`frames_flowing` decides /healthz; without it, mark_frame() calls within
         service.health_stale_s do. `components` (camera, pose, audio, store) are reported
@@ -215,14 +259,14 @@ class HealthServer:
         self.host = settings.http_host.strip("[]")
         self.port = settings.http_port if port is None else port
         self.metrics = metrics
+        self.limits = limits
         self._frames_flowing = frames_flowing
         self._components = components
         self._stale_after_s = settings.health_stale_s
         self._started = time.monotonic()
         self._last_frame: Optional[float] = None
         self._stopping = False
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._serving: Optional[_Serving] = None
 
     def mark_frame(self, t: Optional[float] = None) -> None:
         """A frame went through the pipeline (t: its time.monotonic(), default now)."""
@@ -266,70 +310,271 @@ class HealthServer:
     @property
     def address(self) -> tuple[str, int]:
         """(host, port) actually bound; the port is known once started."""
-        if self._server is None:
+        if self._serving is None:
             return self.host, self.port
-        return self.host, int(self._server.server_address[1])
+        return self.host, self._serving.port
 
     def start(self) -> None:
         """Bind and serve; ConfigError when the address cannot be bound."""
-        handler = _make_handler(self)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        server_class = type("CoachdHTTPServer", (ThreadingHTTPServer,), {"address_family": family})
         try:
-            server = server_class((self.host, self.port), handler)
+            sock = socket.create_server(
+                (self.host, self.port), family=family, backlog=self.limits.max_connections
+            )
         except OSError as exc:
             raise ConfigError(
                 f"config error: cannot serve health/metrics on {self.host}:{self.port} "
                 f"({exc.strerror or exc}); change service.http_port or service.http_host, "
                 "or set service.http_port = 0 to turn it off"
             ) from None
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.25}, name="coachd-http"
-        )
-        self._thread.daemon = True
-        self._thread.start()
+        self._serving = _Serving(sock, self.limits, self.metrics, self._respond)
         log.info("health and metrics on http://%s:%d/", *self.address)
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        """Close the listening socket and every connection, stuck or not; returns promptly."""
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.close()
+
+    def _respond(self, head: bytes, peer: tuple[str, int]) -> bytes:
+        """The whole response to one request head (run on a worker thread)."""
+        return _Handler(head, peer, self).response
 
 
-def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = f"coachd/{__version__}"
+_Responder = Callable[[bytes, "tuple[str, int]"], bytes]
 
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/healthz":
-                ok, body = owner.check()
-                status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
-                self._send(status, "application/json", json.dumps(body).encode() + b"\n")
-            elif path == "/metrics":
-                owner.check()  # refreshes coachd_last_frame_age_seconds
-                self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, owner.metrics.render())
-            elif path == "/":
-                text = b"coachd: /healthz (200 while frames flow), /metrics (Prometheus)\n"
-                self._send(HTTPStatus.OK, "text/plain; charset=utf-8", text)
-            else:
-                self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
+# Counted in coachd_http_connections_dropped{reason}: connections closed without an answer
+# from the handler.
+HTTP_DROP_REASONS = (
+    "refused",  # every slot busy answering
+    "evicted",  # the oldest head still arriving, closed to make room
+    "head_timeout",  # no complete request head within head_deadline_s
+    "too_large",  # request head over max_head_bytes
+    "response_timeout",  # the handler took longer than response_deadline_s
+    "write_timeout",  # the client did not take the response within response_deadline_s
+)
 
-        def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("http %s: " + format, self.address_string(), *args)
+@dataclass
+class _Connection:
+    writer: asyncio.StreamWriter
+    task: asyncio.Task[None]
+    reading: bool = True  # still receiving its head: the one evicted first
 
-    return Handler
+
+class _Serving:
+    """The event loop thread and worker pool behind one started HealthServer."""
+
+    def __init__(
+        self, sock: socket.socket, limits: HttpLimits, metrics: Metrics, respond: _Responder
+    ) -> None:
+        self.port = int(sock.getsockname()[1])
+        self._limits = limits
+        self._metrics = metrics
+        self._respond = respond
+        # Insertion order is accept order: the first reading one is the oldest.
+        self._connections: dict[asyncio.StreamWriter, _Connection] = {}
+        self._workers = ThreadPoolExecutor(limits.workers, thread_name_prefix="coachd-http-worker")
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(
+                    self._serve,
+                    sock=sock,
+                    limit=limits.max_head_bytes,
+                    backlog=limits.max_connections,
+                )
+            )
+        except BaseException:
+            sock.close()
+            self._loop.close()
+            self._workers.shutdown(wait=False)
+            raise
+        self._thread = threading.Thread(target=self._run, name="coachd-http", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=2.0)
+        # A worker stuck in a slow callback is left to finish on its own: shutdown never waits.
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        loop = self._loop
+        try:
+            loop.run_forever()
+        finally:
+            self._server.close()
+            for connection in list(self._connections.values()):
+                connection.writer.transport.abort()
+            # Every task, not only known connections: an accept may be half done.
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
+            loop.close()
+            self._metrics.set_http_connections(0)
+
+    def _admit(self, connection: _Connection) -> bool:
+        """Make room for a new connection; False when there is none (every slot answering)."""
+        if len(self._connections) >= self._limits.max_connections:
+            oldest = next((c for c in self._connections.values() if c.reading), None)
+            if oldest is None:
+                return False
+            self._drop(oldest, "evicted", HTTPStatus.SERVICE_UNAVAILABLE, "too many connections")
+            oldest.task.cancel()
+        self._connections[connection.writer] = connection
+        self._metrics.set_http_connections(len(self._connections))
+        return True
+
+    def _drop(self, connection: _Connection, reason: str, status: HTTPStatus, text: str) -> None:
+        """Best-effort `status` to a client that gets no real answer, then close."""
+        self._metrics.inc_http_dropped(reason)
+        self._forget(connection)
+        transport = connection.writer.transport
+        if not transport.is_closing():
+            # The socket is usually writable at once: the few bytes go out before the abort.
+            transport.write(_plain_response(status, text))
+            transport.abort()
+
+    def _forget(self, connection: _Connection) -> None:
+        if self._connections.pop(connection.writer, None) is not None:
+            self._metrics.set_http_connections(len(self._connections))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        connection = _Connection(writer, task)
+        if not self._admit(connection):
+            self._metrics.inc_http_dropped("refused")
+            writer.transport.write(
+                _plain_response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections")
+            )
+            writer.transport.abort()
+            return
+        limits = self._limits
+        try:
+            try:
+                head = await asyncio.wait_for(
+                    _read_head(reader, limits.max_head_bytes), limits.head_deadline_s
+                )
+            except asyncio.TimeoutError:
+                self._drop(connection, "head_timeout", HTTPStatus.REQUEST_TIMEOUT, "too slow")
+                return
+            except ValueError:  # a line or the whole head over max_head_bytes
+                self._drop(
+                    connection,
+                    "too_large",
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "request head too large",
+                )
+                return
+            if not head:
+                return  # closed before sending anything
+            connection.reading = False
+            peer = writer.get_extra_info("peername") or ("?", 0)
+            work = asyncio.get_running_loop().run_in_executor(
+                self._workers, self._respond, head, (str(peer[0]), int(peer[1]))
+            )
+            try:
+                response = await asyncio.wait_for(work, limits.response_deadline_s)
+            except asyncio.TimeoutError:
+                self._drop(connection, "response_timeout", HTTPStatus.SERVICE_UNAVAILABLE, "busy")
+                return
+            # No write buffering: drain() then waits for the client to take every byte.
+            writer.transport.set_write_buffer_limits(high=0)
+            writer.write(response)
+            try:
+                await asyncio.wait_for(writer.drain(), limits.response_deadline_s)
+            except asyncio.TimeoutError:
+                self._metrics.inc_http_dropped("write_timeout")
+                writer.transport.abort()
+                return
+            writer.close()
+        except ConnectionError:
+            pass
+        finally:
+            self._forget(connection)
+            # Whatever ended it early (EOF, reset, cancel): asyncio keeps a half-closed
+            # connection open for writing until told otherwise.
+            if not writer.transport.is_closing():
+                writer.transport.abort()
+
+
+async def _read_head(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
+    """The request line and headers up to the blank line (or the client's EOF)."""
+    head = bytearray()
+    while True:
+        line = await reader.readline()  # ValueError past the reader's limit
+        head += line
+        if len(head) > max_bytes:
+            raise ValueError("request head too large")
+        if line in (b"", b"\r\n", b"\n"):
+            return bytes(head)
+
+
+def _plain_response(status: HTTPStatus, text: str) -> bytes:
+    body = f"{text}\n".encode()
+    head = (
+        f"HTTP/1.0 {status.value} {status.phrase}\r\n"
+        f"Server: coachd/{__version__}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """http.server's request parsing and replies, on one buffered head, into memory."""
+
+    server_version = f"coachd/{__version__}"
+
+    def __init__(self, head: bytes, client_address: tuple[str, int], owner: HealthServer):
+        # BaseRequestHandler.__init__ would want a socket server: the same steps without it.
+        self.request = head
+        self.client_address = client_address
+        self.owner = owner
+        self.response = b""
+        self.setup()
+        try:
+            self.handle()
+        finally:
+            self.finish()
+
+    def setup(self) -> None:
+        self.rfile = io.BytesIO(self.request)
+        self.wfile = self._out = io.BytesIO()
+
+    def finish(self) -> None:
+        self.response = self._out.getvalue()
+
+    def do_GET(self) -> None:
+        owner = self.owner
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            ok, body = owner.check()
+            status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
+            self._send(status, "application/json", json.dumps(body).encode() + b"\n")
+        elif path == "/metrics":
+            owner.check()  # refreshes coachd_last_frame_age_seconds
+            self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, owner.metrics.render())
+        elif path == "/":
+            text = b"coachd: /healthz (200 while frames flow), /metrics (Prometheus)\n"
+            self._send(HTTPStatus.OK, "text/plain; charset=utf-8", text)
+        else:
+            self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
+
+    def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http %s: " + format, self.address_string(), *args)
