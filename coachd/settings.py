@@ -186,6 +186,12 @@ class SpeechSettings(Section):
     render_timeout_s: float = Field(
         10.0, ge=0.5, le=120.0, description="a phrase render taking longer counts as a TTS failure"
     )
+    write_timeout_s: float = Field(
+        2.0,
+        ge=0.1,
+        le=60.0,
+        description="an output device taking no audio for this long is hung and is reopened",
+    )
 
 
 class ServiceSettings(Section):

@@ -59,7 +59,6 @@ class Daemon:
         self._reload = threading.Event()
         self._problem_reported = threading.Event()
         self._metronome_spm: Optional[float] = None
-        self._speech_drops_seen = 0
         self._reconnects_seen = 0
         self._notifier = Notifier.from_environment()
         self._session_lock = threading.Lock()
@@ -87,7 +86,11 @@ class Daemon:
         # The daemon prints every cue as it is decided, so the speaker's printed fallback
         # would only repeat it.
         self._speaker = Speaker(
-            self.settings.speech, cache_dir, options.speech_log, printer=lambda text: None
+            self.settings.speech,
+            cache_dir,
+            options.speech_log,
+            printer=lambda text: None,
+            on_outcome=self._cue_outcome,
         )
         self._tracker = create_tracker(self.settings.pose)
         source = self._first_source()
@@ -144,10 +147,12 @@ class Daemon:
         return ComponentHealth()
 
     def _audio_health(self) -> ComponentHealth:
-        state = self._speaker.stats.device_state
+        speech = self._speaker.stats
+        state = speech.device_state
         if state in ("ok", "disabled"):
             return ComponentHealth()
-        return ComponentHealth(state, f"audio output {state}")
+        why = f": {speech.last_error}" if speech.last_error else ""
+        return ComponentHealth(state, f"audio output {state}{why}")
 
     def _store_health(self) -> ComponentHealth:
         return ComponentHealth()
@@ -212,11 +217,6 @@ class Daemon:
         speech = self._speaker.stats
         self.metrics.set_audio_state(speech.device_state)
         self.metrics.set_voice_cache_bytes(speech.cache_bytes)
-        if speech.dropped_stale > self._speech_drops_seen:
-            self.metrics.inc_cue_dropped(
-                "late_for_speech", speech.dropped_stale - self._speech_drops_seen
-            )
-            self._speech_drops_seen = speech.dropped_stale
         status = self._status_text(snapshot)
         self._notifier.status(status)
         if not self._options.quiet and sys.stderr.isatty():
@@ -361,10 +361,20 @@ class Daemon:
             self._store.set_program_state(runner, "retro", asdict(retro))
         self._session_id = None
 
+    def _cue_outcome(self, event: str, cue: Cue, reason: str) -> None:
+        """How the speaker ended a cue (its threads): spoken only once it reached the device."""
+        if event == "played":
+            self.metrics.inc_cue(cue.cue_id)
+        elif event == "printed":
+            self.metrics.inc_cue_printed(reason)
+        elif event == "dropped":
+            # "late_for_speech" as before for a cue that waited too long or was replaced.
+            late = reason in ("late", "replaced")
+            self.metrics.inc_cue_dropped("late_for_speech" if late else reason)
+
     def _say(self, cue: Cue) -> None:
         self._speaker.say(cue)
         self._cues_said += 1
-        self.metrics.inc_cue(cue.cue_id)
         if self._session_id is not None:
             self._store.add_cue(self._session_id, cue)
         if not self._options.quiet:

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 POSE_BUCKETS = (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0)
 LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0)
 # The speech stage's device states (SpeakerStats.device_state); others are added as they appear.
-AUDIO_STATES = ("ok", "missing", "retrying", "disabled")
+AUDIO_STATES = ("ok", "missing", "retrying", "hung", "disabled")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,15 @@ class Metrics:
             "coachd_runner_present", "1 while a person is tracked in view", registry=r
         )
         self._sessions = Counter("coachd_sessions", "coaching sessions started", registry=r)
-        self._cues = Counter("coachd_cues_spoken", "cues spoken", ["cue_id"], registry=r)
+        self._cues = Counter(
+            "coachd_cues_spoken", "cues that reached the audio device", ["cue_id"], registry=r
+        )
+        self._cues_printed = Counter(
+            "coachd_cues_printed",
+            "cues printed instead of spoken (no device, hung device, no voice, speech off)",
+            ["reason"],
+            registry=r,
+        )
         self._cues_dropped = Counter(
             "coachd_cues_dropped", "cues decided but not spoken", ["reason"], registry=r
         )
@@ -158,6 +166,9 @@ class Metrics:
 
     def inc_cue(self, cue_id: str) -> None:
         self._cues.labels(cue_id=cue_id).inc()
+
+    def inc_cue_printed(self, reason: str) -> None:
+        self._cues_printed.labels(reason=reason).inc()
 
     def inc_cue_dropped(self, reason: str, count: int = 1) -> None:
         self._cues_dropped.labels(reason=reason).inc(count)

@@ -60,7 +60,7 @@ class SpeechStats:
     printed: int
     rendered: int
     cache_hits: int
-    device_state: str  # "ok" | "missing" | "retrying" | "disabled"
+    device_state: str  # "ok" | "missing" | "retrying" | "hung" | "disabled"
     device_name: str
     latencies_ms: tuple[float, ...]  # Speaker.say() to the first buffer handed to the device
     last_error: str = ""  # why the last cue was printed instead of spoken
@@ -137,15 +137,19 @@ class Speaker:
         cache_dir: Path,
         log_path: Optional[Path] = None,
         printer: Callable[[str], None] = print_cue,
+        on_outcome: Optional[Callable[[str, Cue, str], None]] = None,
     ) -> None:
+        """`on_outcome(event, cue, reason)` hears how each cue ended, from the speaker's
+        threads: "played" (all of it reached the device), "printed" or "dropped"."""
         self._settings = settings
         self._printer = printer
+        self._on_outcome = on_outcome
         self._cond = threading.Condition()
         self._waiting: Optional[_Waiting] = None
         self._closing = False
         self._abort = threading.Event()
         self._log = CueLog(log_path)
-        self._output = AudioOutput(settings.device)
+        self._output = AudioOutput(settings.device, settings.write_timeout_s)
         self._renderer = Renderer(settings, cache_dir, on_change=self._rendered)
         self._played = 0
         self._dropped_stale = 0
@@ -179,12 +183,12 @@ class Speaker:
             self._log.record("emitted", waiting)
             with self._cond:
                 if self._closing:
-                    self._log.record("dropped", waiting, reason="closing")
+                    self._ended("dropped", waiting, reason="closing")
                     return
                 replaced, self._waiting = self._waiting, waiting
                 if replaced is not None:
                     self._dropped_stale += 1
-                    self._log.record("dropped", replaced, reason="replaced")
+                    self._ended("dropped", replaced, reason="replaced")
                 self._cond.notify_all()
             if self._settings.enabled and waiting.text:
                 self._renderer.request([waiting.text], urgent=True)
@@ -231,7 +235,7 @@ class Speaker:
         with self._cond:
             self._closing = True
             if self._waiting is not None and not finish_current:
-                self._log.record("dropped", self._waiting, reason="closing")
+                self._ended("dropped", self._waiting, reason="closing")
                 self._waiting = None
             self._cond.notify_all()
         if not finish_current:
@@ -244,7 +248,7 @@ class Speaker:
             self._thread.join(0.2)
         with self._cond:
             if self._waiting is not None:  # never got its turn
-                self._log.record("dropped", self._waiting, reason="closing")
+                self._ended("dropped", self._waiting, reason="closing")
                 self._waiting = None
         self._renderer.close(timeout=max(0.1, deadline - time.monotonic()))
         self._log.close()
@@ -376,41 +380,42 @@ class Speaker:
     def _deliver(self, waiting: _Waiting) -> None:
         now = time.monotonic()
         if self._abort.is_set():
-            self._log.record("dropped", waiting, reason="closing")
+            self._ended("dropped", waiting, reason="closing")
             return
         if now - waiting.t_said > self._settings.max_delay_s:
             with self._cond:
                 self._dropped_stale += 1
-            self._log.record("dropped", waiting, reason="late")
+            self._ended("dropped", waiting, reason="late")
             return
         if not self._settings.enabled:
             self._print(waiting, "disabled")
             return
         if not waiting.text:
-            self._log.record("dropped", waiting, reason="numbers")
+            self._ended("dropped", waiting, reason="numbers")
             return
         clip = self._renderer.clip(waiting.text)
         if clip is None:
             self._print(waiting, "tts")
             return
         if self._output.state != "ok":
-            self._print(waiting, "no-device")
+            self._print(waiting, "device-hung" if self._output.state == "hung" else "no-device")
             return
         audio = np.concatenate([self._tone_for(waiting.cue, clip.rate), clip.samples])
         for attempt in (1, 2):
             try:
                 self._output.play(audio, clip.rate, self._abort, lambda: self._first(waiting))
             except DeviceFailure as exc:
-                if not exc.started and attempt == 1 and self._try_device(time.monotonic()):
+                retry = not exc.started and exc.state != "hung" and attempt == 1
+                if retry and self._try_device(time.monotonic()):
                     continue  # the device came back under a new index: play it now
                 self._device_lost(exc)
-                self._print(waiting, "device-lost")
+                self._print(waiting, "device-hung" if exc.state == "hung" else "device-lost")
                 return
             break
         self._last_sound = time.monotonic()
         with self._cond:
             self._played += 1
-        self._log.record(
+        self._ended(
             "played",
             waiting,
             seconds=round(len(audio) / clip.rate, 3),
@@ -447,8 +452,19 @@ class Speaker:
             self._tones[key] = make(rate, self._settings.volume)
         return self._tones[key]
 
+    def _ended(self, event: str, waiting: _Waiting, reason: str = "", **extra: Any) -> None:
+        """Log how a cue ended and tell on_outcome (which must be quick: callers may hold
+        the speaker's lock)."""
+        self._log.record(event, waiting, **({"reason": reason} if reason else {}), **extra)
+        if self._on_outcome is None:
+            return
+        try:
+            self._on_outcome(event, waiting.cue, reason)
+        except Exception:  # a metrics fault must not stop speech
+            log.exception("speech: on_outcome failed for %r", waiting.cue.cue_id)
+
     def _print(self, waiting: _Waiting, reason: str) -> None:
         self._printer(waiting.cue.text)
         with self._cond:
             self._printed += 1
-        self._log.record("printed", waiting, reason=reason)
+        self._ended("printed", waiting, reason=reason)
