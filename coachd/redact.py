@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 
 MASK = "***"
+_NOT_USERINFO = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=%]")
 
-# Any URL in a text; a password may hold almost anything, so the match runs to white space.
-_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://\S+")
+# Any URL in a text: it runs to white space, or across spaces while an "@" follows on the
+# line before any "/" (a password with spaces; a sentence with an "@" is hidden too).
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s/]*[ \t]+(?=[^/@\n]*@))*\S+")
 # Closing quotes and punctuation after a URL belong to the text around it (a repr, a
 # sentence): a URL's secrets never end it, a host or a query value does.
 _TRAILING = "'\"`)]}>,;:.!"
@@ -51,6 +54,18 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+def escape_userinfo(url: str) -> str:
+    """`url` with "@", "/", "?", "#" and the like in its user name or password
+    percent-encoded, so FFmpeg finds the host (and does not print part of the password as
+    one); FFmpeg decodes them again for the login. Escapes already there are kept."""
+    scheme, sep, rest = url.partition("://")
+    at = _userinfo_end(rest) if sep else -1
+    if at == -1:
+        return url
+    user, colon, password = rest[:at].partition(":")
+    return f"{scheme}://{_escape(user)}{colon}{_escape(password)}{rest[at:]}"
+
+
 def _redact_match(match: re.Match[str]) -> str:
     url = match.group(0)
     kept = len(url.rstrip(_TRAILING))
@@ -66,9 +81,17 @@ def _redact_url(url: str) -> str:
 
 
 def _redact_userinfo(rest: str) -> str:
-    """Everything before the host's "@" as ***. An unescaped password may hold "/", "@",
-    "?" or ":", so the host starts after the last "@" before the query; when "?" or "#" in
-    the password hides that "@", after the first "@" with no "/" before it."""
+    at = _userinfo_end(rest)
+    return rest if at == -1 else MASK + rest[at:]
+
+
+def _userinfo_end(rest: str) -> int:
+    """Where the "@" ending the userinfo is in `rest` (the URL after "://"), or -1.
+
+    An unescaped password may hold "/", "@", "?" or ":", so the host starts after the last
+    "@" before the query; when "?" or "#" in the password hides that "@", after the first
+    "@" with no "/" before it. When unsure this takes too much: a path with "@" is hidden.
+    """
     end = len(rest)
     for mark in "?#":
         found = rest.find(mark)
@@ -78,8 +101,13 @@ def _redact_userinfo(rest: str) -> str:
     if at == -1:
         at = rest.find("@")
         if at == -1 or "/" in rest[:at]:
-            return rest
-    return MASK + rest[at:]
+            return -1
+    return at
+
+
+def _escape(part: str) -> str:
+    # RFC 3986 userinfo characters, and %XX escapes, stay as they are.
+    return _NOT_USERINFO.sub(lambda m: quote(m.group(0), safe=""), part)
 
 
 def _redact_pairs(query: str) -> str:
