@@ -13,6 +13,7 @@ from typing import Optional
 from coachd import __version__, commands
 from coachd.commands import Command
 from coachd.errors import EXIT_FAILURE, CoachdError
+from coachd.redact import redact
 
 
 def discover_commands() -> list[Command]:
@@ -72,7 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except CoachdError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"coachd: {exc}", file=sys.stderr)
+        print(f"coachd: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -80,7 +81,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.debug:
             raise
         print(
-            f"coachd: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            f"coachd: internal error: {type(exc).__name__}: {redact(str(exc))} "
+            "(run with --debug for details)",
             file=sys.stderr,
         )
         return EXIT_FAILURE

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -26,16 +25,14 @@ from pydantic_settings import (
 )
 
 from coachd.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - 3.9/3.10
-    import tomli as tomllib
+from coachd.textfile import read_toml
 
 SYSTEM_CONFIG = Path("/etc/coachd/coachd.toml")
 CONFIG_ENV = "COACHD_CONFIG"  # names the TOML file when --config is not given
 ENV_PREFIX = "COACHD_"
 ENV_DELIMITER = "__"
+
+REGION_RULE = "needs 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 (a box inside the image)"
 
 ViewSetting = Literal["auto", "side-left", "side-right", "front", "rear"]
 
@@ -59,7 +56,7 @@ class CameraSettings(Section):
         description="pixel format asked of a USB camera, 4 characters; empty keeps the driver's",
     )
     rotation: Literal[0, 90, 180, 270] = Field(0, description="clockwise rotation, degrees")
-    mirror: bool = Field(False, description="flip left-right after rotation")
+    mirror: StrictBool = Field(False, description="flip left-right after rotation")
     read_timeout_s: float = Field(
         2.0, ge=0.1, le=30.0, description="a read that takes longer is a stalled camera, seconds"
     )
@@ -83,8 +80,8 @@ class PoseSettings(Section):
     min_tracking_confidence: float = Field(
         0.5, ge=0.0, le=1.0, description="below this the tracked person counts as lost"
     )
-    smoothing: bool = Field(True, description="One Euro filter on the landmarks")
-    mirror_right_facing: bool = Field(
+    smoothing: StrictBool = Field(True, description="One Euro filter on the landmarks")
+    mirror_right_facing: StrictBool = Field(
         True,
         description="give the model the mirrored frame while the runner faces image-right "
         "(BlazePose keeps a left-facing runner's legs apart far better)",
@@ -103,6 +100,18 @@ class PoseSettings(Section):
         description="x0, y0, x1, y1 as fractions of the image where the treadmill runner is; "
         "unset: the largest, most central person",
     )
+
+    @field_validator("treadmill_region")
+    @classmethod
+    def _region_inside_image(
+        cls, region: Optional[tuple[float, float, float, float]]
+    ) -> Optional[tuple[float, float, float, float]]:
+        if region is not None:
+            x0, y0, x1, y1 = region
+            # Written as chained <= so NaN fails too.
+            if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+                raise ValueError(REGION_RULE)
+        return region
 
 
 class GaitSettings(Section):
@@ -128,9 +137,9 @@ class EngineSettings(Section):
     stale_after_s: float = Field(
         2.0, ge=0.1, le=30.0, description="drop a cue whose evidence is older, seconds"
     )
-    fade: bool = Field(True, description="speak less often while form holds")
+    fade: StrictBool = Field(True, description="speak less often while form holds")
     program: Literal["free", "retro", "cadence"] = Field("free", description="coaching program")
-    metronome: bool = Field(False, description="metronome clicks in the cadence program")
+    metronome: StrictBool = Field(False, description="metronome clicks in the cadence program")
     fade_max_factor: float = Field(
         3.0, ge=1.0, le=10.0, description="gap and cooldown grow up to this many times when faded"
     )
@@ -158,15 +167,15 @@ class EngineSettings(Section):
 
 
 class SpeechSettings(Section):
-    enabled: bool = Field(True, description="speak cues; off prints them only")
+    enabled: StrictBool = Field(True, description="speak cues; off prints them only")
     voice: str = Field("", description="TTS voice id or name; empty: the engine's default")
     language: str = Field("en", description="voice language (BCP 47)")
     rate_wpm: int = Field(170, ge=80, le=400, description="speaking rate, words per minute")
     volume: float = Field(1.0, ge=0.0, le=1.0, description="cue volume, 0..1")
     device: str = Field("", description="output device name or index; empty: system default")
-    earcon: bool = Field(True, description="short tone before a correction")
-    praise_chime: bool = Field(True, description="chime with praise")
-    speak_numbers: bool = Field(True, description="say numbers such as your cadence")
+    earcon: StrictBool = Field(True, description="short tone before a correction")
+    praise_chime: StrictBool = Field(True, description="chime with praise")
+    speak_numbers: StrictBool = Field(True, description="say numbers such as your cadence")
     cache_dir: str = Field("", description="rendered-phrase cache; empty: state dir/voice-cache")
     cache_max_mb: float = Field(
         64.0,
@@ -200,7 +209,7 @@ class ServiceSettings(Section):
     )
     http_host: str = Field("127.0.0.1", description="health/metrics address")
     http_port: int = Field(9464, ge=0, le=65535, description="health/metrics port; 0 turns off")
-    allow_remote_http: bool = Field(
+    allow_remote_http: StrictBool = Field(
         False, description="must be true to bind health/metrics to anything but loopback"
     )
     health_stale_s: float = Field(
@@ -209,8 +218,8 @@ class ServiceSettings(Section):
     session_start_s: float = Field(4.0, ge=0.5, le=60.0, description="running this long starts")
     session_end_s: float = Field(20.0, ge=2.0, le=600.0, description="gone this long ends it")
     runner_profile: str = Field("", description="runner name for history comparisons")
-    record: bool = Field(False, description="keep a skeleton-overlay video of each session")
-    blur_faces: bool = Field(True, description="blur faces in recordings")
+    record: StrictBool = Field(False, description="keep a skeleton-overlay video of each session")
+    blur_faces: StrictBool = Field(True, description="blur faces in recordings")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
 
@@ -264,7 +273,7 @@ def load_settings(
     config_file = _choose_config_file(config_path)
     layers: list[tuple[str, dict[str, Any]]] = []
     if config_file is not None:
-        layers.append((f"file {config_file}", _read_toml(config_file)))
+        layers.append((f"file {config_file}", read_toml(config_file, "config")))
     layers.append(("env", _read_env(environ)))
     layers.append(("command line", {k: dict(v) for k, v in (overrides or {}).items()}))
 
@@ -305,16 +314,6 @@ def _choose_config_file(config_path: Optional[Path]) -> Optional[Path]:
     return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config error: {path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"config error: cannot read {path}: {exc.strerror}") from None
-
-
 def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     known = {k.upper(): v for k, v in environ.items() if k.upper().startswith(ENV_PREFIX)}
     for name in known:
@@ -334,7 +333,7 @@ def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     )
     source.env_vars = {k.lower(): v for k, v in known.items() if k != CONFIG_ENV}
     try:
-        return dict(source())
+        return _env_flags(dict(source()))
     except SettingsError as exc:
         # A list or tuple setting given as plain text: pydantic-settings wants JSON there.
         culprit = _unparsable_env_var(known) or f"an environment variable ({exc})"
@@ -342,6 +341,20 @@ def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
             f"config error: {culprit} is not valid JSON; "
             "list settings take JSON, e.g. COACHD_ENGINE__DISABLE='[\"heel_strike\"]'"
         ) from None
+
+
+def _env_flags(data: dict[str, Any]) -> dict[str, Any]:
+    """Environment text "true"/"false" as booleans: flags are strict, and TOML and --set
+    already give real booleans; any other text stays text and fails validation."""
+    for section, values in data.items():
+        model = SECTIONS.get(section)
+        if model is None or not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            info = model.model_fields.get(key)
+            if info is not None and info.annotation is bool and value in ("true", "false"):
+                values[key] = value == "true"
+    return data
 
 
 def _unparsable_env_var(known: Mapping[str, str]) -> Optional[str]:
@@ -380,9 +393,11 @@ def _describe(exc: ValidationError, merged: Mapping[str, Any], origin: Mapping[s
             lines.append(f"config error: unknown key {key} ({where}); [{loc[0]}] has: {names}")
             continue
         allowed = allowed_values(key)
+        # A validator's own words, without pydantic's "Value error, " in front.
+        message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
         lines.append(
             f"config error: {key} = {json.dumps(value, default=str)} ({where}): "
-            f"{err['msg'].lower()}; allowed: {allowed}"
+            f"{message.lower()}; allowed: {allowed}"
         )
     return "\n".join(lines)
 

@@ -230,7 +230,7 @@ def test_source_kinds_and_helpers() -> None:
     assert is_camera_spec("/dev/v4l/by-id/usb-Logitech-video-index0")
     assert not is_camera_spec("run.mp4") and not is_camera_spec("10.mp4")
     assert fourcc_text(float(0x47504A4D)) == "MJPG"
-    assert redact("rtsp://admin:secret@10.0.0.5/stream") == "rtsp://admin:***@10.0.0.5/stream"
+    assert redact("rtsp://admin:secret@10.0.0.5/stream") == "rtsp://***@10.0.0.5/stream"
     with pytest.raises(SourceError, match="empty source"):
         open_source("  ", CameraSettings(), realtime=True)
 

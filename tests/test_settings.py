@@ -135,7 +135,7 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
         r'service\.log_level = "loud".*one of "debug"',
     ),
     ("not a table", {"toml": 'camera = "usb"\n'}, r"\[camera\].*must be a table"),
-    ("bad TOML syntax", {"toml": "[camera\nfps = 30\n"}, r"is not valid TOML"),
+    ("bad TOML syntax", {"toml": "[camera\nfps = 30\n"}, r"not valid TOML"),
     ("unknown env var", {"env": {"COACHD_BOGUS": "1"}}, r"COACHD_BOGUS is not a setting"),
     ("env without key", {"env": {"COACHD_CAMERA": "1"}}, r"COACHD_CAMERA is not a setting"),
     (
@@ -211,7 +211,7 @@ def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
         (["--set", "camera.fps=999"], {}, None, r"camera\.fps = 999 \(command line\)"),
         ([], {"COACHD_NOPE__X": "1"}, None, r"COACHD_NOPE__X is not a setting"),
         ([], {}, "[camera]\nrotation = 45\n", r"camera\.rotation = 45 \(file "),
-        ([], {}, "camera = [\n", r"is not valid TOML"),
+        ([], {}, "camera = [\n", r"not valid TOML"),
     ],
     ids=["set out of range", "unknown env", "bad literal in file", "bad syntax"],
 )

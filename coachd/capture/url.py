@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 
 import cv2
 
 from coachd.capture.live import LiveCaptureSource
 from coachd.errors import SourceError
+from coachd.redact import redact
 from coachd.settings import CameraSettings
 
 log = logging.getLogger(__name__)
 
 # OpenCV hands these FFmpeg options (key;value|key;value) to every FFmpeg open.
 FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for logs and errors."""
-    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
 
 
 class UrlSource(LiveCaptureSource):

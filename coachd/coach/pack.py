@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,11 +18,7 @@ from coachd.errors import ConfigError
 from coachd.messages import VIEWS, View
 from coachd.resources import data_dir
 from coachd.settings import EngineSettings
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - 3.9/3.10
-    import tomli as tomllib
+from coachd.textfile import read_toml
 
 SYSTEM_PACK_DIR = Path("/etc/coachd/cues")
 MAX_PHRASE_WORDS = 12  # a cue is said between two breaths
@@ -556,12 +551,9 @@ def parse_pack(data: Mapping[str, Any], source: str) -> tuple[list[CueRule], lis
 def read_pack(path: Path) -> tuple[list[CueRule], list[str]]:
     """Rules from one pack file, and its problems (unreadable or invalid TOML is one)."""
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        return [], [f"cue pack error: {path}: not valid TOML: {exc}"]
-    except OSError as exc:
-        return [], [f"cue pack error: {path}: cannot read: {exc.strerror}"]
+        data = read_toml(path, "cue pack")
+    except ConfigError as exc:
+        return [], [str(exc)]
     return parse_pack(data, str(path))
 
 

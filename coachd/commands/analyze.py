@@ -24,6 +24,7 @@ from coachd.commands import Command, settings_from_args
 from coachd.errors import UsageError
 from coachd.gait.metrics import METRIC_NAMES, foot_strike
 from coachd.messages import VIEWS, Cue, GaitEvent, GaitUpdate, Stride, View
+from coachd.redact import redact
 from coachd.settings import Settings
 
 ROUND = 4
@@ -143,7 +144,7 @@ def to_json(result: Analysis) -> dict[str, Any]:
         item["confidence"] = dict(s.confidence)
         strides.append(item)
     return {
-        "source": result.source,
+        "source": redact(result.source),
         "fps": result.fps,
         "frames": result.frames,
         "view": result.view,

@@ -11,6 +11,7 @@ from typing import Any
 from coachd.commands import Command, settings_from_args
 from coachd.errors import SourceError, UsageError
 from coachd.messages import Frame
+from coachd.redact import redact
 from coachd.settings import Settings
 
 DEFAULT_FRAMES = 300
@@ -134,10 +135,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     settings = settings_from_args(args, {"camera.source": args.source}).settings
-    print(f"decoding up to {args.frames} frames from {settings.camera.source}", file=sys.stderr)
+    shown = redact(settings.camera.source)
+    print(f"decoding up to {args.frames} frames from {shown}", file=sys.stderr)
     frames = decode_frames(settings.camera.source, settings, args.frames)
     report = bench_pose(frames, settings)
-    report["source"] = settings.camera.source
+    report["source"] = shown
     if args.json:
         print(json.dumps(report, indent=2))
     else:

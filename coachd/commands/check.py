@@ -18,6 +18,7 @@ from typing import Optional
 
 from coachd.commands import Command, settings_from_args
 from coachd.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, CoachdError, ConfigError
+from coachd.redact import redact
 from coachd.settings import CameraSettings, LoadedSettings, Settings
 
 DETECTOR_FILE = "pose_detection.tflite"
@@ -37,7 +38,7 @@ class Finding:
     def line(self) -> str:
         status = self.status or ("OK" if self.ok else "MISSING")
         # Two spaces at least between the columns: scripts split on them.
-        text = f"{status:<8} {self.item:<13}  {self.detail}"
+        text = f"{status:<8} {self.item:<13}  {redact(self.detail)}"
         return text + (f"; fix: {self.fix}" if self.fix and not self.ok else "")
 
 

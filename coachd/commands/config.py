@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from coachd.commands import Command, settings_from_args
+from coachd.redact import redact
 from coachd.settings import SECTIONS, LoadedSettings, Settings, allowed_values
 
 
@@ -29,7 +30,7 @@ def toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))
+    return json.dumps(redact(str(value)))
 
 
 def render_effective(loaded: LoadedSettings) -> str:

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from coachd.commands import Command, settings_from_args
+from coachd.redact import RedactingFormatter
 from coachd.settings import LoadedSettings
 
 
@@ -44,9 +45,11 @@ def _run(args: argparse.Namespace) -> int:
         )
 
     level = load().settings.service.log_level
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.DEBUG if args.debug else getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[handler],
     )
     options = RunOptions(
         speech_log=Path(args.speech_log) if args.speech_log else None, quiet=args.quiet

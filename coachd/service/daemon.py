@@ -27,6 +27,7 @@ from coachd.gait import GaitAnalyzer
 from coachd.messages import Cue, Frame, Stride, TrackedFrame
 from coachd.pipeline import LivePipeline, PipelineSnapshot
 from coachd.pose import create_tracker
+from coachd.redact import redact
 from coachd.service.coaching import Coaching, CoachingStep
 from coachd.service.health import ComponentHealth, HealthServer, Metrics
 from coachd.service.notify import Notifier
@@ -94,7 +95,7 @@ class Daemon:
         )
         self._tracker = create_tracker(self.settings.pose)
         source = self._first_source()
-        self._source_name = source.describe() if source else self.settings.camera.source
+        self._source_name = source.describe() if source else redact(self.settings.camera.source)
         fps = source.nominal_fps if source else float(self.settings.camera.fps)
         self._gait = GaitAnalyzer(self.settings.gait, fps=fps)
         self._recorder: Optional[SessionRecorder] = None

@@ -15,6 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import Optional
 
+from coachd.redact import redact
+
 log = logging.getLogger(__name__)
 
 # systemd reads at most this much of a status line; longer text is cut, not refused.
@@ -105,7 +107,7 @@ def _socket_address(path: str) -> str:
 
 
 def _status_field(text: str) -> str:
-    one_line = " ".join(text.split())
+    one_line = " ".join(redact(text).split())
     return "STATUS=" + one_line[:_STATUS_MAX]
 
 
