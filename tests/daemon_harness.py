@@ -414,3 +414,64 @@ def summary_figures(output: str) -> dict[str, float]:
         "latency_p95_ms": float(p95),
         "pose_p50_ms": float(pose),
     }
+
+
+class FifoSink:
+    """A FIFO an ALSA file PCM writes into and a `cat` child drains into `received`."""
+
+    def __init__(self, workdir: Path) -> None:
+        if not ALSA_BASE.is_file():
+            pytest.skip("alsa-lib is not installed")
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.fifo = workdir / "device.fifo"
+        os.mkfifo(self.fifo)
+        self.received = workdir / "received.raw"
+        config = workdir / "asoundrc"
+        config.write_text(
+            'pcm.!default { type plug; slave.pcm "coachtest" }\n'
+            f'pcm.coachtest {{ type file; slave.pcm "null"; file "{self.fifo}"; '
+            'format "raw" }\n'
+        )
+        self.env = {"ALSA_CONFIG_PATH": f"{ALSA_BASE}:{config}"}
+        with self.received.open("wb") as out:
+            self.reader = subprocess.Popen(["cat", str(self.fifo)], stdout=out)
+        # Held open so `cat` never sees end-of-file when the daemon closes its stream.
+        self._keep = os.open(self.fifo, os.O_RDWR)
+        self._stopped_at = time.monotonic()
+
+    def bytes_received(self) -> int:
+        return self.received.stat().st_size
+
+    def stop_reading(self) -> None:
+        self.reader.send_signal(signal.SIGSTOP)
+        self._stopped_at = time.monotonic()
+
+    def stopped_for(self) -> float:
+        return time.monotonic() - self._stopped_at
+
+    def resume_reading(self) -> None:
+        self.reader.send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        self.reader.send_signal(signal.SIGCONT)
+        self.reader.kill()
+        self.reader.wait(10.0)
+        os.close(self._keep)
+
+
+def total(metrics: dict[str, float], name: str, label: str = "") -> float:
+    """The sum of every series of `name` (those whose labels hold `label`, when given)."""
+    return sum(
+        value
+        for series, value in metrics.items()
+        if series.split("{")[0] == name and label in series
+    )
+
+
+def healthz_json(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
+    status, body = daemon.http("/healthz")
+    return status, (json.loads(body) if body else {})
+
+
+def threads(daemon: DaemonProcess) -> int:
+    return len(os.listdir(f"/proc/{daemon.pid}/task"))

@@ -9,21 +9,20 @@ USB or Bluetooth sink does; SIGCONT lets it take audio again.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daemon_harness import (
-    ALSA_BASE,
     STARTUP_S,
     DaemonProcess,
+    FifoSink,
+    healthz_json,
     require_synthetic,
     start_daemon,
+    threads,
+    total,
     wait_until,
 )
 
@@ -41,49 +40,6 @@ SETTINGS = (
 HUNG_S = 18.0  # how long the reader stays stopped
 
 
-class FifoSink:
-    """A FIFO an ALSA file PCM writes into and a `cat` child drains into `received`."""
-
-    def __init__(self, workdir: Path) -> None:
-        if not ALSA_BASE.is_file():
-            pytest.skip("alsa-lib is not installed")
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.fifo = workdir / "device.fifo"
-        os.mkfifo(self.fifo)
-        self.received = workdir / "received.raw"
-        config = workdir / "asoundrc"
-        config.write_text(
-            'pcm.!default { type plug; slave.pcm "coachtest" }\n'
-            f'pcm.coachtest {{ type file; slave.pcm "null"; file "{self.fifo}"; '
-            'format "raw" }\n'
-        )
-        self.env = {"ALSA_CONFIG_PATH": f"{ALSA_BASE}:{config}"}
-        with self.received.open("wb") as out:
-            self.reader = subprocess.Popen(["cat", str(self.fifo)], stdout=out)
-        # Held open so `cat` never sees end-of-file when the daemon closes its stream.
-        self._keep = os.open(self.fifo, os.O_RDWR)
-        self._stopped_at = time.monotonic()
-
-    def bytes_received(self) -> int:
-        return self.received.stat().st_size
-
-    def stop_reading(self) -> None:
-        self.reader.send_signal(signal.SIGSTOP)
-        self._stopped_at = time.monotonic()
-
-    def stopped_for(self) -> float:
-        return time.monotonic() - self._stopped_at
-
-    def resume_reading(self) -> None:
-        self.reader.send_signal(signal.SIGCONT)
-
-    def close(self) -> None:
-        self.reader.send_signal(signal.SIGCONT)
-        self.reader.kill()
-        self.reader.wait(10.0)
-        os.close(self._keep)
-
-
 @pytest.fixture
 def sink(tmp_path: Path) -> Iterator[FifoSink]:
     fifo_sink = FifoSink(tmp_path / "audio")
@@ -91,24 +47,6 @@ def sink(tmp_path: Path) -> Iterator[FifoSink]:
         yield fifo_sink
     finally:
         fifo_sink.close()
-
-
-def total(metrics: dict[str, float], name: str, label: str = "") -> float:
-    """The sum of every series of `name` (those whose labels hold `label`, when given)."""
-    return sum(
-        value
-        for series, value in metrics.items()
-        if series.split("{")[0] == name and label in series
-    )
-
-
-def healthz(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
-    status, body = daemon.http("/healthz")
-    return status, (json.loads(body) if body else {})
-
-
-def threads(daemon: DaemonProcess) -> int:
-    return len(os.listdir(f"/proc/{daemon.pid}/task"))
 
 
 def speech_events(daemon: DaemonProcess) -> list[dict[str, object]]:
@@ -136,7 +74,7 @@ def test_a_hung_audio_output_is_reported_bounded_and_recovered(
         hung = daemon.metrics()
         threads_when_hung = threads(daemon)
         spoken_when_hung = total(hung, "coachd_cues_spoken_total")
-        status, body = healthz(daemon)
+        status, body = healthz_json(daemon)
         assert status == 200 and body["status"] == "degraded", body
         assert "audio" in str(body["reason"]) and "hung" in str(body["reason"]), body
 
@@ -158,13 +96,13 @@ def test_a_hung_audio_output_is_reported_bounded_and_recovered(
         assert total(still_hung, "coachd_cues_printed_total", "device-hung") >= 2
         # Reopened every second meanwhile, but a bounded number of streams is left blocked.
         assert threads(daemon) <= threads_when_hung + 2
-        assert healthz(daemon)[0] == 200
+        assert healthz_json(daemon)[0] == 200
 
         sink.resume_reading()
         assert wait_until(lambda: state("ok"), 30), daemon.output()[-3000:]
         back_at = sink.bytes_received()
         assert wait_until(lambda: spoken() > spoken_when_hung, 60), daemon.output()[-3000:]
-        assert healthz(daemon)[1]["status"] == "ok"
+        assert healthz_json(daemon)[1]["status"] == "ok"
         # The cue counted as spoken went through the FIFO after the device came back.
         played = [e for e in speech_events(daemon) if e["event"] == "played"]
         last_seconds = float(str(played[-1]["seconds"]))
