@@ -270,6 +270,8 @@ class StoreWriter:
                     continue
                 backoff = self._wait(backoff)
                 continue
+            except Exception:  # a write no retry can fix must not stop the ones after it
+                log.exception("dropping a write %s cannot take: %r", self.path, write)
             with self._lock:
                 if self._pending and self._pending[0] is write:
                     self._pending.popleft()
