@@ -9,6 +9,7 @@ import os
 import sqlite3
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -305,3 +306,48 @@ def test_a_session_is_stored_from_its_first_second_in_private_files(tmp_path: Pa
     assert len(private) > 3
     modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in private}
     assert modes == {p.name: oct(m) for p, m in private.items()}
+
+
+LOCKER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()  # held until the test closes our stdin
+db.rollback()
+"""
+
+
+def test_the_writer_keeps_a_bounded_backlog_dropping_cues_before_strides(tmp_path: Path) -> None:
+    from coachd.messages import Cue
+    from coachd.service.store_writer import StoreWriter
+
+    db = tmp_path / DB_NAME
+    writer = StoreWriter(db, max_pending=20)
+    writer.start()
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
+        t0 = time.monotonic()
+        key = writer.start_session("", "free", t0)
+        writer.add_cue(key, Cue(t0, "greeting", "Hi!", "greeting"))
+        for i in range(25):
+            writer.add_stride(key, Stride(t0 + i, "left", "side-right", 0.3, {"i": float(i)}))
+        writer.end_session(key, {"strides": 25})
+        assert wait_until(lambda: writer.status.state == "locked", DEADLINE_S)
+        status = writer.status
+        assert (status.dropped_cues, status.dropped_strides, status.pending_writes) == (1, 7, 20)
+    finally:
+        assert locker.stdin is not None
+        locker.stdin.close()
+        locker.wait(10)
+    writer.close(timeout=DEADLINE_S)
+    record = newest_session(db)
+    assert record is not None and record.row.ended is not None
+    assert [s.metrics["i"] for s in record.strides] == [float(i) for i in range(7, 25)]
+    assert record.cues == [] and writer.status.pending_writes == 0
