@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from coachd.commands import Command
-from coachd.commands.sessions import add_database_argument, open_database
+from coachd.commands.sessions import add_database_argument, database_errors, open_database
 from coachd.errors import UsageError
 
 # Earlier sessions of the same runner shown in the comparison.
@@ -24,35 +24,36 @@ def _run(args: argparse.Namespace) -> int:
     from coachd.service.report import render_report
 
     store = open_database(args)
-    try:
-        if args.session == "last":
-            newest = store.list_sessions(limit=1)
-            if not newest:
-                raise UsageError(f"no sessions in {store.path} yet")
-            session_id = newest[0].id
-        else:
-            try:
-                session_id = int(args.session)
-            except ValueError:
-                raise UsageError(
-                    f"SESSION {args.session!r}: expected a session id number or 'last'"
-                ) from None
+    with database_errors(store.path):
         try:
-            record = store.load_session(session_id)
-        except LookupError:
-            raise UsageError(
-                f"no session {session_id} in {store.path}; `coachd sessions list` shows them"
-            ) from None
-        history = []
-        if record.row.runner:
-            earlier = [
-                r
-                for r in store.list_sessions(runner=record.row.runner)
-                if r.started < record.row.started
-            ][:HISTORY_SESSIONS]
-            history = [store.load_session(r.id) for r in reversed(earlier)]
-    finally:
-        store.close()
+            if args.session == "last":
+                newest = store.list_sessions(limit=1)
+                if not newest:
+                    raise UsageError(f"no sessions in {store.path} yet")
+                session_id = newest[0].id
+            else:
+                try:
+                    session_id = int(args.session)
+                except ValueError:
+                    raise UsageError(
+                        f"SESSION {args.session!r}: expected a session id number or 'last'"
+                    ) from None
+            try:
+                record = store.load_session(session_id)
+            except LookupError:
+                raise UsageError(
+                    f"no session {session_id} in {store.path}; `coachd sessions list` shows them"
+                ) from None
+            history = []
+            if record.row.runner:
+                earlier = [
+                    r
+                    for r in store.list_sessions(runner=record.row.runner)
+                    if r.started < record.row.started
+                ][:HISTORY_SESSIONS]
+                history = [store.load_session(r.id) for r in reversed(earlier)]
+        finally:
+            store.close()
     page = render_report(record, history)
     out = Path(args.html)
     if out.parent and not out.parent.is_dir():

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 from coachd.commands import Command, settings_from_args
-from coachd.errors import UsageError
+from coachd.errors import CoachdError, UsageError
 from coachd.service.store import DB_NAME, SessionRow, SessionStore, state_directory
 
 
@@ -29,12 +33,36 @@ def open_database(args: argparse.Namespace) -> SessionStore:
     else:
         settings = settings_from_args(args).settings
         path = state_directory(settings.service, reading=True) / DB_NAME
-    if not path.is_file():
-        raise UsageError(
-            f"no sessions database at {path}: coachd creates it when its first session starts; "
-            "name another with --db PATH"
+    with database_errors(path):
+        if not path.is_file():
+            raise UsageError(
+                f"no sessions database at {path}: coachd creates it when its first session "
+                "starts; name another with --db PATH"
+            )
+        return SessionStore(path, readonly=True)
+
+
+@contextmanager
+def database_errors(path: Path) -> Iterator[None]:
+    """An error reading the database at `path` becomes one line naming it (exit 1)."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise CoachdError(f"cannot read the sessions database {path}: {_why(exc, path)}") from None
+
+
+def _why(exc: BaseException, path: Path) -> str:
+    if isinstance(exc, OSError):
+        return str(exc.strerror or exc)
+    text = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return f"{text}: the file is damaged (coachd run moves a damaged database aside)"
+    if "unable to open" in text and not os.access(path.parent, os.W_OK):
+        return (
+            f"{text}: its folder {path.parent} is not writable and SQLite needs to create "
+            f"{path.name}-shm there; copy the database somewhere writable and use --db"
         )
-    return SessionStore(path, readonly=True)
+    return text
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +104,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--limit {args.limit}: must be at least 1")
     store = open_database(args)
     try:
-        rows = store.list_sessions(runner=args.runner, limit=args.limit)
+        with database_errors(store.path):
+            rows = store.list_sessions(runner=args.runner, limit=args.limit)
     finally:
         store.close()
     if not rows:

@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from coachd.coach import CueEngine
-from coachd.messages import Cue, GaitUpdate
+from coachd.messages import Cue, GaitUpdate, Stride
 from coachd.service.sessions import SessionTracker
 
 
 @dataclass(frozen=True)
 class CoachingStep:
-    """What one update brought: cues in speaking order, and whether a session began or ended."""
+    """What one update brought: cues in speaking order, whether a session began or ended,
+    and the strides that joined the session (at its start, those of its run-in too)."""
 
     cues: list[Cue] = field(default_factory=list)
+    strides: list[Stride] = field(default_factory=list)
     started: bool = False
     ended: bool = False
 
@@ -40,6 +42,7 @@ class Coaching:
 
     def update(self, update: GaitUpdate) -> CoachingStep:
         step = self._session_step(self.sessions.update(update))
+        step.strides.extend(self.sessions.joined)
         if self.sessions.active and not step.ended:
             corrections = self.engine.update(update, now=update.t)
             for cue in corrections:

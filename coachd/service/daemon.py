@@ -12,7 +12,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -24,7 +23,7 @@ from coachd.coach import CueEngine, load_packs
 from coachd.coach.programs import RetroProgress
 from coachd.errors import CoachdError, SourceError
 from coachd.gait import GaitAnalyzer
-from coachd.messages import Cue, Frame, Stride, TrackedFrame
+from coachd.messages import Cue, Frame, TrackedFrame
 from coachd.pipeline import LivePipeline, PipelineSnapshot
 from coachd.pose import create_tracker
 from coachd.redact import redact
@@ -33,13 +32,16 @@ from coachd.service.health import ComponentHealth, HealthServer, Metrics
 from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
 from coachd.service.sessions import SessionTracker
-from coachd.service.store import DB_NAME, SessionStore, state_directory
+from coachd.service.store import DB_NAME, keep_files_private, state_directory
+from coachd.service.store_writer import StoreWriter
 from coachd.settings import LoadedSettings
 from coachd.speech import Speaker
 
 log = logging.getLogger(__name__)
 
 SettingsLoader = Callable[[], LoadedSettings]
+# At stop, time to write what waits for the database (TimeoutStopSec is 15 s).
+STORE_CLOSE_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,15 @@ class Daemon:
 
         pack = load_packs(self.settings.engine)  # a broken pack stops the start here
         self._engine = CueEngine(self.settings.engine, pack)
+        keep_files_private()
         self._state_dir = state_directory(self.settings.service)
-        self._state_dir.mkdir(parents=True, exist_ok=True)
-        self._store = SessionStore(self._state_dir / DB_NAME)
+        # Coaching never waits on storage: an unusable folder or database is reported
+        # and retried by the writer, which creates the folder (0700) when it can.
+        self._store = StoreWriter(
+            self._state_dir / DB_NAME, runner=self.settings.service.runner_profile
+        )
+        self._store.start()
+        self._store_drops_seen = (0, 0)
         self._coaching = Coaching(
             self._engine, SessionTracker(self.settings.service), self._start_engine_session
         )
@@ -156,7 +164,14 @@ class Daemon:
         return ComponentHealth(state, f"audio output {state}{why}")
 
     def _store_health(self) -> ComponentHealth:
-        return ComponentHealth()
+        status = self._store.status
+        if status.state == "ok":
+            return ComponentHealth()
+        return ComponentHealth(
+            status.state,
+            f"sessions database {self._store.path}: {status.reason}; "
+            f"{status.pending_strides} strides wait in memory",
+        )
 
     # --- the main thread -------------------------------------------------------------
 
@@ -218,10 +233,20 @@ class Daemon:
         speech = self._speaker.stats
         self.metrics.set_audio_state(speech.device_state)
         self.metrics.set_voice_cache_bytes(speech.cache_bytes)
+        self._publish_store()
         status = self._status_text(snapshot)
         self._notifier.status(status)
         if not self._options.quiet and sys.stderr.isatty():
             print(f"\r{status:<78}", end="", file=sys.stderr, flush=True)
+
+    def _publish_store(self) -> None:
+        store = self._store.status
+        self.metrics.set_store_state(store.state)
+        self.metrics.set_store_pending_strides(store.pending_strides)
+        strides_seen, cues_seen = self._store_drops_seen
+        self.metrics.inc_store_dropped("stride", store.dropped_strides - strides_seen)
+        self.metrics.inc_store_dropped("cue", store.dropped_cues - cues_seen)
+        self._store_drops_seen = (store.dropped_strides, store.dropped_cues)
 
     def _status_text(self, snapshot: PipelineSnapshot) -> str:
         if snapshot.state.startswith("reconnecting"):
@@ -271,7 +296,7 @@ class Daemon:
         self._tracker.close()
         if self._recorder is not None:
             self._recorder.close()
-        self._store.close()
+        self._store.close(timeout=STORE_CLOSE_S)
         self._notifier.close()
         snapshot = self._pipeline.snapshot()
         if not self._options.quiet and sys.stderr.isatty():
@@ -305,22 +330,23 @@ class Daemon:
             stale = self._engine.counters.dropped_stale_total - stale_before
             if stale:
                 self.metrics.inc_cue_dropped("stale_evidence", stale)
-            self._apply(step, update.strides)
+            self._apply(step)
             self._follow_metronome(tracked.t)
 
-    def _apply(self, step: CoachingStep, strides: Sequence[Stride] = ()) -> None:
+    def _apply(self, step: CoachingStep) -> None:
         """Store and speak what one coaching step brought (caller holds the session lock)."""
         if step.started:
+            t0 = self._coaching.sessions.started_at
             self._session_id = self._store.start_session(
-                runner=self.settings.service.runner_profile or None,
+                runner=self.settings.service.runner_profile,
                 program=self.settings.engine.program,
-                t0=self._coaching.sessions.started_at,
+                t0=time.monotonic() if t0 is None else t0,
             )
             self.metrics.inc_sessions()
             if self._recorder is not None:
                 self._recorder.start_session(self._session_id)
         if self._session_id is not None:
-            for stride in strides:
+            for stride in step.strides:
                 self._store.add_stride(self._session_id, stride)
         for cue in step.cues:
             self._say(cue)
@@ -333,11 +359,9 @@ class Daemon:
         if not runner:
             self._engine.reset(today=date.today())
             return
-        history = [
-            (date.fromtimestamp(row.started), row.duration_s / 60.0)
-            for row in self._store.list_sessions(runner, limit=120)
-        ]
-        state = self._store.get_program_state(runner, "retro")
+        known = self._store.history()
+        history = [(date.fromtimestamp(started), minutes) for started, minutes in known.sessions]
+        state = known.program_state.get("retro")
         retro = RetroProgress(**state) if state else None
         self._engine.reset(history=history, today=date.today(), retro=retro)
 

@@ -48,6 +48,8 @@ POSE_BUCKETS = (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.
 LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0)
 # The speech stage's device states (SpeakerStats.device_state); others are added as they appear.
 AUDIO_STATES = ("ok", "missing", "retrying", "hung", "disabled")
+# The sessions database's writer states (coachd.service.store_writer.STORE_STATES).
+STORE_STATES = ("ok", "locked", "full", "unavailable", "corrupt")
 
 
 @dataclass(frozen=True)
@@ -135,11 +137,29 @@ class Metrics:
         )
         for reason in HTTP_DROP_REASONS:
             self._http_dropped.labels(reason=reason)  # each series from 0, for rate()
+        self._store = Gauge(
+            "coachd_store_state",
+            "1 for the sessions database's current state",
+            ["state"],
+            registry=r,
+        )
+        self._store_pending = Gauge(
+            "coachd_store_pending_strides",
+            "strides measured but not yet written to the sessions database",
+            registry=r,
+        )
+        self._store_dropped = Counter(
+            "coachd_store_dropped",
+            "writes dropped because too many waited for the database",
+            ["kind"],
+            registry=r,
+        )
         self._audio_states: list[str] = list(AUDIO_STATES)
         self._audio_lock = threading.Lock()
         self._dropped_seen = 0
         self._tracked_seen = 0
         self.set_audio_state("ok")
+        self.set_store_state("ok")
 
     def observe_pose_ms(self, ms: float) -> None:
         self._pose.observe(ms / 1000.0)
@@ -183,6 +203,18 @@ class Metrics:
                 self._audio_states.append(state)
             for known in self._audio_states:
                 self._audio.labels(state=known).set(1 if known == state else 0)
+
+    def set_store_state(self, state: str) -> None:
+        """One of STORE_STATES: that series 1, every other 0."""
+        for known in STORE_STATES:
+            self._store.labels(state=known).set(1 if known == state else 0)
+
+    def set_store_pending_strides(self, count: int) -> None:
+        self._store_pending.set(count)
+
+    def inc_store_dropped(self, kind: str, count: int = 1) -> None:
+        if count > 0:
+            self._store_dropped.labels(kind=kind).inc(count)
 
     def set_voice_cache_bytes(self, size: int) -> None:
         self._voice_cache.set(size)

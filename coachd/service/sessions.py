@@ -93,6 +93,13 @@ class SessionTracker:
         self._current: Optional[_Session] = None
         self._last_summary: dict[str, Any] = {}
         self._last_update = -math.inf
+        self._joined: list[Stride] = []
+
+    @property
+    def joined(self) -> list[Stride]:
+        """The strides the last update() added to a session: at its start, all of the
+        run-in's (it counts from when the running began); after that, the update's own."""
+        return list(self._joined)
 
     @property
     def active(self) -> bool:
@@ -106,10 +113,12 @@ class SessionTracker:
     def update(self, update: GaitUpdate) -> list[Cue]:
         """Feed one GaitUpdate; a greeting or summary Cue when a session starts or ends."""
         self._last_update = max(self._last_update, update.t)
+        self._joined = []
         if self._current is None:
             return self._follow_run_in(update)
         session = self._current
         session.strides.extend(update.strides)
+        self._joined = list(update.strides)
         if update.activity in MOVING:
             session.t_last_moving = update.t
             return []
@@ -164,6 +173,7 @@ class SessionTracker:
         ):
             return []
         self._current = _Session(self._run_since, update.t, strides=self._run_in)
+        self._joined = list(self._run_in)
         self._run_since = None
         self._run_in = []
         text = f"Hi {self._runner}!" if self._runner else "Hi!"

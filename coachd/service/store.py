@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Mapping
@@ -25,6 +26,11 @@ from coachd.settings import ServiceSettings
 
 DB_NAME = "sessions.sqlite"
 SCHEMA_VERSION = 1
+# Sessions say who ran when and how: only the daemon's user may read them.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+# SQLite files beside the database; SQLite creates them with the database file's mode.
+DB_SIDE_FILES = ("-wal", "-shm", "-journal")
 # An installed kiosk's state directory, for `coachd sessions`/`report` run by an admin.
 SYSTEM_STATE_DIR = Path("/var/lib/coachd")
 
@@ -125,7 +131,9 @@ class SessionStore:
     """Sessions, strides, cues and program progress. One writer thread; any number of readers
     in other processes. `readonly` opens without creating or repairing anything."""
 
-    def __init__(self, path: Path, readonly: bool = False) -> None:
+    def __init__(self, path: Path, readonly: bool = False, busy_timeout_s: float = 5.0) -> None:
+        """Raises OSError when the folder or file cannot be made, sqlite3.Error when SQLite
+        cannot open, lock or read it; `busy_timeout_s` bounds each wait for another's lock."""
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.Lock()
@@ -134,18 +142,27 @@ class SessionStore:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no sessions database at {self.path}")
             uri = f"file:{self.path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=5.0)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
-                str(self.path), check_same_thread=False, timeout=5.0, isolation_level=None
+                uri, uri=True, check_same_thread=False, timeout=busy_timeout_s
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._close_interrupted()
-        self._db.execute("PRAGMA busy_timeout=5000")
+        else:
+            create_private_file(self.path)
+            self._db = sqlite3.connect(
+                str(self.path),
+                check_same_thread=False,
+                timeout=busy_timeout_s,
+                isolation_level=None,
+            )
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self._close_interrupted()
+            except sqlite3.Error:
+                self._db.close()
+                raise
+        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
 
     # --- writing (the daemon's one thread) -------------------------------------------
 
@@ -155,16 +172,20 @@ class SessionStore:
         program: str = "free",
         t0: Optional[float] = None,
         started: Optional[float] = None,
+        wanted_id: Optional[int] = None,
     ) -> int:
         """A new session; `t0` is its start in time.monotonic() (default now), `started` the
-        same moment on the wall clock (default: derived from t0). Returns its id."""
+        same moment on the wall clock (default: derived from t0). Returns its id: `wanted_id`
+        when that id is free, else the next one."""
         now_mono = time.monotonic()
         t0 = now_mono if t0 is None else t0
         if started is None:
             started = time.time() - (now_mono - t0)
+        if wanted_id is not None and self._session_exists(wanted_id):
+            wanted_id = None
         cur = self._write(
-            "INSERT INTO sessions (started, runner, program) VALUES (?, ?, ?)",
-            (started, runner or "", program),
+            "INSERT INTO sessions (id, started, runner, program) VALUES (?, ?, ?, ?)",
+            (wanted_id, started, runner or "", program),
         )
         session_id = int(cur.lastrowid or 0)
         self._t0[session_id] = (t0, started)
@@ -225,6 +246,17 @@ class SessionStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def next_session_id(self) -> int:
+        """The id the next new session gets."""
+        with self._lock:
+            row = self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions").fetchone()
+        return int(row[0])
+
+    def _session_exists(self, session_id: int) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,))
+            return row.fetchone() is not None
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         if self.readonly:
@@ -317,6 +349,68 @@ class SessionStore:
                 (runner, program),
             ).fetchone()
         return dict(json.loads(row[0])) if row else {}
+
+
+def create_private_file(path: Path) -> None:
+    """Make `path` (and its folders) readable by this user only, before SQLite opens it:
+    SQLite gives its -wal and -shm files the database file's mode. OSError if it cannot."""
+    make_private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & ~PRIVATE_FILE_MODE:
+            os.fchmod(fd, PRIVATE_FILE_MODE)  # made by an older coachd, 0644
+    finally:
+        os.close(fd)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` as 0700 (parents as the umask says); OSError if it cannot."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    info = path.stat()
+    # One made by an older coachd is made private; someone else's folder is left alone.
+    if stat.S_IMODE(info.st_mode) & ~PRIVATE_DIR_MODE and info.st_uid == os.getuid():
+        os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def keep_files_private() -> None:
+    """Everything this process creates from now on (database, recordings, voice cache) is
+    its user's only, however it was started (make run, a user unit, systemd's UMask)."""
+    os.umask(os.umask(0o077) | 0o077)
+
+
+def quick_check(path: Path, busy_timeout_s: float = 5.0) -> Optional[str]:
+    """None when the database at `path` is sound (or not there yet), else what is wrong.
+    sqlite3.OperationalError when it cannot be checked now (locked, unreadable)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    db = sqlite3.connect(str(path), timeout=busy_timeout_s)
+    try:
+        rows = db.execute("PRAGMA quick_check(5)").fetchall()
+    except sqlite3.DatabaseError as exc:  # not a database, a malformed header
+        if isinstance(exc, sqlite3.OperationalError):
+            raise
+        return str(exc)
+    finally:
+        db.close()
+    problems = [str(row[0]) for row in rows]
+    return None if problems == ["ok"] else "; ".join(problems)
+
+
+def move_aside(path: Path, why: str = "corrupt") -> Path:
+    """Rename the database and its side files to `<name>.<why>-<time>`; nothing is
+    deleted. Returns the new name of the database file. OSError if it cannot."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.{why}-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
+    for suffix in DB_SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    path.rename(target)
+    return target
 
 
 def _session_row(row: tuple[Any, ...]) -> SessionRow:
