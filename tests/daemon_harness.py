@@ -311,9 +311,12 @@ class MjpegServer:
     thread starts ffmpeg again; `kill()` takes the camera away until `start()`.
     """
 
-    def __init__(self, video: Path, port: int, log_path: Path) -> None:
+    def __init__(self, video: Path, port: int, log_path: Path, size: str = "360:640") -> None:
+        """`size` (W:H) is what the camera sends: a kiosk camera's portrait size by default,
+        small, to keep the shared CPU for coachd."""
         self.url = f"http://127.0.0.1:{port}/camera.mjpg"
         self._video = video
+        self._size = size
         self._log_path = log_path
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._lock = threading.Lock()
@@ -335,7 +338,7 @@ class MjpegServer:
             str(self._video),
             "-an",
             "-vf",
-            "scale=360:640",  # a kiosk camera's size; keeps the shared CPU for coachd
+            f"scale={self._size}",
             "-q:v",
             "6",
             "-f",
