@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Callable, Optional
 
 from coachd.capture import FrameSource, open_source
+from coachd.capture.open import source_probe
 from coachd.coach import CueEngine, load_packs
 from coachd.coach.programs import RetroProgress
 from coachd.errors import CoachdError, SourceError
@@ -67,6 +68,7 @@ class Daemon:
 
         pack = load_packs(self.settings.engine)  # a broken pack stops the start here
         self._engine = CueEngine(self.settings.engine, pack)
+        source = self._first_source()  # before the slow parts: a bad source exits at once
         self._state_dir = state_directory(self.settings.service)
         self._state_dir.mkdir(parents=True, exist_ok=True)
         self._store = SessionStore(self._state_dir / DB_NAME)
@@ -90,7 +92,6 @@ class Daemon:
             self.settings.speech, cache_dir, options.speech_log, printer=lambda text: None
         )
         self._tracker = create_tracker(self.settings.pose)
-        source = self._first_source()
         self._source_name = source.describe() if source else self.settings.camera.source
         fps = source.nominal_fps if source else float(self.settings.camera.fps)
         self._gait = GaitAnalyzer(self.settings.gait, fps=fps)
@@ -106,6 +107,7 @@ class Daemon:
             consume=self._on_tracked,
             reconnect_max_s=self.settings.camera.reconnect_max_s,
             on_source_fault=self._on_source_fault,
+            probe=source_probe(self.settings.camera.source),
         )
 
     def _open_source(self) -> FrameSource:
@@ -113,10 +115,13 @@ class Daemon:
 
     def _first_source(self) -> Optional[FrameSource]:
         """The source if it opens now; else None and the pipeline keeps trying (a kiosk may
-        boot before its camera is plugged in: that is no reason to exit)."""
+        boot before its camera is plugged in: that is no reason to exit). A permanent fault
+        (a bad file or source string) is raised: it would never heal by waiting."""
         try:
             return self._open_source()
         except SourceError as exc:
+            if exc.permanent:
+                raise
             log.warning("%s; waiting for it", exc)
             return None
 
@@ -186,7 +191,10 @@ class Daemon:
                 next_ping = now + ping_every
             if self._pipeline.ended.is_set():
                 break
-        return self._shutdown(ended=self._pipeline.ended.is_set())
+        code = self._shutdown(ended=self._pipeline.ended.is_set())
+        if self._pipeline.failure is not None:
+            raise self._pipeline.failure  # a file that broke mid-way: its one line, exit 1
+        return code
 
     def _install_signal_handlers(self) -> None:
         def stop(signum: int, frame: Optional[FrameType]) -> None:
@@ -206,6 +214,8 @@ class Daemon:
 
     def _publish(self, snapshot: PipelineSnapshot) -> None:
         self.metrics.update_pipeline(snapshot)
+        if not self._pipeline.frames_flowing(within_s=2.0):
+            self.metrics.set_runner_present(False)  # with no frames, nobody is seen
         if snapshot.reconnects > self._reconnects_seen:
             self.metrics.inc_camera_reconnects(snapshot.reconnects - self._reconnects_seen)
             self._reconnects_seen = snapshot.reconnects
