@@ -82,11 +82,14 @@ class FileSource(FrameSource):
         if not capture.isOpened():
             capture.release()
             raise BadSourceError(f"{name}: not a video OpenCV can read (unknown format or corrupt)")
-        held = _first_frames(capture)
+        # FFmpeg opens a still image as a 1-frame video, which would give a run of one frame
+        # and exit 0: where the file does not count several frames, decode a second one.
+        several = capture.get(cv2.CAP_PROP_FRAME_COUNT) > 1
+        held = _first_frames(capture, 1 if several else 2)
         if not held:
             capture.release()
             raise BadSourceError(f"{name}: no decodable video frame (corrupt or empty)")
-        if len(held) < 2:
+        if not several and len(held) < 2:
             capture.release()
             raise BadSourceError(
                 f"{name}: is a single image, not a video; give a video file (mp4, mkv, avi, "
@@ -167,11 +170,9 @@ class FileSource(FrameSource):
         self._capture.release()
 
 
-def _first_frames(capture: cv2.VideoCapture) -> list[np.ndarray]:
-    """The first frame, and the second too unless the container counts several: FFmpeg opens
-    a still image as a 1-frame video, which would give a run of one frame and exit 0."""
+def _first_frames(capture: cv2.VideoCapture, wanted: int) -> list[np.ndarray]:
+    """Up to `wanted` frames from the start; fewer where the file has no more."""
     frames: list[np.ndarray] = []
-    wanted = 1 if capture.get(cv2.CAP_PROP_FRAME_COUNT) > 1 else 2
     while len(frames) < wanted:
         ok, image = capture.read()
         if not ok:
