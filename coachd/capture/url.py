@@ -93,7 +93,7 @@ def _raise_why_not_video(name: str, parts: SplitResult, timeout: float) -> None:
 
 
 def _http_answer(parts: SplitResult, timeout: float) -> Optional[tuple[int, str]]:
-    """(status, Content-Type) of a GET of the URL; None when nothing answers."""
+    """(status, media type) of a GET of the URL; None when nothing answers."""
     host, port = _address(parts)
     connection: http.client.HTTPConnection
     if parts.scheme.lower() == "https":
@@ -112,7 +112,8 @@ def _http_answer(parts: SplitResult, timeout: float) -> Optional[tuple[int, str]
     try:
         connection.request("GET", f"{path}?{parts.query}" if parts.query else path, headers=headers)
         response = connection.getresponse()
-        return response.status, response.getheader("Content-Type", "")
+        media_type = response.getheader("Content-Type", "").split(";")[0].strip()
+        return response.status, media_type
     except (OSError, http.client.HTTPException):
         return None
     finally:
