@@ -204,16 +204,34 @@ def test_a_web_page_instead_of_mjpeg_ends_run_before_ready(
     assert_one_line(lines, html_page.url, "answers with text/html, not a video stream")
 
 
-def test_a_file_corrupted_mid_stream_ends_run_and_analyze_with_exit_1(
-    tmp_path: Path, real_clip: Path
-) -> None:
-    """The start decodes, so `run` starts coaching; where the data breaks off it must end with
-    the one line and exit 1, not as if the recording had simply ended."""
-    faststart = faststart_copy(real_clip, tmp_path / "faststart.mp4")
-    data = faststart.read_bytes()
-    half = tmp_path / "half.mp4"
+def _cut_in_half(tmp: Path, clip: Path) -> Path:
+    # Its index first, so the file opens; the frames stop half way.
+    data = faststart_copy(clip, tmp / "faststart.mp4").read_bytes()
+    half = tmp / "half.mp4"
     half.write_bytes(data[: len(data) // 2])
-    daemon = start_daemon(tmp_path / "daemon", str(half))
+    return half
+
+
+def _zeroed_in_the_middle(tmp: Path, clip: Path) -> Path:
+    # Matroska resynchronises after the damage: the frames in it are lost, the rest decode.
+    whole = tmp / "whole.mkv"
+    ffmpeg("-i", str(clip), "-c", "copy", str(whole))
+    data = bytearray(whole.read_bytes())
+    start, length = len(data) // 2, len(data) // 8
+    data[start : start + length] = bytes(length)
+    damaged = tmp / "damaged.mkv"
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+@pytest.mark.parametrize("damage", [_cut_in_half, _zeroed_in_the_middle])
+def test_a_file_corrupted_mid_stream_ends_run_and_analyze_with_exit_1(
+    damage: Callable[[Path, Path], Path], tmp_path: Path, real_clip: Path
+) -> None:
+    """The start decodes, so `run` starts coaching; for the damage it must end with the one
+    line and exit 1, not as if the recording had simply ended."""
+    video = damage(tmp_path, real_clip)
+    daemon = start_daemon(tmp_path / "daemon", str(video))
     try:
         daemon.wait_ready(STARTUP_S)
         ended = wait_until(lambda: daemon.proc.poll() is not None, 60.0)
@@ -222,9 +240,9 @@ def test_a_file_corrupted_mid_stream_ends_run_and_analyze_with_exit_1(
     lines = daemon.stderr_path.read_text().splitlines()
     assert ended, daemon.output()[-2000:]
     assert daemon.proc.returncode == 1, daemon.output()[-2000:]
-    assert_one_line(lines, str(half), "truncated or corrupt")
+    assert_one_line(lines, str(video), "truncated or corrupt")
 
-    analyzed = run_coachd("analyze", str(half), "--json", str(tmp_path / "out.json"), timeout=300)
+    analyzed = run_coachd("analyze", str(video), "--json", str(tmp_path / "out.json"), timeout=300)
     assert analyzed.returncode == 1, analyzed.stderr[-2000:]
     said = [line for line in analyzed.stderr.splitlines() if "truncated or corrupt" in line]
     assert len(said) == 1 and said[0].startswith("coachd: "), analyzed.stderr[-2000:]
