@@ -25,7 +25,25 @@ class ConfigError(CoachdError):
 
 
 class SourceError(CoachdError):
-    """A frame source that cannot be opened or read: names the source and what went wrong."""
+    """A frame source that cannot be opened or read: names the source and what went wrong.
+
+    Transient as such (a camera or stream that is absent or dropped may come back): the
+    daemon retries it with back-off. The subclasses below are permanent.
+    """
+
+    permanent = False
+
+
+class BadSourceError(SourceError):
+    """A source that cannot heal by waiting: a bad file, a URL that answers with no video."""
+
+    permanent = True
+
+
+class SourceSpecError(BadSourceError):
+    """The source string itself is wrong: a bad synthetic: option, an unparseable URL."""
+
+    exit_code = EXIT_USAGE
 
 
 class AudioError(CoachdError):

@@ -2,7 +2,10 @@
 
 Frames that arrive while the tracker is busy replace the waiting one and are counted as
 dropped, never queued: the runner is coached on what they are doing now, not a second ago.
-A source fault never ends the pipeline: the capture thread reconnects with back-off.
+A live source's fault never ends the pipeline: the capture thread reconnects with back-off,
+cut short when a cheap probe sees the source back. A finite source (a file) that fails ends
+it, with the error kept in `failure`. An unexpected exception in either thread restarts that
+stage (supervised: logged once with its traceback, counted, paced by its own back-off).
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
@@ -24,7 +28,16 @@ from coachd.pose.tracker import PoseTracker
 log = logging.getLogger(__name__)
 
 SourceOpener = Callable[[], FrameSource]
+SourceProbe = Callable[[], bool]
 TrackedConsumer = Callable[[Frame, TrackedFrame], None]
+
+STAGES = ("capture", "tracker")
+PROBE_EVERY_S = 0.5  # a source that comes back is reopened within about this long
+RETURN_GRACE_S = 2.0
+RESTART_FIRST_S = 0.1  # pause before restarting a failed stage, doubling while it keeps failing
+RESTART_MAX_S = 5.0
+STAGE_STABLE_S = 30.0  # a stage that ran this long before failing starts its pauses afresh
+TRACEBACKS_KEPT = 32
 
 
 class FrameSlot:
@@ -96,10 +109,43 @@ class PipelineSnapshot:
     cpu_percent: float
     reconnects: int
     last_error: str
+    stage_restarts: dict[str, int] = field(default_factory=dict)
 
     @property
     def dropped_fraction(self) -> float:
         return self.frames_dropped / self.frames_captured if self.frames_captured else 0.0
+
+
+class ReturnWatch:
+    """Tells, from a cheap probe, when a lost source seems back, to cut a long back-off short.
+
+    Only a change from down to up counts: a source that answers yet fails to open keeps its
+    back-off. For RETURN_GRACE_S after that change the reopen itself is the probe, as a
+    server may accept a connection a moment before it serves (or, serving one client, be
+    used up by the probe's connection and start afresh for the next).
+    """
+
+    def __init__(self, probe: SourceProbe) -> None:
+        self._probe = probe
+        self._down_seen = False
+        self._grace_until = 0.0
+
+    def back(self) -> bool:
+        now = time.monotonic()
+        if now < self._grace_until:
+            return True
+        if not self._probe():
+            self._down_seen = True
+            return False
+        if not self._down_seen:
+            return False
+        self._down_seen = False
+        self._grace_until = now + RETURN_GRACE_S
+        return True
+
+    def reset(self) -> None:
+        self._down_seen = False
+        self._grace_until = 0.0
 
 
 class LivePipeline:
@@ -113,16 +159,20 @@ class LivePipeline:
         consume: TrackedConsumer,
         reconnect_max_s: float = 30.0,
         on_source_fault: Optional[Callable[[str, float], None]] = None,
+        probe: Optional[SourceProbe] = None,
     ) -> None:
+        """`probe` (see capture.source_probe) cheaply tells that a lost source may be back."""
         self._source = source
         self._reopen = reopen
         self._tracker = tracker
         self._consume = consume
         self._reconnect_max_s = reconnect_max_s
         self._on_source_fault = on_source_fault
+        self._return_watch = ReturnWatch(probe) if probe is not None else None
         self._slot = FrameSlot()
         self._stop = threading.Event()
         self.ended = threading.Event()  # a finite source ran out and every frame was handled
+        self.failure: Optional[SourceError] = None  # why a finite source ended early
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._state = "starting"
@@ -131,6 +181,8 @@ class LivePipeline:
         self._frames_tracked = 0
         self._source_dropped_before = 0
         self._reconnects = 0
+        self._restarts = dict.fromkeys(STAGES, 0)
+        self._tracebacks_logged: set[tuple[str, str, str]] = set()
         self._tracked_times: deque[float] = deque(maxlen=90)
         self.pose_ms = RollingWindow()
         self.latency_ms = RollingWindow()
@@ -143,8 +195,10 @@ class LivePipeline:
 
     def start(self) -> None:
         self._cpu_start = (time.process_time(), time.monotonic())
-        for name, target in (("capture", self._capture_loop), ("tracker", self._tracker_loop)):
-            thread = threading.Thread(target=target, name=f"coachd-{name}", daemon=True)
+        for name, loop in (("capture", self._capture_loop), ("tracker", self._tracker_loop)):
+            thread = threading.Thread(
+                target=self._supervise, args=(name, loop), name=f"coachd-{name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -180,6 +234,7 @@ class LivePipeline:
             captured = self._frames_captured + skipped
             state, error = self._state, self._last_error
             tracked, reconnects, retry_at = self._frames_tracked, self._reconnects, self._retry_at
+            restarts = dict(self._restarts)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
         if times and time.monotonic() - times[-1] > 2.0:
             fps = 0.0
@@ -201,6 +256,7 @@ class LivePipeline:
             cpu_percent=cpu,
             reconnects=reconnects,
             last_error=error,
+            stage_restarts=restarts,
         )
 
     def _set_state(self, state: str, error: str = "") -> None:
@@ -208,6 +264,47 @@ class LivePipeline:
             self._state = state
             if error:
                 self._last_error = error
+
+    def _beat(self, stage: str) -> None:
+        if stage == "capture":
+            self.capture_heartbeat = time.monotonic()
+        else:
+            self.tracker_heartbeat = time.monotonic()
+
+    def _supervise(self, stage: str, loop: Callable[[], None]) -> None:
+        """Run one stage's loop until it returns; restart it when it raises.
+
+        A stage that fails on every frame must neither flood the log (each distinct failure
+        is logged once with its traceback, then only counted) nor spin the CPU (the pause
+        before each restart doubles, up to RESTART_MAX_S).
+        """
+        pause = RESTART_FIRST_S
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                loop()
+                return
+            except Exception as exc:
+                with self._lock:
+                    self._restarts[stage] += 1
+                    count = self._restarts[stage]
+                self._log_failure(stage, exc, count)
+            if time.monotonic() - started > STAGE_STABLE_S:
+                pause = RESTART_FIRST_S
+            deadline = time.monotonic() + pause
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                self._beat(stage)  # restarting is progress, not a wedge
+                self._stop.wait(min(0.25, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2.0, RESTART_MAX_S)
+
+    def _log_failure(self, stage: str, exc: Exception, count: int) -> None:
+        where = traceback.extract_tb(exc.__traceback__)[-1:]
+        key = (stage, type(exc).__name__, f"{where[0].filename}:{where[0].lineno}" if where else "")
+        if key not in self._tracebacks_logged and len(self._tracebacks_logged) < TRACEBACKS_KEPT:
+            self._tracebacks_logged.add(key)
+            log.error("%s stage failed (restart %d), restarting it", stage, count, exc_info=exc)
+        else:
+            log.debug("%s stage failed again (restart %d): %r", stage, count, exc)
 
     def _capture_loop(self) -> None:
         backoff = 1.0
@@ -224,6 +321,8 @@ class LivePipeline:
                     self._source = source
                     self._reconnects += 1
                 log.info("source %s reopened", source.name)
+                if self._return_watch is not None:
+                    self._return_watch.reset()
                 backoff = 1.0
             self._set_state("running")
             try:
@@ -234,8 +333,9 @@ class LivePipeline:
                     self._source_dropped_before += source.frames_dropped
                 source.close()
                 if source.finite:
-                    # A truncated file will not heal by reopening: end the run instead.
-                    log.error("%s", exc)
+                    # A truncated file will not heal by reopening: end the run, and leave
+                    # the error to the caller to report once.
+                    self.failure = exc
                     self._set_state("ended", str(exc))
                     self._slot.close()
                     return
@@ -254,13 +354,21 @@ class LivePipeline:
         with self._lock:
             self._retry_at = time.monotonic() + backoff
         self._set_state("reconnecting", error)
-        log.warning("%s; retrying in %.0f s", error, backoff)
+        watch = self._return_watch
+        sooner = " (sooner if it comes back)" if watch is not None else ""
+        log.warning("%s; retrying in %.0f s%s", error, backoff, sooner)
         if self._on_source_fault is not None:
             self._on_source_fault(error, backoff)
         deadline = time.monotonic() + backoff
+        next_probe = time.monotonic() + PROBE_EVERY_S
         while not self._stop.is_set() and time.monotonic() < deadline:
             self.capture_heartbeat = time.monotonic()
             self._stop.wait(min(0.25, max(0.0, deadline - time.monotonic())))
+            if watch is not None and time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + PROBE_EVERY_S
+                if watch.back():
+                    log.debug("source answers again: reconnecting now")
+                    break
         return min(backoff * 2.0, self._reconnect_max_s)
 
     def _tracker_loop(self) -> None:

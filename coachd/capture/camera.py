@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 
 from coachd.capture.live import LiveCaptureSource
-from coachd.errors import SourceError
+from coachd.errors import SourceError, SourceSpecError
 from coachd.settings import CameraSettings
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,20 @@ def _present() -> str:
     return ", ".join(devices) if devices else "none"
 
 
+def _device_path(spec: str) -> Path:
+    return DEV / f"video{spec}" if spec.isdigit() else Path(spec)
+
+
+def device_present(spec: str) -> bool:
+    """The camera's device node exists: a cheap sign that an unplugged camera is back."""
+    if not sys.platform.startswith("linux"):
+        return False  # no device nodes to look at: the back-off runs its course
+    return _device_path(spec).exists()
+
+
 def resolve_device(spec: str) -> Path:
     """The /dev/videoN behind a camera index, device path or /dev/v4l/... link."""
-    path = DEV / f"video{spec}" if spec.isdigit() else Path(spec)
+    path = _device_path(spec)
     if not os.path.lexists(path):
         raise SourceError(f"camera {spec}: no such device {path} (cameras present: {_present()})")
     real = Path(os.path.realpath(path))
@@ -79,7 +90,9 @@ class CameraSource(LiveCaptureSource):
             capture = cv2.VideoCapture(str(device), cv2.CAP_V4L2)
         else:  # other systems: the default backend, by index only
             if not spec.isdigit():
-                raise SourceError(f"camera {spec}: device paths work on Linux only; use an index")
+                raise SourceSpecError(
+                    f"camera {spec}: device paths work on Linux only; use an index"
+                )
             name = f"camera {spec}"
             capture = cv2.VideoCapture(int(spec))
         if not capture.isOpened():

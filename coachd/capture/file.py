@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import time
+from collections import deque
 from pathlib import Path
 from typing import Optional
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from coachd.capture import FrameSource
 from coachd.capture.open import Orientation
-from coachd.errors import SourceError
+from coachd.errors import BadSourceError
 from coachd.messages import Frame
 from coachd.settings import CameraSettings
 
@@ -40,7 +41,7 @@ class FileSource(FrameSource):
         self,
         name: str,
         capture: cv2.VideoCapture,
-        first_image: np.ndarray,
+        held: list[np.ndarray],
         camera: CameraSettings,
         realtime: bool,
     ) -> None:
@@ -51,36 +52,50 @@ class FileSource(FrameSource):
         self.nominal_fps = fps if 0 < fps < 1000 else DEFAULT_FPS
         count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count: Optional[int] = int(count) if count > 0 else None
-        self.file_size = (int(first_image.shape[1]), int(first_image.shape[0]))  # width, height
+        self.file_size = (int(held[0].shape[1]), int(held[0].shape[0]))  # width, height
         self._capture = capture
         self._orientation = Orientation.of(camera)
-        self._held: Optional[np.ndarray] = first_image  # decoded at open to catch bad files
+        self._held = deque(held)  # decoded at open to catch bad files and still images
         self._next = 0
         self._started: Optional[float] = None
         self._ended = False
 
     @classmethod
     def open(cls, spec: str, camera: CameraSettings, realtime: bool) -> FileSource:
+        """Open and decode the start of the file; BadSourceError when it is no usable video."""
         path = Path(spec).expanduser()
         name = f"video file {spec}"
         if not path.exists():
-            raise SourceError(
+            raise BadSourceError(
                 f"{name}: no such file (sources: auto, a camera index, /dev/videoN, "
                 "a video file, rtsp:// or http:// URL, synthetic:)"
             )
         if path.is_dir():
-            raise SourceError(f"{name}: is a directory, not a video file")
+            raise BadSourceError(f"{name}: is a directory, not a video file")
+        if path.is_char_device() or path.is_block_device():
+            raise BadSourceError(f"{name}: is a device, not a video file (cameras: /dev/videoN)")
         if not os.access(path, os.R_OK):
-            raise SourceError(f"{name}: permission denied")
+            raise BadSourceError(f"{name}: permission denied")
+        if path.is_file() and path.stat().st_size == 0:
+            raise BadSourceError(f"{name}: is empty (0 bytes), not a video file")
         capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         if not capture.isOpened():
             capture.release()
-            raise SourceError(f"{name}: not a video OpenCV can read (unknown format or corrupt)")
-        ok, first = capture.read()
-        if not ok:
+            raise BadSourceError(f"{name}: not a video OpenCV can read (unknown format or corrupt)")
+        # FFmpeg opens a still image as a 1-frame video, which would give a run of one frame
+        # and exit 0: where the file does not count several frames, decode a second one.
+        several = capture.get(cv2.CAP_PROP_FRAME_COUNT) > 1
+        held = _first_frames(capture, 1 if several else 2)
+        if not held:
             capture.release()
-            raise SourceError(f"{name}: no decodable video frame (corrupt or empty)")
-        source = cls(name, capture, first, camera, realtime)
+            raise BadSourceError(f"{name}: no decodable video frame (corrupt or empty)")
+        if not several and len(held) < 2:
+            capture.release()
+            raise BadSourceError(
+                f"{name}: is a single image, not a video; give a video file (mp4, mkv, avi, "
+                "mov), a camera or a stream"
+            )
+        source = cls(name, capture, held, camera, realtime)
         log.info("%s", source.describe())
         return source
 
@@ -124,8 +139,8 @@ class FileSource(FrameSource):
             time.sleep(delay)
 
     def _skip_one(self) -> bool:
-        if self._held is not None:
-            self._held = None
+        if self._held:
+            self._held.popleft()
         elif not self._capture.grab():
             return False
         self._next += 1
@@ -133,9 +148,8 @@ class FileSource(FrameSource):
         return True
 
     def _decode_next(self) -> Optional[np.ndarray]:
-        if self._held is not None:
-            image, self._held = self._held, None
-            return image
+        if self._held:
+            return self._held.popleft()
         ok, image = self._capture.read()
         return image if ok else None
 
@@ -146,7 +160,7 @@ class FileSource(FrameSource):
         # Some containers only estimate their frame count (duration x rate): a small
         # shortfall is normal, a large one is a file cut short or damaged.
         if expected and self._next < expected - max(3, expected // 20):
-            raise SourceError(
+            raise BadSourceError(
                 f"{self.name}: cannot decode past frame {self._next} of {expected} "
                 "(truncated or corrupt)"
             )
@@ -154,3 +168,14 @@ class FileSource(FrameSource):
     def close(self) -> None:
         self._ended = True
         self._capture.release()
+
+
+def _first_frames(capture: cv2.VideoCapture, wanted: int) -> list[np.ndarray]:
+    """Up to `wanted` frames from the start; fewer where the file has no more."""
+    frames: list[np.ndarray] = []
+    while len(frames) < wanted:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    return frames

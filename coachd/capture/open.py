@@ -8,15 +8,16 @@ cameras), and anything else is a video file path.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Optional
 
 import cv2
 import numpy as np
 
 from coachd.capture import FrameSource
-from coachd.errors import SourceError
+from coachd.errors import BadSourceError, SourceError, SourceSpecError
 from coachd.settings import CameraSettings
 
 if TYPE_CHECKING:
@@ -66,9 +67,10 @@ def open_source(spec: str, camera: CameraSettings, realtime: bool) -> FrameSourc
     `realtime` matters for files and the synthetic runner: True paces them like a camera,
     False reads as fast as possible with file time stamps (analysis).
     """
+    _quiet_video_libraries()
     spec = spec.strip()
     if not spec:
-        raise SourceError(
+        raise SourceSpecError(
             "empty source: use auto, a camera index, /dev/videoN, a video file, a URL or synthetic:"
         )
     if spec == "auto":
@@ -88,6 +90,31 @@ def open_source(spec: str, camera: CameraSettings, realtime: bool) -> FrameSourc
     return FileSource.open(spec, camera, realtime)
 
 
+def source_probe(spec: str) -> Optional[Callable[[], bool]]:
+    """A cheap check that a lost camera or stream may be back, for cutting a back-off short:
+    the device node exists, the host accepts a TCP connection. None for other kinds."""
+    spec = spec.strip()
+    if spec.lower().startswith(URL_SCHEMES):
+        from coachd.capture.url import accepts_connection
+
+        return lambda: accepts_connection(spec)
+    if is_camera_spec(spec):
+        from coachd.capture.camera import device_present
+
+        return lambda: device_present(spec)
+    return None
+
+
+def _quiet_video_libraries() -> None:
+    """FFmpeg and OpenCV print their own lines on a bad file or a lost stream, repeating less
+    clearly the one line coachd gives; kept when debugging or when the environment says."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        return
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "0")  # AV_LOG_PANIC; read at the first open
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.setLogLevel(2)  # errors only: no warnings such as "can't capture by name"
+
+
 def is_camera_spec(spec: str) -> bool:
     """A camera index, /dev/videoN or a /dev/v4l/... link."""
     return bool(re.fullmatch(r"\d+", spec)) or spec.startswith(("/dev/video", "/dev/v4l/"))
@@ -102,7 +129,7 @@ def synthetic_source_class() -> type[SyntheticSource]:
     try:
         from coachd.capture.synthetic import SyntheticSource
     except ImportError as exc:
-        raise SourceError(f"the synthetic runner is not available ({exc})") from None
+        raise BadSourceError(f"the synthetic runner is not available ({exc})") from None
     return SyntheticSource
 
 
@@ -118,4 +145,4 @@ def _open_auto(camera: CameraSettings, realtime: bool) -> FrameSource:
     try:
         return open_synthetic(SYNTHETIC_PREFIX, realtime)
     except SourceError as exc:
-        raise SourceError(f"auto: no camera found, and {exc}") from None
+        raise type(exc)(f"auto: no camera found, and {exc}") from None

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Callable, Optional
 
 from coachd.capture import FrameSource, open_source
+from coachd.capture.open import source_probe
 from coachd.coach import CueEngine, load_packs
 from coachd.coach.programs import RetroProgress
 from coachd.errors import CoachdError, SourceError
@@ -70,6 +71,7 @@ class Daemon:
         pack = load_packs(self.settings.engine)  # a broken pack stops the start here
         self._engine = CueEngine(self.settings.engine, pack)
         keep_files_private()
+        source = self._first_source()  # before the slow parts: a bad source exits at once
         self._state_dir = state_directory(self.settings.service)
         # Coaching never waits on storage: an unusable folder or database is reported
         # and retried by the writer, which creates the folder (0700) when it can.
@@ -102,7 +104,6 @@ class Daemon:
             on_outcome=self._cue_outcome,
         )
         self._tracker = create_tracker(self.settings.pose)
-        source = self._first_source()
         self._source_name = source.describe() if source else redact(self.settings.camera.source)
         fps = source.nominal_fps if source else float(self.settings.camera.fps)
         self._gait = GaitAnalyzer(self.settings.gait, fps=fps)
@@ -118,6 +119,7 @@ class Daemon:
             consume=self._on_tracked,
             reconnect_max_s=self.settings.camera.reconnect_max_s,
             on_source_fault=self._on_source_fault,
+            probe=source_probe(self.settings.camera.source),
         )
 
     def _open_source(self) -> FrameSource:
@@ -125,10 +127,13 @@ class Daemon:
 
     def _first_source(self) -> Optional[FrameSource]:
         """The source if it opens now; else None and the pipeline keeps trying (a kiosk may
-        boot before its camera is plugged in: that is no reason to exit)."""
+        boot before its camera is plugged in: that is no reason to exit). A permanent fault
+        (a bad file or source string) is raised: it would never heal by waiting."""
         try:
             return self._open_source()
         except SourceError as exc:
+            if exc.permanent:
+                raise
             log.warning("%s; waiting for it", exc)
             return None
 
@@ -207,7 +212,10 @@ class Daemon:
                 next_ping = now + ping_every
             if self._pipeline.ended.is_set():
                 break
-        return self._shutdown(ended=self._pipeline.ended.is_set())
+        code = self._shutdown(ended=self._pipeline.ended.is_set())
+        if self._pipeline.failure is not None:
+            raise self._pipeline.failure  # a file that broke mid-way: its one line, exit 1
+        return code
 
     def _install_signal_handlers(self) -> None:
         def stop(signum: int, frame: Optional[FrameType]) -> None:
@@ -227,6 +235,8 @@ class Daemon:
 
     def _publish(self, snapshot: PipelineSnapshot) -> None:
         self.metrics.update_pipeline(snapshot)
+        if not self._pipeline.frames_flowing(within_s=2.0):
+            self.metrics.set_runner_present(False)  # with no frames, nobody is seen
         if snapshot.reconnects > self._reconnects_seen:
             self.metrics.inc_camera_reconnects(snapshot.reconnects - self._reconnects_seen)
             self._reconnects_seen = snapshot.reconnects

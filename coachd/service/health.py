@@ -114,6 +114,13 @@ class Metrics:
         self._reconnects = Counter(
             "coachd_camera_reconnects", "times the camera was lost and reopened", registry=r
         )
+        self._stage_restarts = Counter(
+            "coachd_stage_restarts",
+            "times a pipeline stage (thread) failed and was restarted",
+            ["stage"],
+            registry=r,
+        )
+        self._restarts_seen: dict[str, int] = {}
         self._audio = Gauge(
             "coachd_audio_state", "1 for the audio output's current state", ["state"], registry=r
         )
@@ -196,6 +203,11 @@ class Metrics:
     def inc_camera_reconnects(self, count: int = 1) -> None:
         self._reconnects.inc(count)
 
+    def inc_stage_restarts(self, stage: str, count: int = 1) -> None:
+        counter = self._stage_restarts.labels(stage=stage)  # shown at 0 from the first call
+        if count > 0:
+            counter.inc(count)
+
     def set_audio_state(self, state: str) -> None:
         """One of AUDIO_STATES (others are added): that series 1, every other 0."""
         with self._audio_lock:
@@ -230,8 +242,12 @@ class Metrics:
         self._last_frame_age.set(-1 if seconds is None else seconds)
 
     def update_pipeline(self, snapshot: PipelineSnapshot) -> None:
-        """fps and the frame counters from the pipeline's cumulative totals."""
+        """fps, the frame counters and stage restarts from the pipeline's cumulative totals."""
         self.set_fps(snapshot.fps)
+        for stage, total in snapshot.stage_restarts.items():
+            seen = self._restarts_seen.get(stage, 0)
+            self.inc_stage_restarts(stage, total - seen)
+            self._restarts_seen[stage] = max(seen, total)
         self.inc_frames_dropped(snapshot.frames_dropped - self._dropped_seen)
         self._dropped_seen = max(self._dropped_seen, snapshot.frames_dropped)
         self.inc_frames_tracked(snapshot.frames_tracked - self._tracked_seen)

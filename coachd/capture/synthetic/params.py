@@ -1,17 +1,18 @@
 """The synthetic runner's source string, parsed into a frozen SyntheticParams.
 
 `synthetic:` optionally followed by `?key=value&...`; every key is optional and an unknown
-key or a bad value is a SourceError naming the key, the value and what is allowed.
+key or a bad value is a SourceSpecError naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from typing import Callable, Literal, Optional
 from urllib.parse import unquote
 
-from coachd.errors import SourceError
+from coachd.errors import SourceSpecError
 from coachd.messages import VIEWS, View
 
 PREFIX = "synthetic:"
@@ -248,15 +249,15 @@ KEYS: tuple[str, ...] = tuple(_PARSERS)
 
 
 def parse_spec(spec: str) -> SyntheticParams:
-    """SyntheticParams from `synthetic:?key=value&...`; SourceError on anything unknown or bad."""
+    """SyntheticParams from `synthetic:?key=value&...`; SourceSpecError on anything bad."""
     text = spec.strip()
     if not text.startswith(PREFIX):
-        raise SourceError(f"source {spec!r}: a synthetic source starts with {PREFIX!r}")
+        raise SourceSpecError(f"source {spec!r}: a synthetic source starts with {PREFIX!r}")
     query = text[len(PREFIX) :]
     if query.startswith("?"):
         query = query[1:]
     elif query:
-        raise SourceError(f"source {spec!r}: write options as synthetic:?key=value&key=value")
+        raise SourceSpecError(f"source {spec!r}: write options as synthetic:?key=value&key=value")
     values: dict[str, object] = {}
     for item in query.split("&"):
         if not item:
@@ -264,19 +265,21 @@ def parse_spec(spec: str) -> SyntheticParams:
         key, sep, raw = item.partition("=")
         key, raw = unquote(key).strip(), unquote(raw)
         if key not in _PARSERS:
-            raise SourceError(
-                f"synthetic source: unknown option {key!r}; allowed: {', '.join(KEYS)}"
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SourceSpecError(
+                f"synthetic source: unknown option {key!r}; {hint}allowed: {', '.join(KEYS)}"
             )
         parser = _PARSERS[key]
         allowed = getattr(parser, "allowed", "a valid value")
         if not sep:
-            raise SourceError(f"synthetic source: {key} needs a value ({key}=...): {allowed}")
+            raise SourceSpecError(f"synthetic source: {key} needs a value ({key}=...): {allowed}")
         if key in values:
-            raise SourceError(f"synthetic source: {key} is given twice; give it once")
+            raise SourceSpecError(f"synthetic source: {key} is given twice; give it once")
         try:
             values[key] = parser(raw.strip())
         except (ValueError, OverflowError):
-            raise SourceError(
+            raise SourceSpecError(
                 f"synthetic source: {key}={raw!r} is not allowed; {key} must be {allowed}"
             ) from None
     if "camera_height" not in values and values.get("view") in ("front", "rear"):
@@ -285,12 +288,12 @@ def parse_spec(spec: str) -> SyntheticParams:
     gait = str(values.get("gait", "run"))
     params = dataclasses.replace(default_params(gait), **values)  # type: ignore[arg-type]
     if params.gait == "run" and params.speed < 4.0:
-        raise SourceError(
+        raise SourceSpecError(
             f"synthetic source: speed={params.speed:g} is too slow to run; "
             "give speed >= 4 km/h or gait=walk"
         )
     if params.gait == "walk" and params.speed > 8.0:
-        raise SourceError(
+        raise SourceSpecError(
             f"synthetic source: speed={params.speed:g} is too fast to walk; "
             "give speed <= 8 km/h or gait=run"
         )
