@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import pytest
+
+from coachd.service.store import SessionRecord, SessionStore
 
 REPO = Path(__file__).resolve().parent.parent
 ALSA_BASE = Path("/usr/share/alsa/alsa.conf")
@@ -478,3 +481,18 @@ def healthz_json(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
 
 def threads(daemon: DaemonProcess) -> int:
     return len(os.listdir(f"/proc/{daemon.pid}/task"))
+
+
+def newest_session(db: Path) -> Optional[SessionRecord]:
+    """The database's newest session, read-only as `coachd sessions` reads it while the
+    daemon writes; None before there is one (or while another process holds it locked)."""
+    if not db.is_file():
+        return None
+    store = SessionStore(db, readonly=True)
+    try:
+        rows = store.list_sessions(limit=1)
+        return store.load_session(rows[0].id) if rows else None
+    except sqlite3.Error:
+        return None
+    finally:
+        store.close()

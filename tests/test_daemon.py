@@ -34,13 +34,14 @@ from daemon_harness import (
     ffmpeg_path,
     free_port,
     gaps,
+    newest_session,
     require_synthetic,
     start_daemon,
     summary_figures,
     wait_until,
 )
 
-from coachd.service.store import DB_NAME, SessionRecord, SessionStore
+from coachd.service.store import DB_NAME, SessionStore
 
 
 def test_systemd_sees_ready_watchdog_status_and_a_prompt_clean_stop(tmp_path: Path) -> None:
@@ -229,19 +230,6 @@ def test_a_camera_absent_at_start_is_waited_for(tmp_path: Path, real_clip: Path)
 
 
 MIN_STRIDES = 8
-
-
-def newest_session(db: Path) -> Optional[SessionRecord]:
-    """The database's newest session, read-only as `coachd sessions` reads it while the
-    daemon writes; None before there is one."""
-    if not db.is_file():
-        return None
-    store = SessionStore(db, readonly=True)
-    try:
-        rows = store.list_sessions(limit=1)
-        return store.load_session(rows[0].id) if rows else None
-    finally:
-        store.close()
 
 
 def stored_strides(db: Path) -> int:

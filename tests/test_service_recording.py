@@ -13,6 +13,7 @@ import pytest
 from coachd.capture.synthetic import SyntheticSource
 from coachd.gait.overlay import FACE_LANDMARKS, blur_face
 from coachd.pose import create_tracker
+from coachd.service.store import DB_NAME, SessionStore
 from coachd.settings import PoseSettings
 
 
@@ -68,3 +69,16 @@ def test_daemon_keeps_images_only_when_asked(tmp_path: Path, record: bool) -> No
     capture.release()
     assert ok and image.shape[:2] == (480, 640)
     assert frames >= 3 * 30, frames  # the session runs from about 3 s to the end at 9 s
+
+
+def test_a_recordings_folder_that_cannot_be_written_stops_no_coaching(tmp_path: Path) -> None:
+    (tmp_path / "recordings").write_text("a file where the folder should be")
+    done = run_daemon(tmp_path, record=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cannot record session" in done.stderr, done.stderr[-2000:]
+    store = SessionStore(tmp_path / DB_NAME, readonly=True)
+    try:
+        sessions = store.list_sessions()
+    finally:
+        store.close()
+    assert sessions and sessions[0].strides > 10, sessions

@@ -56,7 +56,7 @@ class SessionRecorder:
 
     def start_session(self, session_id: int) -> None:
         self._recording = True
-        self._queue.put(_Start(session_id))
+        self._put_control(_Start(session_id))
 
     def add(self, image: np.ndarray, t: float, pose: Optional[Pose], update: GaitUpdate) -> None:
         """Queue one frame of the current session; never blocks."""
@@ -70,12 +70,26 @@ class SessionRecorder:
     def end_session(self) -> None:
         if self._recording:
             self._recording = False
-            self._queue.put(_END)
+            self._put_control(_END)
 
     def close(self, timeout: float = 1.0) -> None:
         self.end_session()
-        self._queue.put(_STOP)
+        self._put_control(_STOP)
         self._thread.join(timeout)
+
+    def _put_control(self, item: _Item) -> None:
+        """Queue a start, end or stop without blocking the coaching thread on a slow disk:
+        a waiting frame makes room for it (counted as dropped)."""
+        while True:
+            try:
+                self._queue.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
 
     def _run(self) -> None:
         writer: Optional[OverlayWriter] = None
@@ -86,15 +100,31 @@ class SessionRecorder:
                     writer = self._write(writer, item)
                 continue
             if writer is not None:
-                writer.close()
+                self._close(writer)
                 writer = None
             if isinstance(item, _Start):
-                self.folder.mkdir(parents=True, exist_ok=True)
-                path = self.folder / f"session-{item.session_id}.mp4"
-                writer = OverlayWriter(path, self._fps, blur_faces=self._blur_faces)
-                log.info("recording session %d to %s", item.session_id, path)
+                writer = self._open(item.session_id)
             elif item == _STOP:
                 return
+
+    def _open(self, session_id: int) -> Optional[OverlayWriter]:
+        """A writer for the session's video; None (logged, coaching goes on) when the folder
+        or the file cannot be written."""
+        path = self.folder / f"session-{session_id}.mp4"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            writer = OverlayWriter(path, self._fps, blur_faces=self._blur_faces)
+        except (CoachdError, OSError) as exc:
+            log.error("cannot record session %d to %s: %s", session_id, path, exc)
+            return None
+        log.info("recording session %d to %s", session_id, path)
+        return writer
+
+    def _close(self, writer: OverlayWriter) -> None:
+        try:
+            writer.close()
+        except (CoachdError, OSError) as exc:
+            log.error("recording not finished: %s", exc)
 
     def _write(self, writer: OverlayWriter, frame: _Frame) -> Optional[OverlayWriter]:
         try:
@@ -102,5 +132,5 @@ class SessionRecorder:
             return writer
         except (CoachdError, OSError) as exc:
             log.error("recording stopped for this session: %s", exc)
-            writer.close()
+            self._close(writer)
             return None

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from daemon_harness import (
@@ -22,6 +22,7 @@ from daemon_harness import (
     RUNNER,
     STARTUP_S,
     DaemonProcess,
+    newest_session,
     require_synthetic,
     start_daemon,
     wait_until,
@@ -35,20 +36,6 @@ from coachd.service.store import DB_NAME, SessionRecord, SessionStore
 DEADLINE_S = 45.0
 # How long the test holds the lock: a backup or an admin's sqlite3 shell.
 LOCK_HELD_S = 8.0
-
-
-def newest_session(db: Path) -> Optional[SessionRecord]:
-    """The newest stored session, read as `coachd sessions` reads it; None before one."""
-    if not db.is_file():
-        return None
-    store = SessionStore(db, readonly=True)
-    try:
-        rows = store.list_sessions(limit=1)
-        return store.load_session(rows[0].id) if rows else None
-    except sqlite3.Error:
-        return None
-    finally:
-        store.close()
 
 
 def stored_strides(db: Path) -> int:
