@@ -342,7 +342,7 @@ def test_mjpeg_stream_frames_arrive_fresh(mjpeg_server: MjpegServer) -> None:
     assert all(b > a for a, b in zip(seqs, seqs[1:]))
     assert all(b > a for a, b in zip(times, times[1:]))
     assert times[-1] <= now
-    assert "320x240" in source.describe()  # type: ignore[attr-defined]
+    assert "320x240" in source.describe()
 
 
 @pytest.mark.timeout(60)

@@ -176,7 +176,7 @@ def pack() -> CuePack:
 
 
 def engine_for(pack: CuePack, **settings: object) -> CueEngine:
-    return CueEngine(EngineSettings(**settings), pack)  # type: ignore[arg-type]
+    return CueEngine(EngineSettings.model_validate(settings), pack)
 
 
 def warm_end(engine: CueEngine) -> float:
@@ -248,13 +248,13 @@ def _rate_stress_plan(seed: int) -> Callable[[float], Runner]:
     rng = random.Random(seed)
     spans: dict[str, list[tuple[float, float]]] = {}
     for name in ("overstride", "waist_bend", "low_cadence", "bounce", "sway", "tension"):
-        t, on, out = 0.0, True, []
+        t, faulty, out = 0.0, True, []
         while t < 1900.0:
-            length = rng.uniform(20.0, 60.0) * (3.0 if on else 1.0)
-            if on:
+            length = rng.uniform(20.0, 60.0) * (3.0 if faulty else 1.0)
+            if faulty:
                 out.append((t, t + length))
             t += length
-            on = not on
+            faulty = not faulty
         spans[name] = out
 
     def on(name: str, elapsed: float) -> bool:

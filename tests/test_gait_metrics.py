@@ -42,7 +42,7 @@ def gait_run() -> RunGait:
         if key not in cache:
             spec = f"synthetic:?{query}&seconds={seconds:g}"
             synthetic = landmark_run(spec, noise_px=noise_px, seed=seed, crop_below_y=crop_below_y)
-            settings = GaitSettings(view=view, runner_height_cm=height)  # type: ignore[arg-type]
+            settings = GaitSettings(view=view, runner_height_cm=height)
             cache[key] = (synthetic, run_gait(synthetic.frames, settings, synthetic.params.fps))
         return cache[key]
 
@@ -295,7 +295,7 @@ def test_walking_and_standing_give_no_running_strides(gait_run: RunGait, query: 
     _, record = gait_run(query)
     assert not record.strides
     expected = "standing" if "stand" in query else "walking"
-    late = [u.activity for u in record.updates[len(record.updates) // 2 :]]
+    late: list[str] = [u.activity for u in record.updates[len(record.updates) // 2 :]]
     assert late.count(expected) > 0.9 * len(late)
     assert "running" not in late
 

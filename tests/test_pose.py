@@ -37,7 +37,7 @@ FEET = (
 
 def read_images(path: Path, count: int) -> list[np.ndarray]:
     capture = cv2.VideoCapture(str(path))
-    images = []
+    images: list[np.ndarray] = []
     while len(images) < count:
         ok, image = capture.read()
         if not ok:

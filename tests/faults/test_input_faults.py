@@ -11,6 +11,7 @@ import json
 import re
 import signal
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,9 @@ def test_sighup_with_a_bad_file_is_refused_and_coaching_goes_on(tmp_path: Path) 
     def frames() -> float:
         return daemon.metric("coachd_frames_tracked_total", 0.0)
 
+    def tracked_beyond(count: float) -> bool:
+        return frames() > count
+
     def reload(text: bytes) -> float:
         config.write_bytes(text)
         sent = time.monotonic()
@@ -161,9 +165,9 @@ def test_sighup_with_a_bad_file_is_refused_and_coaching_goes_on(tmp_path: Path) 
             ("latin-1 pack", f"[engine]\npacks = {json.dumps([str(bad_pack)])}\n".encode()),
         ):
             sent = reload(text)
-            refused = wait_until(lambda s=sent: ready_status_since(s, "reload refused"), 20.0)
+            refused = wait_until(partial(ready_status_since, sent, "reload refused"), 20.0)
             before = frames()
-            still_tracking = wait_until(lambda b=before: frames() > b + 10, 20.0)
+            still_tracking = wait_until(partial(tracked_beyond, before + 10), 20.0)
             healthy = wait_until(lambda: daemon.healthz() == 200, 10.0)
             outcomes.append((name, refused, still_tracking, healthy))
         sent = reload(BOM + f"[engine]\npacks = {json.dumps([str(good_pack)])}\n".encode())

@@ -319,7 +319,7 @@ def run_pipeline(
     return pipeline
 
 
-def synthetic(seconds: float) -> FrameSource:
+def synthetic(seconds: float = 600.0) -> FrameSource:
     return open_source(f"synthetic:?view=side-right&seconds={seconds}", CameraSettings(), True)
 
 
