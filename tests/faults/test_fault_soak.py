@@ -183,6 +183,7 @@ def test_coaching_goes_on_through_a_fault_every_thirty_seconds(tmp_path: Path) -
         assert wait_until(lambda: all_well(daemon), 30), healthz_json(daemon)
         start = time.monotonic()
         rss_start = threads_start = 0
+        rss_kb: list[int] = []  # after each fault, for the report: a leak climbs, a cache steps
         cycle = 0
         while time.monotonic() - start < SOAK_S:
             name, inject, visible = faults[cycle % len(faults)]
@@ -203,6 +204,7 @@ def test_coaching_goes_on_through_a_fault_every_thirty_seconds(tmp_path: Path) -
             if name != "camera":  # coaching went on during the fault itself
                 tracked = total(daemon.metrics(), "coachd_frames_tracked_total")
                 assert tracked > frames_before + FAULT_S * 10, (name, frames_before, tracked)
+            rss_kb.append(daemon.rss_kb())
             cycle += 1
         metrics = daemon.metrics()
         rss_growth = daemon.rss_kb() - rss_start
@@ -218,6 +220,7 @@ def test_coaching_goes_on_through_a_fault_every_thirty_seconds(tmp_path: Path) -
         "seconds": SOAK_S,
         "faults": seen,
         "rss_growth_kb": rss_growth,
+        "rss_kb_after_each_fault": rss_kb,
         "threads": [threads_start, threads_end],
         "stage_restarts": total(metrics, "coachd_stage_restarts_total"),
         "store_dropped": total(metrics, "coachd_store_dropped_total"),
