@@ -97,11 +97,12 @@ def _config(args: argparse.Namespace) -> tuple[Finding, Optional[LoadedSettings]
         fix = "correct the setting named above"
         return Finding("config", False, message, fix, essential=True, status="ERROR"), None
     where = (
-        str(loaded.config_file)
-        if loaded.config_file
-        else "none, defaults (create /etc/coachd/coachd.toml or pass --config)"
+        "config files " + ", ".join(str(path) for path in loaded.config_files)
+        if loaded.config_files
+        else "config file none, defaults (create /etc/coachd/coachd.toml or "
+        "~/.config/coachd/coachd.toml, or pass --config)"
     )
-    return Finding("config", True, f"config file {where}; settings valid"), loaded
+    return Finding("config", True, f"{where}; settings valid"), loaded
 
 
 def _checks(settings: Settings, pose_models: Optional[str]) -> Iterator[Finding]:
