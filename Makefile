@@ -44,8 +44,10 @@ soak: setup
 bench: setup
 	$(BIN)/coachd bench pose --source ../shared/data/treadmill_side.mp4
 
-install-service: setup
-	bash systemd/install.sh
+# Not after `setup`: run with sudo, that would leave a root-owned .venv in the checkout.
+# install.sh builds its own venv in /opt/coachd (ARGS: --dry-run, --uninstall, --user ...).
+install-service:
+	bash systemd/install.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

@@ -1,8 +1,10 @@
 """All of coachd's settings: one pydantic-settings model grouped by section.
 
-Precedence, lowest first: defaults < TOML file (--config, else /etc/coachd/coachd.toml)
-< environment COACHD_<SECTION>__<FIELD> < command-line flags.  `load_settings` also says
-where each value came from, for `coachd config show`.
+Precedence, lowest first: defaults < TOML files < environment COACHD_<SECTION>__<FIELD>
+< command-line flags. The TOML files: --config PATH (else $COACHD_CONFIG) alone when given;
+otherwise /etc/coachd/coachd.toml, then the user's $XDG_CONFIG_HOME/coachd/coachd.toml
+(~/.config/coachd/coachd.toml) over it. `load_settings` also says where each value came
+from, for `coachd config show`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from coachd.errors import ConfigError
 from coachd.textfile import read_toml
 
 SYSTEM_CONFIG = Path("/etc/coachd/coachd.toml")
+USER_CONFIG = Path("coachd") / "coachd.toml"  # under $XDG_CONFIG_HOME, else ~/.config
 CONFIG_ENV = "COACHD_CONFIG"  # names the TOML file when --config is not given
 ENV_PREFIX = "COACHD_"
 ENV_DELIMITER = "__"
@@ -258,7 +261,7 @@ SECTIONS: dict[str, type[Section]] = {
 class LoadedSettings:
     settings: Settings
     origin: dict[str, str]  # "camera.fps" -> "default" | "file PATH" | "env NAME" | "command line"
-    config_file: Optional[Path]
+    config_files: tuple[Path, ...]  # read, lowest first
 
 
 def load_settings(
@@ -266,14 +269,15 @@ def load_settings(
     overrides: Optional[Mapping[str, Mapping[str, Any]]] = None,
     environ: Optional[Mapping[str, str]] = None,
 ) -> LoadedSettings:
-    """Merge defaults, TOML, environment and flags; raise ConfigError naming any bad value."""
+    """Merge defaults, TOML files, environment and flags; raise ConfigError naming any bad
+    value. `environ` also gives $COACHD_CONFIG, $XDG_CONFIG_HOME and $HOME."""
     environ = os.environ if environ is None else environ
     if config_path is None and environ.get(CONFIG_ENV):
         config_path = Path(environ[CONFIG_ENV])
-    config_file = _choose_config_file(config_path)
-    layers: list[tuple[str, dict[str, Any]]] = []
-    if config_file is not None:
-        layers.append((f"file {config_file}", read_toml(config_file, "config")))
+    config_files = _choose_config_files(config_path, environ)
+    layers: list[tuple[str, dict[str, Any]]] = [
+        (f"file {path}", read_toml(path, "config")) for path in config_files
+    ]
     layers.append(("env", _read_env(environ)))
     layers.append(("command line", {k: dict(v) for k, v in (overrides or {}).items()}))
 
@@ -301,17 +305,28 @@ def load_settings(
     for section, model in SECTIONS.items():
         for key in model.model_fields:
             origin.setdefault(f"{section}.{key}", "default")
-    return LoadedSettings(settings, origin, config_file)
+    return LoadedSettings(settings, origin, tuple(config_files))
 
 
-def _choose_config_file(config_path: Optional[Path]) -> Optional[Path]:
+def config_file_candidates(environ: Optional[Mapping[str, str]] = None) -> list[Path]:
+    """Where coachd looks for settings without --config, lowest first (present or not)."""
+    environ = os.environ if environ is None else environ
+    candidates = [SYSTEM_CONFIG]
+    if environ.get("XDG_CONFIG_HOME"):
+        candidates.append(Path(environ["XDG_CONFIG_HOME"]) / USER_CONFIG)
+    elif environ.get("HOME"):
+        candidates.append(Path(environ["HOME"]) / ".config" / USER_CONFIG)
+    return candidates
+
+
+def _choose_config_files(config_path: Optional[Path], environ: Mapping[str, str]) -> list[Path]:
     if config_path is not None:
         if not config_path.is_file():
             raise ConfigError(
                 f"config error: config file {config_path} (--config or {CONFIG_ENV}): no such file"
             )
-        return config_path
-    return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+        return [config_path]
+    return [path for path in config_file_candidates(environ) if path.is_file()]
 
 
 def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:

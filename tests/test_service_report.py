@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from support import run_coachd
 
 from coachd.cli import main
 from coachd.messages import Cue, Stride
@@ -141,3 +144,16 @@ def test_commands_find_the_database_through_the_settings(
     assert main(["sessions", "list", "--set", f"service.state_dir={path.parent}"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 + len(ids)
+
+
+def test_sessions_list_json_has_every_session(db: tuple[Path, dict[str, int]]) -> None:
+    path, ids = db
+    done = run_coachd("sessions", "list", "--db", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    sessions = json.loads(done.stdout)
+    assert [s["id"] for s in sessions] == [ids["anon"], ids["ana_new"], ids["ana_old"]]
+    newest = sessions[1]
+    assert newest["runner"] == "ana" and newest["program"] == "free"
+    assert newest["strides"] == 120 and newest["cues"] == 3
+    assert newest["summary"]["cadence_spm"] == 168.0
+    assert datetime.fromisoformat(newest["started"]).tzinfo is not None

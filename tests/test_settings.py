@@ -40,7 +40,7 @@ def test_defaults_without_any_layer() -> None:
         pytest.skip(f"{SYSTEM_CONFIG} exists on this machine and would be loaded")
     loaded = load_settings(None, environ={})
     assert loaded.settings == Settings()
-    assert loaded.config_file is None
+    assert loaded.config_files == ()
     assert set(loaded.origin.values()) == {"default"}
     assert len(loaded.origin) == sum(len(m.model_fields) for m in SECTIONS.values())
 
@@ -62,7 +62,7 @@ def test_precedence_defaults_file_env_command_line(tmp_path: Path) -> None:
     assert loaded.origin["pose.threads"] == "env COACHD_POSE__THREADS"
     assert loaded.origin["camera.width"] == f"file {path}"
     assert loaded.origin["camera.height"] == "default"
-    assert loaded.config_file == path
+    assert loaded.config_files == (path,)
 
 
 def test_env_values_are_parsed_to_the_field_types(tmp_path: Path) -> None:

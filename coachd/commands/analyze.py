@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,21 +49,35 @@ class Analysis:
         return Counter(views).most_common(1)[0][0] if views else None
 
 
-def cues_from_analysis(updates: Sequence[GaitUpdate], settings: Settings) -> list[Cue]:
-    """What the live daemon would have said over these updates: the same session logic, cue
-    packs and engine rules, replayed in order (a broken pack is a ConfigError, as in `run`)."""
-    from coachd.coach import CueEngine, load_packs
-    from coachd.service.coaching import Coaching
-    from coachd.service.sessions import SessionTracker
+class CueReplay:
+    """What the live daemon would say, update by update: the same session logic, cue packs
+    and engine rules (a broken pack is a ConfigError, as in `run`)."""
 
-    engine = CueEngine(settings.engine, load_packs(settings.engine))
-    coaching = Coaching(engine, SessionTracker(settings.service))
-    cues: list[Cue] = []
-    for update in updates:
-        cues.extend(coaching.update(update).cues)
-    if updates:
-        cues.extend(coaching.finish(updates[-1].t).cues)
-    return cues
+    def __init__(self, settings: Settings) -> None:
+        from coachd.coach import CueEngine, load_packs
+        from coachd.service.coaching import Coaching
+        from coachd.service.sessions import SessionTracker
+
+        engine = CueEngine(settings.engine, load_packs(settings.engine))
+        self._coaching = Coaching(engine, SessionTracker(settings.service))
+        self._last_t: Optional[float] = None
+
+    def update(self, update: GaitUpdate) -> list[Cue]:
+        self._last_t = update.t
+        return self._coaching.update(update).cues
+
+    def finish(self) -> list[Cue]:
+        """The cues of the end of the source (a session's summary)."""
+        if self._last_t is None:
+            return []
+        return self._coaching.finish(self._last_t).cues
+
+
+def cues_from_analysis(updates: Sequence[GaitUpdate], settings: Settings) -> list[Cue]:
+    """What the live daemon would have said over these updates, replayed in order."""
+    replay = CueReplay(settings)
+    cues = [cue for update in updates for cue in replay.update(update)]
+    return cues + replay.finish()
 
 
 def analyze(
@@ -86,6 +99,8 @@ def analyze(
     result = Analysis(source=spec, fps=fps)
     writer = OverlayWriter(overlay, fps) if overlay is not None else None
     bar = ProgressBar(progress, getattr(source, "frame_count", None))
+    # Cues as the updates come, so the overlay shows each one when it is spoken.
+    replay = CueReplay(settings)
     try:
         for frame in source:
             tracked = tracker.track(frame)
@@ -96,8 +111,10 @@ def analyze(
             result.updates.append(update)
             result.events.extend(update.events)
             result.strides.extend(update.strides)
+            spoken = replay.update(update)
+            result.cues.extend(spoken)
             if writer is not None:
-                writer.write(frame.image, frame.t - result.t0, tracked.pose, update)
+                writer.write(frame.image, tracked.pose, update, spoken)
             bar.tick(result.frames)
     finally:
         bar.done(result.frames)
@@ -105,7 +122,7 @@ def analyze(
             writer.close()
         tracker.close()
         source.close()
-    result.cues = cues_from_analysis(result.updates, settings)
+    result.cues.extend(replay.finish())
     return result
 
 
@@ -162,40 +179,22 @@ def to_json(result: Analysis) -> dict[str, Any]:
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal stream, at most a few redraws a second."""
+    """A tqdm bar on a terminal; nothing at all on a pipe or file, so logs get no redraws."""
 
     def __init__(self, stream: Optional[TextIO], total: Optional[int]) -> None:
-        self.stream = stream
-        self.total = total
-        self.started = time.monotonic()
-        self._drawn = 0.0
+        from tqdm import tqdm
+
+        shown = stream is not None and stream.isatty()
+        self._bar = tqdm(
+            total=total or None, desc="analyze", unit="frame", file=stream, disable=not shown
+        )
 
     def tick(self, done: int) -> None:
-        now = time.monotonic()
-        if self.stream is None or now - self._drawn < 0.25:
-            return
-        self._drawn = now
-        self._draw(done, now)
+        self._bar.update(done - self._bar.n)
 
     def done(self, done: int) -> None:
-        if self.stream is None:
-            return
-        self._draw(done, time.monotonic())
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def _draw(self, done: int, now: float) -> None:
-        assert self.stream is not None
-        rate = done / max(now - self.started, 1e-6)
-        if self.total:
-            share = min(1.0, done / self.total)
-            filled = int(share * 30)
-            bar = "#" * filled + "-" * (30 - filled)
-            text = f"\ranalyze [{bar}] {done}/{self.total} frames {share:4.0%} {rate:5.1f} fps"
-        else:
-            text = f"\ranalyze {done} frames {rate:5.1f} fps"
-        self.stream.write(text)
-        self.stream.flush()
+        self.tick(done)
+        self._bar.close()
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -230,6 +229,12 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(text + "\n")
     else:
         output.write_text(text + "\n")
+    # What it did and wrote goes to stderr: stdout may be the JSON itself.
+    steps, cues = len(result.strides), len(result.cues)
+    print(f"analysed {result.frames} frames: {steps} steps, {cues} cues", file=sys.stderr)
+    for path, what in ((output, "the analysis JSON"), (overlay, "the overlay video, H.264")):
+        if path is not None:
+            print(f"wrote {path} ({what})", file=sys.stderr)
     return 0
 
 

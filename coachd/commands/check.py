@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from coachd.commands import Command, settings_from_args
+from coachd.commands import Command, add_json_argument, print_json, settings_from_args
 from coachd.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, CoachdError, ConfigError
 from coachd.redact import redact
 from coachd.settings import CameraSettings, LoadedSettings, Settings
@@ -35,11 +35,23 @@ class Finding:
     essential: bool = False
     status: str = ""  # overrides OK/MISSING, e.g. ERROR for invalid settings
 
+    @property
+    def label(self) -> str:
+        return self.status or ("OK" if self.ok else "MISSING")
+
     def line(self) -> str:
-        status = self.status or ("OK" if self.ok else "MISSING")
         # Two spaces at least between the columns: scripts split on them.
-        text = f"{status:<8} {self.item:<13}  {redact(self.detail)}"
+        text = f"{self.label:<8} {self.item:<13}  {redact(self.detail)}"
         return text + (f"; fix: {self.fix}" if self.fix and not self.ok else "")
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "item": self.item,
+            "status": self.label,
+            "blocking": self.essential and not self.ok,  # coaching cannot run without it
+            "detail": redact(self.detail),
+            "fix": self.fix if not self.ok else "",
+        }
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,18 +61,32 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"check {DETECTOR_FILE} and {LANDMARK_FILE} in DIR instead of the ones inside "
         "the mediapipe package",
     )
+    add_json_argument(parser)
 
 
 def _run(args: argparse.Namespace) -> int:
     config, loaded = _config(args)
-    print(config.line(), flush=True)
-    findings = [config]
     # With bad settings the rest is still worth checking, against the defaults.
     settings = loaded.settings if loaded else Settings()
+    findings = [config]
+    if not args.json:
+        print(config.line(), flush=True)
     for finding in _checks(settings, args.pose_models):
-        print(finding.line(), flush=True)
+        if not args.json:
+            print(finding.line(), flush=True)  # as found: probing cameras takes a while
         findings.append(finding)
-    return _summarise(findings)
+    verdict, status = _summarise(findings)
+    if args.json:
+        print_json(
+            {
+                "ready": status == EXIT_OK,
+                "verdict": verdict,
+                "findings": [finding.as_json() for finding in findings],
+            }
+        )
+    else:
+        print(verdict)
+    return status
 
 
 def _config(args: argparse.Namespace) -> tuple[Finding, Optional[LoadedSettings]]:
@@ -71,11 +97,12 @@ def _config(args: argparse.Namespace) -> tuple[Finding, Optional[LoadedSettings]
         fix = "correct the setting named above"
         return Finding("config", False, message, fix, essential=True, status="ERROR"), None
     where = (
-        str(loaded.config_file)
-        if loaded.config_file
-        else "none, defaults (create /etc/coachd/coachd.toml or pass --config)"
+        "config files " + ", ".join(str(path) for path in loaded.config_files)
+        if loaded.config_files
+        else "config file none, defaults (create /etc/coachd/coachd.toml or "
+        "~/.config/coachd/coachd.toml, or pass --config)"
     )
-    return Finding("config", True, f"config file {where}; settings valid"), loaded
+    return Finding("config", True, f"{where}; settings valid"), loaded
 
 
 def _checks(settings: Settings, pose_models: Optional[str]) -> Iterator[Finding]:
@@ -90,22 +117,22 @@ def _checks(settings: Settings, pose_models: Optional[str]) -> Iterator[Finding]
     yield _voices(settings)
 
 
-def _summarise(findings: list[Finding]) -> int:
+def _summarise(findings: list[Finding]) -> tuple[str, int]:
+    """The verdict line and the exit status."""
     blocking = [f for f in findings if f.essential and not f.ok]
     if blocking:
         names = ", ".join(dict.fromkeys(f.item for f in blocking))
-        print(f"NOT READY: coachd cannot coach until this is fixed: {names}")
+        verdict = f"NOT READY: coachd cannot coach until this is fixed: {names}"
         if any(f.item == "config" for f in blocking):
-            return EXIT_CONFIG
-        return EXIT_FAILURE
+            return verdict, EXIT_CONFIG
+        return verdict, EXIT_FAILURE
     fallbacks = []
     if any(f.item == "camera source" and not f.ok for f in findings):
         fallbacks.append("coaching the synthetic runner instead of a camera")
     if any(f.item in ("audio output", "tts voices") and not f.ok for f in findings):
         fallbacks.append("cues printed instead of spoken")
     suffix = f" ({'; '.join(fallbacks)})" if fallbacks else ""
-    print(f"READY: coaching can run{suffix}")
-    return EXIT_OK
+    return f"READY: coaching can run{suffix}", EXIT_OK
 
 
 # --- pose model ------------------------------------------------------------------------------

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import os
+from pathlib import Path
+from typing import Any, Optional
 
 from coachd.commands import Command, settings_from_args
 from coachd.redact import redact
-from coachd.settings import SECTIONS, LoadedSettings, Settings, allowed_values
+from coachd.service.store import DB_NAME, state_directory
+from coachd.settings import (
+    CONFIG_ENV,
+    SECTIONS,
+    LoadedSettings,
+    Settings,
+    allowed_values,
+    config_file_candidates,
+)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,13 +43,16 @@ def toml_value(value: Any) -> str:
     return json.dumps(redact(str(value)))
 
 
-def render_effective(loaded: LoadedSettings) -> str:
+def render_effective(loaded: LoadedSettings, resolved: Optional[dict[str, str]] = None) -> str:
+    """Every setting with its origin; `resolved` adds what an empty path setting stands for."""
     lines = []
     for section in SECTIONS:
         lines.append(f"[{section}]")
         values = getattr(loaded.settings, section).model_dump()
         for key, value in values.items():
             origin = loaded.origin[f"{section}.{key}"]
+            if value == "" and f"{section}.{key}" in (resolved or {}):
+                origin += f"; resolves to {(resolved or {})[f'{section}.{key}']}"
             text = f"{key} = {toml_value(value)}" if value is not None else f"# {key} is unset"
             lines.append(f"{text.ljust(44)}  # {origin}")
         lines.append("")
@@ -51,8 +64,9 @@ def render_documented() -> str:
     defaults = Settings()
     lines = [
         "# coachd settings. Every field is shown commented out with its default; uncomment",
-        "# to change it. Loaded from --config PATH, else /etc/coachd/coachd.toml. The",
-        "# environment (COACHD_<SECTION>__<FIELD>) and command-line flags override this file.",
+        "# to change it. Read from --config PATH (or $COACHD_CONFIG), else from",
+        "# /etc/coachd/coachd.toml and then ~/.config/coachd/coachd.toml. The environment",
+        "# (COACHD_<SECTION>__<FIELD>) and command-line flags override the files.",
         "",
     ]
     for section in SECTIONS:
@@ -64,14 +78,29 @@ def render_documented() -> str:
     return "\n".join(lines)
 
 
+def render_sources(loaded: LoadedSettings, explicit: bool, state: Path) -> str:
+    """Which files were read and where the state lives, as TOML comments."""
+    lines = ["# settings, lowest first: defaults < config files < environment < --set and flags"]
+    if explicit:
+        lines.append(f"# config file: {loaded.config_files[0]} (--config or {CONFIG_ENV})")
+    for path in [] if explicit else config_file_candidates():
+        lines.append(
+            f"# config file: {path} ({'read' if path in loaded.config_files else 'absent'})"
+        )
+    lines.append(f"# state directory: {state} (service.state_dir)")
+    lines.append(f"# sessions database: {state / DB_NAME}")
+    return "\n".join(lines) + "\n"
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.documented:
         print(render_documented(), end="")
         return 0
     loaded = settings_from_args(args)
-    source = loaded.config_file or "none (defaults; /etc/coachd/coachd.toml is absent)"
-    print(f"# config file: {source}")
-    print(render_effective(loaded), end="")
+    explicit = bool(args.config or os.environ.get(CONFIG_ENV))
+    state = state_directory(loaded.settings.service, reading=True)
+    print(render_sources(loaded, explicit, state), end="")
+    print(render_effective(loaded, {"service.state_dir": str(state)}), end="")
     return 0
 
 

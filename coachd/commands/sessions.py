@@ -1,4 +1,4 @@
-"""`coachd sessions list`: the coaching sessions stored on this machine."""
+"""`coachd sessions list [--json]`: the coaching sessions stored on this machine."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from coachd.commands import Command, settings_from_args
+from coachd.commands import Command, add_json_argument, print_json, settings_from_args
 from coachd.errors import CoachdError, UsageError
 from coachd.service.store import DB_NAME, SessionRow, SessionStore, state_directory
 
@@ -70,6 +71,27 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runner", help="only this runner's sessions")
     parser.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     add_database_argument(parser)
+    add_json_argument(parser)
+
+
+def session_json(row: SessionRow) -> dict[str, Any]:
+    def when(t: Optional[float]) -> Optional[str]:
+        # Local time with its UTC offset, as the table shows it, and unambiguous.
+        return (
+            None if t is None else datetime.fromtimestamp(t).astimezone().isoformat("T", "seconds")
+        )
+
+    return {
+        "id": row.id,
+        "started": when(row.started),
+        "ended": when(row.ended),
+        "duration_s": round(row.duration_s, 1),
+        "runner": row.runner,
+        "program": row.program,
+        "strides": row.strides,
+        "cues": row.cues,
+        "summary": row.summary,
+    }
 
 
 def format_table(rows: list[SessionRow]) -> str:
@@ -108,6 +130,9 @@ def _run(args: argparse.Namespace) -> int:
             rows = store.list_sessions(runner=args.runner, limit=args.limit)
     finally:
         store.close()
+    if args.json:
+        print_json([session_json(row) for row in rows])
+        return 0
     if not rows:
         who = f" for runner {args.runner!r}" if args.runner else ""
         print(f"no sessions{who} in {store.path}")

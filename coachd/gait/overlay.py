@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -9,9 +15,10 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from coachd.errors import UsageError
+from coachd.errors import CoachdError, UsageError
+from coachd.gait.activity import STILL_AFTER_S
 from coachd.gait.signals import seen_mask
-from coachd.messages import GaitUpdate, Landmark, Pose, Stride
+from coachd.messages import Cue, GaitUpdate, Landmark, Pose, Stride
 
 L = Landmark
 BONES: tuple[tuple[int, int], ...] = (
@@ -54,6 +61,8 @@ SHOWN_METRICS = (
     ("belt_speed_kmh", "belt", "{:.1f} km/h"),
 )
 CONTACT_MARK_S = 0.25
+PANEL_FRESH_S = 1.5  # a step older than this leaves the panel: the runner has stopped stepping
+CUE_SHOWN_S = 4.0  # a spoken cue stays on screen this long
 
 
 def _colour(index: int) -> tuple[int, int, int]:
@@ -67,30 +76,42 @@ def _colour(index: int) -> tuple[int, int, int]:
 
 @dataclass
 class OverlayWriter:
-    """Writes the analysed video: call `write` with each frame, pose and gait update."""
+    """Writes the analysed video: call `write` with each frame, its pose, its gait update and
+    the cues spoken at it. H.264 through the ffmpeg program, so browsers play it."""
 
     path: Path
     fps: float
     blur_faces: bool = False
-    _writer: Optional[cv2.VideoWriter] = None
+    _video: Optional[H264Writer] = None
     _latest: Optional[Stride] = None
     _contacts: list[tuple[float, str, tuple[int, int]]] = field(default_factory=list)
+    _cue: Optional[Cue] = None
+    # Since when the gait stage has had fresh evidence (a runner appeared, a foot landed).
+    _evidence_t: Optional[float] = None
 
-    def write(self, image: np.ndarray, t: float, pose: Optional[Pose], update: GaitUpdate) -> None:
+    def write(
+        self,
+        image: np.ndarray,
+        pose: Optional[Pose],
+        update: GaitUpdate,
+        cues: Sequence[Cue] = (),
+    ) -> None:
         canvas = image.copy()
-        if self._writer is None:
-            height, width = canvas.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
-            if not self._writer.isOpened():
-                raise UsageError(f"--overlay {self.path}: cannot write a video there")
+        if self._video is None:
+            self._video = H264Writer(self.path, self.fps, canvas.shape[1], canvas.shape[0])
+        t = update.t
         scale = max(1.0, canvas.shape[0] / 720.0)
+        if pose is None:
+            self._evidence_t = None
+        elif self._evidence_t is None:
+            self._evidence_t = t
         if pose is not None and self.blur_faces:
             blur_face(canvas, pose)
         if pose is not None:
             draw_skeleton(canvas, pose, scale)
             for event in update.events:
                 if event.kind == "contact":
+                    self._evidence_t = t
                     ankle = L.LEFT_HEEL if event.side == "left" else L.RIGHT_HEEL
                     point = (int(pose.xy[ankle, 0]), int(pose.xy[ankle, 1]))
                     self._contacts.append((event.t, event.side, point))
@@ -110,13 +131,84 @@ class OverlayWriter:
             )
         if update.strides:
             self._latest = update.strides[-1]
-        draw_panel(canvas, update, self._latest, scale)
-        self._writer.write(canvas)
+        if cues:
+            self._cue = cues[-1]
+        draw_panel(canvas, update, self._activity_label(update), self._latest, scale)
+        if self._cue is not None and t - self._cue.t_emit <= CUE_SHOWN_S:
+            draw_caption(canvas, f"{self._cue.kind}: {self._cue.text}", scale)
+        self._video.write(canvas)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        if self._video is not None:
+            video, self._video = self._video, None
+            video.close()
+
+    def _activity_label(self, update: GaitUpdate) -> str:
+        # The gait stage says "standing" until it has seen a few steps; only after
+        # STILL_AFTER_S without a step is that what the runner is doing.
+        warming_up = self._evidence_t is not None and update.t - self._evidence_t < STILL_AFTER_S
+        if update.activity == "standing" and warming_up:
+            return "activity ?"
+        return update.activity
+
+
+class H264Writer:
+    """Frames piped to the ffmpeg program as H.264 in yuv420p, the index first (+faststart):
+    what every browser plays, several times smaller than OpenCV's MPEG-4 Part 2."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+        self.path = path
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None:
+            raise CoachdError(
+                f"cannot write the video {path}: the ffmpeg program is not installed "
+                "(apt install ffmpeg, or `make setup`)"
+            )
+        if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+            raise UsageError(
+                f"cannot write the video {path}: {path.parent} is not a writable folder"
+            )
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - ffmpeg's errors, closed in close()
+        self._size = (width, height)
+        self._process = subprocess.Popen(
+            [
+                ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+                "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+                "-framerate", f"{fps:g}", "-i", "-",
+                # yuv420p needs an even width and height.
+                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+                "-movflags", "+faststart", str(path),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+        )  # fmt: skip
+
+    def write(self, image: np.ndarray) -> None:
+        if (image.shape[1], image.shape[0]) != self._size:
+            image = cv2.resize(image, self._size)
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(np.ascontiguousarray(image).tobytes())
+        except BrokenPipeError:
+            self._process.wait()
+            raise CoachdError(f"cannot write the video {self.path}: {self._error()}") from None
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # ffmpeg failed: its own error says why
+            self._process.stdin.close()
+        status = self._process.wait()
+        error = self._error()
+        self._log.close()
+        if status != 0:
+            raise CoachdError(f"cannot write the video {self.path}: {error}")
+
+    def _error(self) -> str:
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        return f"ffmpeg: {lines[-1]}" if lines else f"ffmpeg exited {self._process.returncode}"
 
 
 FACE_LANDMARKS = list(range(0, 11))  # nose, eyes, ears, mouth
@@ -158,27 +250,56 @@ def draw_skeleton(canvas: np.ndarray, pose: Pose, scale: float = 1.0) -> None:
 
 
 def draw_panel(
-    canvas: np.ndarray, update: GaitUpdate, stride: Optional[Stride], scale: float = 1.0
+    canvas: np.ndarray,
+    update: GaitUpdate,
+    activity: str,
+    stride: Optional[Stride],
+    scale: float = 1.0,
 ) -> None:
-    lines = [f"{update.activity}  {update.view or 'view ?'}"]
+    lines = [f"{activity}  {update.view or 'view ?'}"]
     if stride is not None:
-        lines.append(f"step {stride.side} @ {stride.t:.2f}s")
-        for key, label, fmt in SHOWN_METRICS:
-            if key in stride.metrics:
-                lines.append(f"{label}: {fmt.format(stride.metrics[key])}")
+        age = update.t - stride.t
+        if age > PANEL_FRESH_S:
+            lines.append(f"no step for {age:.1f} s")
+        else:
+            lines.append(f"step {stride.side}, {age:.1f} s ago")
+            for key, label, fmt in SHOWN_METRICS:
+                if key in stride.metrics:
+                    lines.append(f"{label}: {fmt.format(stride.metrics[key])}")
+    _draw_lines(canvas, lines, 0, 0, int(230 * scale), scale)
+
+
+def draw_caption(canvas: np.ndarray, text: str, scale: float = 1.0) -> None:
+    """`text` wrapped to the frame's width on a dark band along its bottom."""
+    width = canvas.shape[1]
     size = 0.5 * scale
+    lines: list[str] = []
+    for word in text.split():
+        joined = f"{lines[-1]} {word}" if lines else word
+        fits = cv2.getTextSize(joined, cv2.FONT_HERSHEY_SIMPLEX, size, max(1, int(scale)))
+        if lines and fits[0][0] <= width - int(16 * scale):
+            lines[-1] = joined
+        else:
+            lines.append(word)
+    height = int(20 * scale) * len(lines) + int(10 * scale)
+    _draw_lines(canvas, lines, 0, canvas.shape[0] - height, width, scale)
+
+
+def _draw_lines(
+    canvas: np.ndarray, lines: Sequence[str], x: int, y: int, width: int, scale: float
+) -> None:
+    """White text lines on a darkened box whose top-left corner is (x, y)."""
     step = int(20 * scale)
     height = step * len(lines) + int(10 * scale)
-    width = int(230 * scale)
-    panel = canvas[0:height, 0:width]
-    canvas[0:height, 0:width] = (panel * 0.4).astype(canvas.dtype)
+    box = canvas[y : y + height, x : x + width]
+    box[:] = (box * 0.4).astype(canvas.dtype)
     for i, text in enumerate(lines):
         cv2.putText(
             canvas,
             text,
-            (int(8 * scale), step * (i + 1)),
+            (x + int(8 * scale), y + step * (i + 1)),
             cv2.FONT_HERSHEY_SIMPLEX,
-            size,
+            0.5 * scale,
             (255, 255, 255),
             max(1, int(scale)),
             cv2.LINE_AA,

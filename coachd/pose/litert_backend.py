@@ -93,8 +93,11 @@ class _Model:
     def __init__(self, model: bytes, threads: int) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
+        from coachd.native_output import LITERT_BANNER, stderr_without
+
         self.interpreter: Any = Interpreter(model_content=model, num_threads=threads)
-        self.interpreter.allocate_tensors()
+        with stderr_without(LITERT_BANNER):  # printed by the first allocation in a process
+            self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         details = self.interpreter.get_output_details()
         self.outputs = [d["index"] for d in details]

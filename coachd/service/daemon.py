@@ -413,5 +413,7 @@ class Daemon:
         if self._session_id is not None:
             self._store.add_cue(self._session_id, cue)
         if not self._options.quiet:
-            clock = time.strftime("%H:%M:%S")
-            print(f"\r{clock}  {cue.kind:<10} {cue.text}".ljust(80), flush=True)
+            line = f"{time.strftime('%H:%M:%S')}  {cue.kind:<10} {cue.text}"
+            if sys.stdout.isatty() and sys.stderr.isatty():
+                line = "\r" + line.ljust(79)  # over the status line (_publish)
+            print(line, flush=True)

@@ -9,6 +9,7 @@ of idle, slow or simultaneous clients can take more than a bounded set of thread
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import ipaddress
 import json
@@ -381,6 +382,13 @@ class HealthServer:
                 (self.host, self.port), family=family, backlog=self.limits.max_connections
             )
         except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"config error: port {self.port} on {self.host} is taken (another coachd, "
+                    "or the coachd service, serving health/metrics?): give this one another "
+                    f"with --set service.http_port={self.port + 1} (any free port), or "
+                    "--set service.http_port=0 to serve none"
+                ) from None
             raise ConfigError(
                 f"config error: cannot serve health/metrics on {self.host}:{self.port} "
                 f"({exc.strerror or exc}); change service.http_port or service.http_host, "

@@ -128,7 +128,7 @@ class SessionRecorder:
 
     def _write(self, writer: OverlayWriter, frame: _Frame) -> Optional[OverlayWriter]:
         try:
-            writer.write(frame.image, frame.t, frame.pose, frame.update)
+            writer.write(frame.image, frame.pose, frame.update)
             return writer
         except (CoachdError, OSError) as exc:
             log.error("recording stopped for this session: %s", exc)
