@@ -102,7 +102,9 @@ def test_a_busy_pipeline_drops_frames_and_never_queues_them() -> None:
     assert np.median(ages[-quarter:]) <= np.median(ages[:quarter]) + 0.1, ages
 
 
-def _windows(governor: RateGovernor, start: float, count: int, dropped: float, busy: float) -> float:
+def _windows(
+    governor: RateGovernor, start: float, count: int, dropped: float, busy: float
+) -> float:
     """`count` rate windows of frames at the governor's rate; returns the time after them."""
     t = start
     step = 1.0 / governor.fps
