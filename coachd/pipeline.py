@@ -112,7 +112,8 @@ class RateGovernor:
     intervals it cannot know; a steady lower rate (every second frame) gives it a true one.
     A window (RATE_WINDOW_S of frames) with more than OVERLOADED_DROPPED of its frames
     dropped raises n; a window that kept up, with the pose stage's load at the higher rate
-    estimated below HIGHER_RATE_BUSY, lowers it after RETRY_HIGHER_S (doubling each time the higher rate failed again).
+    estimated below HIGHER_RATE_BUSY, lowers it after RETRY_HIGHER_S (doubled each time the
+    higher rate failed again).
     """
 
     def __init__(self, nominal_fps: float, workers: int = 1) -> None:
