@@ -49,6 +49,7 @@ KEPT_UP_DROPPED = 0.01  # at most this dropped: the rate may be tried higher aga
 RETRY_HIGHER_S = 10.0  # first wait before trying the higher rate again, doubling per failure
 RETRY_HIGHER_MAX_S = 160.0
 HIGHER_RATE_BUSY = 0.75  # the pose stage's estimated load at the higher rate must be below this
+WARMUP_WINDOWS = 1  # the first window holds the models' first, slow runs: not judged
 MIN_RATE_FPS = 10.0  # never slower: the gait stage needs 10 frames a second to find contacts
 
 
@@ -129,6 +130,7 @@ class RateGovernor:
         self._calm_since: Optional[float] = None
         self._retry_after_s = RETRY_HIGHER_S
         self._lowered_at = -float("inf")
+        self._warmup_left = WARMUP_WINDOWS
 
     @property
     def fps(self) -> float:
@@ -148,8 +150,9 @@ class RateGovernor:
         span = t - self._window_start
         if self._offered < RATE_WINDOW_S * self.fps and span < RATE_WINDOW_S:
             return
-        if self._offered == 0:
-            self._window_start = None
+        if self._offered == 0 or self._warmup_left:
+            self._warmup_left = max(0, self._warmup_left - 1)
+            self._reset_window()
             return
         dropped_share = self._dropped / self._offered
         busy = self._busy(span)
@@ -177,6 +180,9 @@ class RateGovernor:
                 self._lowered_at = t
                 self._calm_since = None
                 log.info("trying a higher rate: %s (%.0f fps)", every_nth(self.divisor), self.fps)
+        self._reset_window()
+
+    def _reset_window(self) -> None:
         self._window_start, self._offered, self._dropped = None, 0, 0
         self._pose_s, self._tracked = 0.0, 0
 
