@@ -10,6 +10,7 @@ stage (supervised: logged once with its traceback, counted, paced by its own bac
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ import numpy as np
 from coachd.capture import FrameSource
 from coachd.errors import SourceError
 from coachd.messages import Frame, TrackedFrame
+from coachd.pose.parallel import FrameParallelTracker
 from coachd.pose.tracker import PoseTracker
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 SourceOpener = Callable[[], FrameSource]
 SourceProbe = Callable[[], bool]
 TrackedConsumer = Callable[[Frame, TrackedFrame], None]
+RateListener = Callable[[float], None]
 
 STAGES = ("capture", "tracker")
 PROBE_EVERY_S = 0.5  # a source that comes back is reopened within about this long
@@ -38,6 +41,16 @@ RESTART_FIRST_S = 0.1  # pause before restarting a failed stage, doubling while 
 RESTART_MAX_S = 5.0
 STAGE_STABLE_S = 30.0  # a stage that ran this long before failing starts its pauses afresh
 TRACEBACKS_KEPT = 32
+DRAIN_S = 5.0  # at the end of a finite source, longest wait for the frames still in flight
+# Overload: judged over windows of this many seconds of frames offered to the tracker.
+RATE_WINDOW_S = 2.0
+OVERLOADED_DROPPED = 0.10  # more dropped than this in a window: track fewer frames
+KEPT_UP_DROPPED = 0.01  # at most this dropped: the rate may be tried higher again
+RETRY_HIGHER_S = 10.0  # first wait before trying the higher rate again, doubling per failure
+RETRY_HIGHER_MAX_S = 160.0
+HIGHER_RATE_BUSY = 0.75  # the pose stage's estimated load at the higher rate must be below this
+WARMUP_WINDOWS = 1  # the first window holds the models' first, slow runs: not judged
+MIN_RATE_FPS = 10.0  # never slower: the gait stage needs 10 frames a second to find contacts
 
 
 class FrameSlot:
@@ -93,6 +106,103 @@ class RollingWindow:
             return float(np.percentile(np.fromiter(self._values, float), q))
 
 
+class RateGovernor:
+    """Tracks every n-th frame when the CPU cannot keep up with every one.
+
+    Dropping whichever frames arrive while the tracker is busy gives the gait stage uneven
+    intervals it cannot know; a steady lower rate (every second frame) gives it a true one.
+    A window (RATE_WINDOW_S of frames) with more than OVERLOADED_DROPPED of its frames
+    dropped raises n; a window that kept up, with the pose stage's load at the higher rate
+    estimated below HIGHER_RATE_BUSY, lowers it after RETRY_HIGHER_S (doubled each time the
+    higher rate failed again).
+    """
+
+    def __init__(self, nominal_fps: float, workers: int = 1) -> None:
+        self.nominal_fps = nominal_fps if nominal_fps > 0 else 30.0
+        self.workers = max(1, workers)
+        self.divisor = 1
+        self._max_divisor = max(1, int(self.nominal_fps // MIN_RATE_FPS))
+        self._window_start: Optional[float] = None
+        self._offered = 0
+        self._dropped = 0
+        self._pose_s = 0.0
+        self._tracked = 0
+        self._calm_since: Optional[float] = None
+        self._retry_after_s = RETRY_HIGHER_S
+        self._lowered_at = -float("inf")
+        self._warmup_left = WARMUP_WINDOWS
+
+    @property
+    def fps(self) -> float:
+        """The rate the tracker is given frames at."""
+        return self.nominal_fps / self.divisor
+
+    def keep(self, index: int) -> bool:
+        """Whether the index-th frame captured goes to the tracker."""
+        return index % self.divisor == 0
+
+    def observe(self, t: float, offered: int, dropped: int) -> None:
+        """Frames given to (offered) and lost before (dropped) the tracker, up to time t."""
+        if self._window_start is None:
+            self._window_start = t
+        self._offered += offered
+        self._dropped += dropped
+        span = t - self._window_start
+        if self._offered < RATE_WINDOW_S * self.fps and span < RATE_WINDOW_S:
+            return
+        if self._offered == 0 or self._warmup_left:
+            self._warmup_left = max(0, self._warmup_left - 1)
+            self._reset_window()
+            return
+        dropped_share = self._dropped / self._offered
+        busy = self._busy(span)
+        if dropped_share > OVERLOADED_DROPPED:
+            if self.divisor < self._max_divisor:
+                if t - self._lowered_at < 2 * RATE_WINDOW_S:
+                    # The higher rate was just tried and failed: wait longer before the next try.
+                    self._retry_after_s = min(self._retry_after_s * 2.0, RETRY_HIGHER_MAX_S)
+                self.divisor += 1
+                log.warning(
+                    "the CPU cannot keep up (%.0f%% of frames dropped): tracking %s (%.0f fps)",
+                    100 * dropped_share,
+                    every_nth(self.divisor),
+                    self.fps,
+                )
+            self._calm_since = None
+        elif dropped_share <= KEPT_UP_DROPPED and self.divisor > 1:
+            higher = busy * self.divisor / (self.divisor - 1)
+            if higher >= HIGHER_RATE_BUSY:
+                self._calm_since = None
+            elif self._calm_since is None:
+                self._calm_since = t
+            elif t - self._calm_since >= self._retry_after_s:
+                self.divisor -= 1
+                self._lowered_at = t
+                self._calm_since = None
+                log.info("trying a higher rate: %s (%.0f fps)", every_nth(self.divisor), self.fps)
+        self._reset_window()
+
+    def _reset_window(self) -> None:
+        self._window_start, self._offered, self._dropped = None, 0, 0
+        self._pose_s, self._tracked = 0.0, 0
+
+    def observe_pose(self, pose_s: float) -> None:
+        """One frame's time in the pose stage (from any tracker thread)."""
+        self._pose_s += pose_s
+        self._tracked += 1
+
+    def _busy(self, span: float) -> float:
+        """Share of the pose workers' time spent tracking in the window."""
+        return self._pose_s / max(span * self.workers, 1e-9)
+
+
+def every_nth(divisor: int) -> str:
+    """'every frame', 'every 2nd frame', ..."""
+    if divisor == 1:
+        return "every frame"
+    return f"every {divisor}{ {2: 'nd', 3: 'rd'}.get(divisor, 'th') } frame"
+
+
 @dataclass(frozen=True)
 class PipelineSnapshot:
     """What the pipeline has done so far: for the status line, /metrics and the summary."""
@@ -110,6 +220,10 @@ class PipelineSnapshot:
     reconnects: int
     last_error: str
     stage_restarts: dict[str, int] = field(default_factory=dict)
+    rate_divisor: int = 1  # tracking every n-th frame because the CPU cannot keep up with all
+    tracked_rate_fps: float = 0.0  # the steady rate frames are given to the tracker
+    frames_skipped: int = 0  # left out on purpose by the lower steady rate (not dropped)
+    capture_ms_p50: float = float("nan")  # capture thread CPU per frame: decode, resize, render
 
     @property
     def dropped_fraction(self) -> float:
@@ -160,8 +274,11 @@ class LivePipeline:
         reconnect_max_s: float = 30.0,
         on_source_fault: Optional[Callable[[str, float], None]] = None,
         probe: Optional[SourceProbe] = None,
+        on_rate: Optional[RateListener] = None,
     ) -> None:
-        """`probe` (see capture.source_probe) cheaply tells that a lost source may be back."""
+        """`probe` (see capture.source_probe) cheaply tells that a lost source may be back;
+        `on_rate` is told the frame rate the tracker gets when it changes (from the tracker
+        side, in order, before the first frame at that rate is consumed)."""
         self._source = source
         self._reopen = reopen
         self._tracker = tracker
@@ -169,6 +286,15 @@ class LivePipeline:
         self._reconnect_max_s = reconnect_max_s
         self._on_source_fault = on_source_fault
         self._return_watch = ReturnWatch(probe) if probe is not None else None
+        self._on_rate = on_rate
+        self._parallel = tracker if isinstance(tracker, FrameParallelTracker) else None
+        workers = self._parallel.workers if self._parallel is not None else 1
+        self._governor = RateGovernor(source.nominal_fps if source else 30.0, workers)
+        self._rate_told: Optional[float] = None
+        self._frames_skipped = 0
+        self._captured_index = 0
+        self._drops_seen = 0
+        self.capture_ms = RollingWindow()
         self._slot = FrameSlot()
         self._stop = threading.Event()
         self.ended = threading.Event()  # a finite source ran out and every frame was handled
@@ -235,6 +361,7 @@ class LivePipeline:
             state, error = self._state, self._last_error
             tracked, reconnects, retry_at = self._frames_tracked, self._reconnects, self._retry_at
             restarts = dict(self._restarts)
+            skipped_on_purpose = self._frames_skipped
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
         if times and time.monotonic() - times[-1] > 2.0:
             fps = 0.0
@@ -257,6 +384,10 @@ class LivePipeline:
             reconnects=reconnects,
             last_error=error,
             stage_restarts=restarts,
+            rate_divisor=self._governor.divisor,
+            tracked_rate_fps=self._governor.fps,
+            frames_skipped=skipped_on_purpose,
+            capture_ms_p50=self.capture_ms.percentile(50),
         )
 
     def _set_state(self, state: str, error: str = "") -> None:
@@ -320,11 +451,13 @@ class LivePipeline:
                 with self._lock:
                     self._source = source
                     self._reconnects += 1
+                    self._drops_seen = self._source_dropped_before
                 log.info("source %s reopened", source.name)
                 if self._return_watch is not None:
                     self._return_watch.reset()
                 backoff = 1.0
             self._set_state("running")
+            cpu_before = time.thread_time()
             try:
                 frame = source.read()
             except SourceError as exc:
@@ -345,9 +478,28 @@ class LivePipeline:
                 self._set_state("ended")
                 self._slot.close()
                 return
-            with self._lock:
-                self._frames_captured += 1
+            self.capture_ms.add(1000.0 * (time.thread_time() - cpu_before))
+            self._offer(frame, source)
+
+    def _offer(self, frame: Frame, source: FrameSource) -> None:
+        """Give the frame to the tracker, unless the steady lower rate leaves it out."""
+        governor = self._governor
+        if governor.nominal_fps != source.nominal_fps:  # a new source or mode
+            self._governor = governor = RateGovernor(source.nominal_fps, governor.workers)
+        index = self._captured_index
+        self._captured_index += 1
+        with self._lock:
+            self._frames_captured += 1
+            kept = governor.keep(index)
+            if not kept:
+                self._frames_skipped += 1
+            dropped = self._slot.dropped + self._source_dropped_before + source.frames_dropped
+            new_drops, self._drops_seen = dropped - self._drops_seen, dropped
+        if kept:
             self._slot.put(frame)
+        if source.live or getattr(source, "realtime", False):
+            # A file read as fast as it decodes never overloads: it just waits.
+            governor.observe(time.monotonic(), int(kept) + new_drops, new_drops)
 
     def _wait_before_retry(self, error: str, backoff: float) -> float:
         """Report the fault, wait `backoff` seconds (heartbeat kept), return the next back-off."""
@@ -372,20 +524,37 @@ class LivePipeline:
         return min(backoff * 2.0, self._reconnect_max_s)
 
     def _tracker_loop(self) -> None:
+        parallel = self._parallel
         while not self._stop.is_set():
             self.tracker_heartbeat = time.monotonic()
+            if parallel is not None and not parallel.wait_free(timeout=0.25):
+                continue  # every worker busy: the newest frame waits in the slot
             frame = self._slot.take(timeout=0.25)
             if frame is None:
                 if self._slot.closed_and_empty:
                     break
                 continue
-            tracked = self._tracker.track(frame)
-            self.tracker_heartbeat = self.last_frame_tracked_at = time.monotonic()
-            self.pose_ms.add(tracked.pose_ms)
-            self.latency_ms.add(1000.0 * (tracked.t_ready - frame.t))
-            with self._lock:
-                self._frames_tracked += 1
-                self._tracked_times.append(tracked.t_ready)
-            self._consume(frame, tracked)
+            if parallel is not None:
+                parallel.submit(frame, functools.partial(self._handle, frame))
+            else:
+                self._handle(frame, self._tracker.track(frame))
+        if parallel is not None:
+            parallel.drain(DRAIN_S)
         if not self._stop.is_set():
             self.ended.set()
+
+    def _handle(self, frame: Frame, tracked: TrackedFrame) -> None:
+        """Statistics, then the downstream stages (called in capture order)."""
+        self.tracker_heartbeat = self.last_frame_tracked_at = time.monotonic()
+        self.pose_ms.add(tracked.pose_ms)
+        self.latency_ms.add(1000.0 * (tracked.t_ready - frame.t))
+        self._governor.observe_pose(tracked.pose_ms / 1000.0)
+        with self._lock:
+            self._frames_tracked += 1
+            self._tracked_times.append(tracked.t_ready)
+        rate = self._governor.fps
+        if rate != self._rate_told:
+            if self._on_rate is not None and self._rate_told is not None:
+                self._on_rate(rate)
+            self._rate_told = rate
+        self._consume(frame, tracked)

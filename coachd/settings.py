@@ -79,6 +79,13 @@ class PoseSettings(Section):
         "litert", description="litert (fast, default) or mediapipe (stock solutions.pose)"
     )
     threads: int = Field(2, ge=1, le=16, description="CPU threads for the pose model")
+    workers: int = Field(
+        0,
+        ge=0,
+        le=2,
+        description="live tracking: 0 chooses from the cores and frame rate; 1 one model with "
+        "`threads` threads; 2 two single-threaded models taking alternate frames",
+    )
     min_detection_confidence: float = Field(0.5, ge=0.0, le=1.0, description="person detector")
     min_tracking_confidence: float = Field(
         0.5, ge=0.0, le=1.0, description="below this the tracked person counts as lost"

@@ -9,7 +9,15 @@ import numpy as np
 
 from coachd.capture import FrameSource
 from coachd.messages import Frame
-from coachd.pipeline import FrameSlot, RollingWindow
+from coachd.pipeline import (
+    RATE_WINDOW_S,
+    RETRY_HIGHER_S,
+    WARMUP_WINDOWS,
+    FrameSlot,
+    RateGovernor,
+    RollingWindow,
+    every_nth,
+)
 
 
 def _frame(seq: int) -> Frame:
@@ -53,15 +61,16 @@ def test_rolling_window_percentiles() -> None:
 
 
 def test_a_busy_pipeline_drops_frames_and_never_queues_them() -> None:
-    """A consumer far slower than the 30 fps source: most frames are dropped and counted, and
-    each frame tracked is a fresh one (a queue would make the frames ever older)."""
+    """A consumer far slower than the 30 fps source: most frames are dropped (or left out by a
+    lower steady rate) and counted, each frame tracked is a fresh one (a queue would make the
+    frames ever older), and the consumer is told each lower rate chosen."""
     from coachd.capture import open_source
     from coachd.messages import TrackedFrame
     from coachd.pipeline import LivePipeline
     from coachd.pose import create_tracker
     from coachd.settings import CameraSettings, PoseSettings
 
-    spec = "synthetic:?view=side-right&seconds=4"
+    spec = "synthetic:?view=side-right&seconds=9"
     source = open_source(spec, CameraSettings(), realtime=True)
     tracker = create_tracker(PoseSettings())
     ages: list[float] = []
@@ -73,17 +82,62 @@ def test_a_busy_pipeline_drops_frames_and_never_queues_them() -> None:
     def reopen() -> FrameSource:
         raise AssertionError("a finite source that ends is not reopened")
 
-    pipeline = LivePipeline(source, reopen, tracker, slow_consumer)
+    rates: list[float] = []
+    pipeline = LivePipeline(source, reopen, tracker, slow_consumer, on_rate=rates.append)
     pipeline.start()
     assert pipeline.ended.wait(30.0)
     snapshot = pipeline.snapshot()
     pipeline.stop()
     tracker.close()
 
-    assert snapshot.frames_captured == 120
+    assert snapshot.frames_captured == 270
     assert snapshot.frames_tracked == len(ages)
-    assert snapshot.frames_tracked + snapshot.frames_dropped == snapshot.frames_captured
-    assert snapshot.frames_dropped > snapshot.frames_captured / 2
+    left_out = snapshot.frames_dropped + snapshot.frames_skipped
+    assert snapshot.frames_tracked + left_out == snapshot.frames_captured
+    assert left_out > snapshot.frames_captured / 2
+    # About 8 frames a second get through: every 2nd frame, then every 3rd (10 fps, the least).
+    assert rates == [15.0, 10.0]
+    assert snapshot.rate_divisor == 3 and snapshot.tracked_rate_fps == 10.0
     # Fresh frames all along: the last ones are no older than the first ones were.
     quarter = max(1, len(ages) // 4)
     assert np.median(ages[-quarter:]) <= np.median(ages[:quarter]) + 0.1, ages
+
+
+def _windows(
+    governor: RateGovernor, start: float, count: int, dropped: float, busy: float
+) -> float:
+    """`count` rate windows of frames at the governor's rate; returns the time after them."""
+    t = start
+    step = 1.0 / governor.fps
+    for _ in range(count):
+        frames = round(RATE_WINDOW_S * governor.fps)
+        for i in range(frames):
+            t += step
+            lost = 1 if i < dropped * frames else 0
+            if not lost:
+                governor.observe_pose(busy * governor.workers / governor.fps)
+            governor.observe(t, 1, lost)
+    return t
+
+
+def test_an_overloaded_tracker_gets_a_steady_lower_rate_and_the_higher_one_back_later() -> None:
+    governor = RateGovernor(nominal_fps=60.0, workers=2)
+    assert governor.divisor == 1 and all(governor.keep(i) for i in range(5))
+    t = _windows(governor, 0.0, WARMUP_WINDOWS, dropped=0.5, busy=1.0)  # models warming up
+    assert governor.divisor == 1
+    t = _windows(governor, t, 1, dropped=0.3, busy=1.0)
+    assert governor.divisor == 2 and governor.fps == 30.0
+    assert [i for i in range(6) if governor.keep(i)] == [0, 2, 4]
+    # Keeping up, but busy enough that every frame would overload it again: stays.
+    t = _windows(governor, t, 20, dropped=0.0, busy=0.6)
+    assert governor.divisor == 2
+    # Keeping up with room to spare: back to every frame once calm for RETRY_HIGHER_S.
+    t = _windows(governor, t, int(RETRY_HIGHER_S / RATE_WINDOW_S) + 2, dropped=0.0, busy=0.2)
+    assert governor.divisor == 1
+
+
+def test_the_lowest_steady_rate_keeps_ten_frames_a_second() -> None:
+    governor = RateGovernor(nominal_fps=30.0)
+    _windows(governor, 0.0, 10, dropped=0.5, busy=1.0)
+    assert governor.divisor == 3 and governor.fps == 10.0
+    assert every_nth(1) == "every frame" and every_nth(3) == "every 3rd frame"

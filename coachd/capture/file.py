@@ -2,7 +2,8 @@
 
 Two clocks, chosen by `realtime`:
 - realtime=True (live coaching from a recording): each frame is released at its due time
-  after the first read, Frame.t = time.monotonic() at release. A consumer that falls behind
+  after the first read, Frame.t = time.monotonic() at release, shrunk to the size the pose
+  stage needs (capture.open.fit_for_pose) in the reading thread. A consumer that falls behind
   gets the newest due frame, as from a camera; the skipped ones count in frames_dropped.
 - realtime=False (analysis): frames as fast as the consumer reads, none skipped, and
   Frame.t = seq / fps, the time in the file, so the same file always gives the same result.
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 from coachd.capture import FrameSource
-from coachd.capture.open import Orientation
+from coachd.capture.open import Orientation, fit_for_pose
 from coachd.errors import BadSourceError
 from coachd.messages import Frame
 from coachd.settings import CameraSettings
@@ -124,6 +125,8 @@ class FileSource(FrameSource):
         seq = self._next
         self._next += 1
         t = time.monotonic() if self.realtime else seq / self.nominal_fps
+        if self.realtime:
+            image = fit_for_pose(image)
         return Frame(seq=seq, t=t, image=self._orientation.apply(image))
 
     def _wait_for_due_frame(self) -> None:

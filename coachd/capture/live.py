@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from coachd.capture import FrameSource
-from coachd.capture.open import Orientation
+from coachd.capture.open import Orientation, fit_for_pose
 from coachd.errors import SourceError
 from coachd.messages import Frame
 from coachd.settings import CameraSettings
@@ -156,8 +156,11 @@ class LiveCaptureSource(FrameSource):
         mode: str,
         nominal_fps: float,
         failure_hint: str,
+        shrink: bool = False,
     ) -> None:
+        """`shrink`: frames larger than the pose stage needs are shrunk as they are read."""
         self.name = name
+        self._shrink = shrink
         self.mode = mode
         self.nominal_fps = nominal_fps
         self.frames_dropped = 0
@@ -180,7 +183,8 @@ class LiveCaptureSource(FrameSource):
     def read(self) -> Optional[Frame]:
         grabbed = self._grabber.wait_newer()
         self.frames_dropped = grabbed.dropped
-        return Frame(seq=grabbed.seq, t=grabbed.t, image=self._orientation.apply(grabbed.image))
+        image = fit_for_pose(grabbed.image) if self._shrink else grabbed.image
+        return Frame(seq=grabbed.seq, t=grabbed.t, image=self._orientation.apply(image))
 
     def close(self) -> None:
         # Bounded: a driver stuck in read() releases the device itself when it returns

@@ -36,6 +36,21 @@ _ROTATIONS = {
 }
 
 
+# The pose models see the runner through crops of 224 and 256 pixels: a live frame larger than
+# this only costs time in every later copy and warp (a 1080x1920 phone clip is halved).
+POSE_LONG_SIDE = 960
+
+
+def fit_for_pose(image: np.ndarray, long_side: int = POSE_LONG_SIDE) -> np.ndarray:
+    """The image shrunk (area-averaged) to `long_side` pixels at most; unchanged if smaller."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 @dataclass(frozen=True)
 class Orientation:
     """How to turn each image upright: clockwise rotation, then an optional mirror."""

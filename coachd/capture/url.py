@@ -155,6 +155,7 @@ class UrlSource(LiveCaptureSource):
             mode=f"{width}x{height} @ {nominal_fps:g} fps",
             nominal_fps=nominal_fps,
             failure_hint="disconnected or ended",
+            shrink=True,
         )
         log.info("%s", source.describe())
         return source

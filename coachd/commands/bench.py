@@ -1,4 +1,5 @@
-"""`coachd bench pose`: both pose backends on the same decoded frames, timed and compared."""
+"""`coachd bench pose`: both pose backends on the same decoded frames, timed and compared.
+`coachd bench live`: the live pipeline on paced sources (coachd.commands.bench_live)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,30 @@ SPEED_BAR = 0.6
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("stage", choices=["pose"], help="what to benchmark")
+    parser.add_argument("stage", choices=["pose", "live"], help="what to benchmark")
     parser.add_argument(
         "--source",
-        help="video file, camera, URL or synthetic:?... (default: camera.source)",
+        action="append",
+        help="video file, camera, URL or synthetic:?... (default: camera.source; live: "
+        "repeatable, default the synthetic runner)",
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        nargs="+",
+        default=[30.0, 60.0],
+        help="live: rates for the synthetic runner (default 30 60)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="live: seconds of the synthetic runner"
+    )
+    parser.add_argument(
+        "--layout",
+        nargs="+",
+        choices=["serial", "auto"],
+        default=["serial", "auto"],
+        help="live: pose layouts, each run in turn (serial: one interpreter on pose.threads "
+        "threads; auto: chosen from the cores and the rate)",
     )
     parser.add_argument(
         "--frames",
@@ -131,10 +152,26 @@ def _table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _run_live(args: argparse.Namespace) -> int:
+    from coachd.commands.bench_live import bench_live, table
+
+    if args.seconds <= 0 or any(rate <= 0 or rate > 240 for rate in args.fps):
+        raise UsageError("--seconds must be above 0 and each --fps in 0 < fps <= 240")
+    settings = settings_from_args(args, {}).settings
+    results = bench_live(
+        args.source or ["synthetic:"], args.fps, args.seconds, args.layout, settings
+    )
+    print(json.dumps(results, indent=2) if args.json else table(results))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.stage == "live":
+        return _run_live(args)
     if args.frames < 1:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
-    settings = settings_from_args(args, {"camera.source": args.source}).settings
+    source = args.source[-1] if args.source else None
+    settings = settings_from_args(args, {"camera.source": source}).settings
     shown = redact(settings.camera.source)
     print(f"decoding up to {args.frames} frames from {shown}", file=sys.stderr)
     frames = decode_frames(settings.camera.source, settings, args.frames)
@@ -148,5 +185,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 COMMAND = Command(
-    "bench", "measure a stage's speed (pose: both backends)", _add_arguments, _run, 70
+    "bench",
+    "measure a stage's speed (pose: both backends; live: the pipeline on paced sources)",
+    _add_arguments,
+    _run,
+    70,
 )

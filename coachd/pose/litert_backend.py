@@ -162,11 +162,14 @@ class LiteRTBackend:
 
     name = "litert"
 
-    def __init__(self, settings: PoseSettings) -> None:
+    def __init__(self, settings: PoseSettings, threads: Optional[int] = None) -> None:
+        """`threads` per interpreter (default settings.threads)."""
         detector_path, landmark_path = model_paths()
         self._settings = settings
-        self._detector = _Model(detector_path.read_bytes(), settings.threads)
-        self._landmarks = _Model(without_segmentation(landmark_path.read_bytes()), settings.threads)
+        threads = threads or settings.threads
+        self._detector = _Model(detector_path.read_bytes(), threads)
+        self._landmark_model = without_segmentation(landmark_path.read_bytes())
+        self._landmarks = _Model(self._landmark_model, threads)
         self._outputs = [
             self._landmarks.output_by_size(size)
             for size in (
@@ -182,6 +185,15 @@ class LiteRTBackend:
         self._alignment_filter = OneEuroFilter(
             ALIGNMENT_MIN_CUTOFF_HZ, ALIGNMENT_BETA, ALIGNMENT_DERIVATIVE_CUTOFF_HZ
         )
+
+    @property
+    def roi(self) -> Optional[Roi]:
+        """Where the next frame's landmarks will be looked for (None: the detector runs)."""
+        return self._roi
+
+    def landmark_interpreter(self, threads: int) -> _Model:
+        """Another interpreter of the landmark model, for a worker of its own."""
+        return _Model(self._landmark_model, threads)
 
     def reset(self) -> None:
         self._roi = None
@@ -224,7 +236,14 @@ class LiteRTBackend:
             self._roi = geometry.roi_from_alignment(
                 runner.keypoints[0], runner.keypoints[1], width, height
             )
-        pose, alignment = self._landmarks_in(image, self._roi)
+        return self.follow(self.landmarks_in(image, self._roi), (width, height), t)
+
+    def follow(
+        self, found: tuple[Optional[Pose], Optional[np.ndarray]], size: tuple[int, int], t: float
+    ) -> Optional[Pose]:
+        """Accept what `landmarks_in` found at time t and place the next crop from it."""
+        width, height = size
+        pose, alignment = found
         if pose is None or alignment is None or not in_region(pose, self._settings):
             # Lost, or the crop drifted onto someone off the treadmill: detect afresh.
             self._roi = None
@@ -245,15 +264,18 @@ class LiteRTBackend:
         )
         return pose
 
-    def _landmarks_in(
-        self, image: np.ndarray, roi: Roi
+    def landmarks_in(
+        self, image: np.ndarray, roi: Roi, interpreter: Optional[_Model] = None
     ) -> tuple[Optional[Pose], Optional[np.ndarray]]:
-        """Landmarks inside `roi` and the two alignment landmarks (normalised), or None."""
+        """Landmarks inside `roi` and the two alignment landmarks (normalised), or None.
+
+        Reads no tracking state: workers call it at once, each with its own interpreter.
+        """
         height, width = image.shape[:2]
         size = geometry.LANDMARK_SIZE
         patch = geometry.crop(image, roi, size, replicate=True)
         tensor = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
-        outputs = self._landmarks.run(tensor)
+        outputs = (interpreter or self._landmarks).run(tensor)
         raw, flag, heatmap, raw_world = (outputs[i] for i in self._outputs)
         score = float(flag.reshape(-1)[0])
         if score < self._settings.min_tracking_confidence:

@@ -7,6 +7,8 @@ the tracker around it gives the model the mirrored frame while the runner faces 
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,6 +22,8 @@ from coachd.messages import NUM_LANDMARKS, Frame, Pose, TrackedFrame
 from coachd.pose.facing import FacingWatch, mirror_pose
 from coachd.pose.smoothing import PoseSmoother
 from coachd.settings import PoseSettings
+
+log = logging.getLogger(__name__)
 
 # Visibility given to a landmark the model places outside the image: it was not seen.
 OUTSIDE_VISIBILITY = 0.05
@@ -123,6 +127,10 @@ class Tracker:
             pose = mirror_pose(pose) if pose is not None else None
         else:
             pose = self.backend.estimate(frame.image, frame.t)
+        return self._finish(frame, pose, started)
+
+    def _finish(self, frame: Frame, pose: Optional[Pose], started: float) -> TrackedFrame:
+        """Facing, smoothing and timing for the raw pose found in `frame` (in capture order)."""
         if self._facing is not None and self._facing.update(pose, frame.t):
             # The other backend's person tracking is stale: it must find the runner afresh.
             (self._mirror_backend() if self.mirrored else self.backend).reset()
@@ -163,8 +171,14 @@ class Tracker:
             self._mirrored_backend.close()
 
 
-def create_tracker(settings: PoseSettings, backend: Optional[str] = None) -> PoseTracker:
-    """The tracker named by `backend` (default: settings.backend)."""
+def create_tracker(
+    settings: PoseSettings, backend: Optional[str] = None, fps: Optional[float] = None
+) -> PoseTracker:
+    """The tracker named by `backend` (default: settings.backend).
+
+    `fps`, the live frame rate, lets the LiteRT tracker spread frames over the cores
+    (coachd.pose.parallel); without it (analysis) frames are tracked one by one.
+    """
     chosen = backend or settings.backend
     if chosen == "mediapipe":
         from coachd.pose.mediapipe_backend import MediaPipeBackend
@@ -173,5 +187,14 @@ def create_tracker(settings: PoseSettings, backend: Optional[str] = None) -> Pos
     if chosen == "litert":
         from coachd.pose.litert_backend import LiteRTBackend
 
-        return Tracker(LiteRTBackend, settings)
+        if fps is None:
+            return Tracker(LiteRTBackend, settings)
+        from coachd.pose.parallel import FrameParallelTracker, available_cores, choose_layout
+
+        cores = available_cores()
+        layout = choose_layout(cores, fps, settings.workers, settings.threads)
+        log.info("pose: %s for %g fps on %d cores", layout, fps, cores)
+        if layout.workers == 1:
+            return Tracker(functools.partial(LiteRTBackend, threads=layout.threads), settings)
+        return FrameParallelTracker(settings, layout)
     raise ConfigError(f"config error: pose.backend = {chosen!r}; allowed: litert, mediapipe")

@@ -25,7 +25,7 @@ from coachd.coach.programs import RetroProgress
 from coachd.errors import CoachdError, SourceError
 from coachd.gait import GaitAnalyzer
 from coachd.messages import Cue, Frame, TrackedFrame
-from coachd.pipeline import LivePipeline, PipelineSnapshot
+from coachd.pipeline import LivePipeline, PipelineSnapshot, every_nth
 from coachd.pose import create_tracker
 from coachd.redact import redact
 from coachd.service.coaching import Coaching, CoachingStep
@@ -103,9 +103,9 @@ class Daemon:
             printer=lambda text: None,
             on_outcome=self._cue_outcome,
         )
-        self._tracker = create_tracker(self.settings.pose)
         self._source_name = source.describe() if source else redact(self.settings.camera.source)
         fps = source.nominal_fps if source else float(self.settings.camera.fps)
+        self._tracker = create_tracker(self.settings.pose, fps=fps)
         self._gait = GaitAnalyzer(self.settings.gait, fps=fps)
         self._recorder: Optional[SessionRecorder] = None
         if self.settings.service.record:
@@ -120,6 +120,7 @@ class Daemon:
             reconnect_max_s=self.settings.camera.reconnect_max_s,
             on_source_fault=self._on_source_fault,
             probe=source_probe(self.settings.camera.source),
+            on_rate=self._on_rate,
         )
 
     def _open_source(self) -> FrameSource:
@@ -261,9 +262,12 @@ class Daemon:
     def _status_text(self, snapshot: PipelineSnapshot) -> str:
         if snapshot.state.startswith("reconnecting"):
             return f"camera lost, {snapshot.state}: {snapshot.last_error}"[:200]
+        rate = f"{snapshot.fps:.1f} fps"
+        if snapshot.rate_divisor > 1:
+            rate += f" (CPU busy: tracking {every_nth(snapshot.rate_divisor)})"
         if self._session_id is not None:
-            return f"coaching, {snapshot.fps:.1f} fps"
-        return f"waiting for a runner, {snapshot.fps:.1f} fps"
+            return f"coaching, {rate}"
+        return f"waiting for a runner, {rate}"
 
     def _reload_settings(self) -> None:
         """SIGHUP: new settings and cue packs; a bad file is reported and the running ones stay."""
@@ -324,6 +328,10 @@ class Daemon:
         )
 
     # --- the tracker thread ----------------------------------------------------------
+
+    def _on_rate(self, fps: float) -> None:
+        """The tracker now gets `fps` frames a second: the gait stage counts in frames."""
+        self._gait = GaitAnalyzer(self.settings.gait, fps=fps)
 
     def _on_tracked(self, frame: Frame, tracked: TrackedFrame) -> None:
         update = self._gait.update(tracked)

@@ -96,6 +96,20 @@ class Metrics:
         self._dropped = Counter(
             "coachd_frames_dropped", "frames skipped to keep up with the camera", registry=r
         )
+        self._rate_divisor = Gauge(
+            "coachd_frame_rate_divisor",
+            "tracking every n-th camera frame because the CPU cannot keep up (1: every frame)",
+            registry=r,
+        )
+        self._rate_fps = Gauge(
+            "coachd_tracked_rate_fps", "the steady rate frames are given to the tracker", registry=r
+        )
+        self._skipped = Counter(
+            "coachd_frames_skipped",
+            "frames left out on purpose by the lower steady rate (not dropped)",
+            registry=r,
+        )
+        self._skipped_seen = 0
         self._runner = Gauge(
             "coachd_runner_present", "1 while a person is tracked in view", registry=r
         )
@@ -245,6 +259,11 @@ class Metrics:
     def update_pipeline(self, snapshot: PipelineSnapshot) -> None:
         """fps, the frame counters and stage restarts from the pipeline's cumulative totals."""
         self.set_fps(snapshot.fps)
+        self._rate_divisor.set(snapshot.rate_divisor)
+        self._rate_fps.set(snapshot.tracked_rate_fps)
+        if snapshot.frames_skipped > self._skipped_seen:
+            self._skipped.inc(snapshot.frames_skipped - self._skipped_seen)
+            self._skipped_seen = snapshot.frames_skipped
         for stage, total in snapshot.stage_restarts.items():
             seen = self._restarts_seen.get(stage, 0)
             self.inc_stage_restarts(stage, total - seen)

@@ -1,0 +1,261 @@
+"""Frame-parallel pose: workers with a single-threaded interpreter each take alternate frames.
+
+On two cores the landmark model runs no faster on two threads than on one; two interpreters,
+one a core, track twice the frames. Each frame is seeded with the newest region of interest
+(that of the last frame committed), and results are committed (crop tracking, facing,
+smoothing, then the consumer) strictly in capture order, so every later stage sees the same
+stream as from one interpreter. A frame whose seed went stale (the runner lost, the facing
+flipped, a reset) is tracked afresh in its turn, as the serial tracker would.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from coachd.messages import Frame, Pose, TrackedFrame
+from coachd.pose.facing import mirror_pose
+from coachd.pose.litert_backend import LiteRTBackend
+from coachd.pose.roi import Roi
+from coachd.pose.tracker import Tracker
+from coachd.settings import PoseSettings
+
+# At or below this rate one interpreter keeps up alone: it gets every thread, for latency.
+ONE_WORKER_MAX_FPS = 15.0
+MAX_WORKERS = 2
+
+Deliver = Callable[[TrackedFrame], None]
+Found = tuple[Optional[Pose], Optional[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the pose stage uses the cores: interpreters working at once, threads each."""
+
+    workers: int
+    threads: int
+
+    def __str__(self) -> str:
+        return f"{self.workers} worker{'s' if self.workers > 1 else ''} x {self.threads} thread"
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def choose_layout(cores: int, fps: float, workers: int = 0, threads: int = 2) -> Layout:
+    """Workers and threads each for `cores` and the frame rate asked.
+
+    `workers` 0 chooses: one interpreter on every core while one core is all there is or the
+    rate is low; otherwise two single-threaded ones (more threads each with more cores).
+    `workers` 1 is the serial tracker with `threads` threads.
+    """
+    if workers == 1:
+        return Layout(1, threads)
+    if workers == 0 and (cores < 2 or fps <= ONE_WORKER_MAX_FPS):
+        return Layout(1, max(1, min(cores, threads)))
+    count = workers or MAX_WORKERS
+    return Layout(count, max(1, cores // count))
+
+
+class Turnstile:
+    """Lets numbered tickets through one at a time, in number order."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._issued = 0
+        self._next = 0
+
+    def issue(self) -> int:
+        with self._cond:
+            ticket = self._issued
+            self._issued += 1
+            return ticket
+
+    @contextmanager
+    def turn(self, ticket: int) -> Iterator[None]:
+        """Wait until every earlier ticket has passed; the next one waits for this block."""
+        with self._cond:
+            while self._next != ticket:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._next += 1
+                self._cond.notify_all()
+
+
+@dataclass(frozen=True)
+class _Seed:
+    """The tracking state a frame was started from."""
+
+    mirrored: bool
+    roi: Optional[Roi]
+    epoch: int
+
+
+@dataclass(frozen=True)
+class _Job:
+    ticket: int
+    frame: Frame
+    seed: _Seed
+    deliver: Deliver
+
+
+class FrameParallelTracker(Tracker):
+    """The LiteRT tracker with `layout.workers` frames in flight at once.
+
+    `submit` hands a frame to a free worker and `deliver` gets its TrackedFrame, called in
+    capture order from a worker thread. `track` is the same, one frame at a time.
+    """
+
+    def __init__(self, settings: PoseSettings, layout: Layout) -> None:
+        super().__init__(functools.partial(LiteRTBackend, threads=layout.threads), settings)
+        self.layout = layout
+        self.workers = layout.workers
+        self._backends: dict[bool, LiteRTBackend] = {}
+        for mirrored in (False, True) if settings.mirror_right_facing else (False,):
+            backend = self._mirror_backend() if mirrored else self.backend
+            assert isinstance(backend, LiteRTBackend)
+            self._backends[mirrored] = backend
+        self._interpreters = [
+            self._backends[False].landmark_interpreter(layout.threads)
+            for _ in range(layout.workers)
+        ]
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._epoch = 0
+        self._failure: Optional[Exception] = None
+        self._turnstile = Turnstile()
+        self._jobs: queue.SimpleQueue[Optional[_Job]] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, args=(i,), name=f"coachd-pose-{i}", daemon=True)
+            for i in range(layout.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # --- the caller's side -----------------------------------------------------------
+
+    def wait_free(self, timeout: float) -> bool:
+        """Whether a worker is free, waiting up to `timeout`; raises a worker's failure."""
+        with self._cond:
+            if self._busy >= self.workers:
+                self._cond.wait(timeout)
+            self._raise_failure()
+            return self._busy < self.workers
+
+    def submit(self, frame: Frame, deliver: Deliver) -> None:
+        """Start tracking `frame` (waiting for a free worker); frames must come in capture order."""
+        with self._cond:
+            while self._busy >= self.workers:
+                self._cond.wait()
+            self._raise_failure()
+            self._busy += 1
+            mirrored = self.mirrored
+            backend = self._backends[mirrored]
+            seed = _Seed(mirrored, backend.roi, self._epoch)
+            job = _Job(self._turnstile.issue(), frame, seed, deliver)
+        self._jobs.put(job)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every submitted frame was delivered; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            self._raise_failure()
+            return True
+
+    def track(self, frame: Frame) -> TrackedFrame:
+        results: list[TrackedFrame] = []
+        self.submit(frame, results.append)
+        self.drain(timeout=float("inf"))
+        return results[0]
+
+    def reset(self) -> None:
+        self.drain(timeout=float("inf"))
+        with self._cond:
+            self._epoch += 1
+            super().reset()
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        super().close()
+
+    def _raise_failure(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+    # --- the workers -----------------------------------------------------------------
+
+    def _work(self, worker: int) -> None:
+        interpreter = self._interpreters[worker]
+        while (job := self._jobs.get()) is not None:
+            started = time.monotonic()
+            found: Optional[Found] = None
+            failure: Optional[Exception] = None
+            seed = job.seed
+            try:
+                if seed.roi is not None:
+                    image = cv2.flip(job.frame.image, 1) if seed.mirrored else job.frame.image
+                    backend = self._backends[seed.mirrored]
+                    found = backend.landmarks_in(image, seed.roi, interpreter)
+            except Exception as exc:  # reported to the caller, in turn
+                failure = exc
+            with self._turnstile.turn(job.ticket):
+                try:
+                    if failure is not None:
+                        raise failure
+                    tracked = self._commit(job, found, started)
+                    job.deliver(tracked)
+                except Exception as exc:  # the caller's supervisor restarts its stage
+                    with self._cond:
+                        self._failure = exc
+                finally:
+                    with self._cond:
+                        self._busy -= 1
+                        self._cond.notify_all()
+
+    def _commit(self, job: _Job, found: Optional[Found], started: float) -> TrackedFrame:
+        """The frame's result applied to the tracking state (the caller holds the turn)."""
+        frame, seed = job.frame, job.seed
+        with self._cond:
+            backend = self._backends[seed.mirrored]
+            if (
+                found is not None
+                and seed.epoch == self._epoch
+                and seed.mirrored == self.mirrored
+                and backend.roi is not None
+            ):
+                pose = backend.follow(found, frame.size, frame.t)
+                if pose is not None and seed.mirrored:
+                    pose = mirror_pose(pose)
+                tracked = self._finish(frame, pose, started)
+            else:
+                tracked = Tracker.track(self, frame)
+            if tracked.pose is None:
+                self._epoch += 1  # the runner is to be found afresh: frames in flight are stale
+            return tracked
