@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import pytest
+
+from coachd.pose.mediapipe_backend import stock_missing
+
 REPO = Path(__file__).resolve().parent.parent
+STOCK_MISSING = stock_missing()
+# Tests that compare with stock mediapipe (the extra coachd[stock]) skip without it.
+needs_stock = pytest.mark.skipif(STOCK_MISSING is not None, reason=f"{STOCK_MISSING}")
+BACKENDS = ["litert", pytest.param("mediapipe", marks=needs_stock)]
 
 
 def run_coachd(
