@@ -33,3 +33,18 @@ def run_coachd(
         cwd=REPO,
         timeout=timeout,
     )
+
+
+def build_wheel(out: Path) -> Path:
+    """coachd's wheel, built from this checkout into `out` (needs hatchling, from the dev extra)."""
+    try:
+        import hatchling  # noqa: F401
+    except ImportError:
+        pytest.skip("hatchling is not installed in this environment")
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    subprocess.run(
+        [*pip_wheel, "-w", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    return next(out.glob("coachd-*.whl"))
