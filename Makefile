@@ -3,14 +3,15 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
-# First interpreter that mediapipe 0.10.21 has a wheel for; override with `make PYTHON=...`.
-PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3.9 python3; do \
-	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,9) <= sys.version_info[:2] <= (3,12))' 2>/dev/null && { echo $$p; break; }; done)
+# The newest supported interpreter that runs (a pyenv shim for a version not selected does not);
+# override with `make PYTHON=...`.
+PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3.10 python3.9 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,9) <= sys.version_info[:2] <= (3,14))' 2>/dev/null && { echo $$p; break; }; done)
 ARGS ?=
 # CI runs the long soak tests too; a developer's `make test` leaves them out.
 PYTEST_MARK := $(if $(filter true,$(CI)),,-m "not slow")
 
-.PHONY: setup run test lint typecheck unit soak bench install-service clean
+.PHONY: setup run test lint typecheck unit soak bench check-wheels check-install install-service clean
 
 setup: $(STAMP)
 
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml scripts/setup-system.sh
 	@bash scripts/setup-system.sh "$(PYTHON)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,stock]'
 	@touch $(STAMP)
 
 run: setup
@@ -43,6 +44,16 @@ soak: setup
 
 bench: setup
 	$(BIN)/coachd bench pose --source ../shared/data/treadmill_side.mp4
+
+# Asks the package index (so not part of `make test`): do the requirements resolve to wheels
+# for Python 3.9-3.14 on x86_64 Linux? Results: docs/install.md.
+check-wheels: setup
+	$(BIN)/python scripts/check_wheels.py $(ARGS)
+
+# Builds the wheel and installs it, from the index, into a fresh venv of another supported
+# interpreter found on this machine, then runs analyze and check there (skips if there is none).
+check-install: setup
+	COACHD_INSTALL_TEST=1 $(BIN)/python -m pytest -s tests/test_install.py $(ARGS)
 
 # Not after `setup`: run with sudo, that would leave a root-owned .venv in the checkout.
 # install.sh builds its own venv in /opt/coachd (ARGS: --dry-run, --uninstall, --user ...).

@@ -6,10 +6,10 @@ import sys
 
 __version__ = "0.1.0"
 
-SUPPORTED_PYTHONS = "3.9, 3.10, 3.11 or 3.12"
+SUPPORTED_PYTHONS = "3.9 to 3.14"
 
-if not ((3, 9) <= sys.version_info[:2] <= (3, 12)):  # pragma: no cover - depends on interpreter
+if not ((3, 9) <= sys.version_info[:2] <= (3, 14)):  # pragma: no cover - depends on interpreter
     raise SystemExit(
-        f"coachd needs Python {SUPPORTED_PYTHONS} (mediapipe 0.10.21 has no wheel for newer); "
+        f"coachd needs Python {SUPPORTED_PYTHONS} (the versions its wheels are checked for); "
         f"this is Python {sys.version_info[0]}.{sys.version_info[1]}"
     )

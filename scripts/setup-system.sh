@@ -5,15 +5,18 @@ python=${1:-}
 if [ -z "$python" ]; then
   have="no python3"
   command -v python3 >/dev/null && have=$(python3 --version 2>&1)
-  echo "coachd needs Python 3.9, 3.10, 3.11 or 3.12 (mediapipe 0.10.21 has no wheel for newer);" \
-       "found: $have. Install python3.12 or python3.11, or run make PYTHON=/path/to/python3.x." >&2
+  echo "coachd needs Python 3.9 to 3.14; found: $have." \
+       "Install python3 (3.9 or newer), or run make PYTHON=/path/to/python3.x." >&2
   exit 1
 fi
 packages=(espeak-ng libespeak-ng1 libportaudio2 portaudio19-dev ffmpeg alsa-utils libasound2-plugins
           libgl1 libglib2.0-0 gcc systemd)
-"$python" -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
+# The chosen interpreter's own venv and headers (PyAudio builds against them), which may not be
+# the default python3's.
+version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+"$python" -c 'import ensurepip' 2>/dev/null || packages+=("python$version-venv")
 include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-[ -f "$include/Python.h" ] || packages+=(python3-dev)
+[ -f "$include/Python.h" ] || packages+=("python$version-dev")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

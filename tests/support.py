@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import pytest
+
+from coachd.pose.mediapipe_backend import stock_missing
+
 REPO = Path(__file__).resolve().parent.parent
+STOCK_MISSING = stock_missing()
+# Tests that compare with stock mediapipe (the extra coachd[stock]) skip without it.
+needs_stock = pytest.mark.skipif(STOCK_MISSING is not None, reason=f"{STOCK_MISSING}")
+BACKENDS = ["litert", pytest.param("mediapipe", marks=needs_stock)]
 
 
 def run_coachd(
@@ -25,3 +33,18 @@ def run_coachd(
         cwd=REPO,
         timeout=timeout,
     )
+
+
+def build_wheel(out: Path) -> Path:
+    """coachd's wheel, built from this checkout into `out` (needs hatchling, from the dev extra)."""
+    try:
+        import hatchling  # noqa: F401
+    except ImportError:
+        pytest.skip("hatchling is not installed in this environment")
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    subprocess.run(
+        [*pip_wheel, "-w", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    return next(out.glob("coachd-*.whl"))

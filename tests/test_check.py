@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Callable
@@ -14,6 +15,7 @@ from support import run_coachd
 from coachd.capture.camera import video_devices
 from coachd.cli import main
 from coachd.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from coachd.pose.litert_backend import MODEL_SHA256, model_paths
 
 REPO = Path(__file__).resolve().parent.parent
 CheckHere = Callable[..., tuple[int, str]]
@@ -61,6 +63,7 @@ def test_check_reports_each_item_and_the_verdict(
     found = items(plain_check.stdout)
     assert found["pose model"][0] == "OK"
     assert "pose_landmark_full.tflite" in found["pose model"][1]
+    assert "sha256 as expected" in found["pose model"][1]
     assert found["config"][0] == "OK" and "coachd.toml" in found["config"][1]
     assert found["video files"][0] == "OK"
     assert found["tts voices"][0] in ("OK", "MISSING")
@@ -100,16 +103,32 @@ def test_no_sound_card_is_missing_with_advice(
     assert "jack" not in plain_check.stderr.lower()
 
 
-def test_broken_pose_model_is_essential(tmp_path: Path, check_here: CheckHere) -> None:
-    (tmp_path / "pose_landmark_full.tflite").write_bytes(b"not a flatbuffer" * 64)
-    (tmp_path / "pose_detection.tflite").write_bytes(b"")
+def test_wrong_pose_model_is_essential(tmp_path: Path, check_here: CheckHere) -> None:
+    # A real model, but not the one expected under that name; then bytes that are no model.
+    shipped = Path(model_paths()[0])
+    (tmp_path / "pose_detection.tflite").write_bytes(shipped.read_bytes())
+    (tmp_path / "pose_landmark_full.tflite").write_bytes(shipped.read_bytes())
     returncode, stdout = check_here("--pose-models", str(tmp_path))
     status, detail = items(stdout)["pose model"]
     assert status == "MISSING"
-    assert "does not load" in detail and str(tmp_path) in detail
+    assert "pose_landmark_full.tflite is not the expected file" in detail
+    assert MODEL_SHA256["pose_landmark_full.tflite"] in detail and "reinstall coachd" in detail
     assert returncode == EXIT_FAILURE
     assert stdout.strip().splitlines()[-1].startswith("NOT READY")
     assert "pose model" in stdout.strip().splitlines()[-1]
+    (tmp_path / "pose_detection.tflite").write_bytes(b"not a flatbuffer" * 64)
+    returncode, stdout = check_here("--pose-models", str(tmp_path))
+    status, detail = items(stdout)["pose model"]
+    assert status == "MISSING" and "pose_detection.tflite is not the expected file" in detail
+    assert returncode == EXIT_FAILURE
+
+
+def test_copied_pose_models_pass(tmp_path: Path, check_here: CheckHere) -> None:
+    for path in model_paths():
+        shutil.copy(path, tmp_path / path.name)
+    _, stdout = check_here("--pose-models", str(tmp_path))
+    status, detail = items(stdout)["pose model"]
+    assert status == "OK" and "sha256 as expected" in detail and str(tmp_path) in detail
 
 
 def test_absent_pose_model_is_named(tmp_path: Path, check_here: CheckHere) -> None:

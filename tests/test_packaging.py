@@ -1,4 +1,5 @@
-"""The wheel carries cues/ and config/, so an installed coachd finds them without the checkout."""
+"""The wheel carries cues/, config/ and the pose models, so an installed coachd finds them
+without the checkout; one OpenCV wheel only."""
 
 from __future__ import annotations
 
@@ -8,32 +9,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support import build_wheel
+
+from coachd.commands.check import opencv_distributions
+from coachd.pose.litert_backend import MODEL_SHA256
 
 
 @pytest.fixture(scope="module")
-def wheel(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    try:
-        import hatchling  # noqa: F401
-    except ImportError:
-        pytest.skip("hatchling is not installed in this environment")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(repo_root),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return next(out.glob("coachd-*.whl"))
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def test_wheel_carries_data_folders(wheel: Path, repo_root: Path) -> None:
@@ -62,3 +46,26 @@ def test_installed_wheel_finds_its_data(wheel: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert str(target) in result.stdout
+
+
+def test_wheel_carries_the_pose_models_with_licence_and_notice(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in [*MODEL_SHA256, "LICENSE", "NOTICE"]:
+        assert f"coachd/pose/models/{name}" in names
+
+
+def test_wheel_requires_no_mediapipe_but_offers_it_as_stock(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        metadata = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = [
+            line.split(":", 1)[1].strip()
+            for line in zf.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
+    mediapipe = [r for r in requires if r.startswith("mediapipe")]
+    assert mediapipe and all("extra == 'stock'" in r.replace('"', "'") for r in mediapipe)
+    assert any(r.startswith("opencv-contrib-python") for r in requires)
+
+
+def test_one_opencv_wheel_provides_cv2() -> None:
+    assert opencv_distributions() == ["opencv-contrib-python"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import BACKENDS, STOCK_MISSING, needs_stock
 
 from coachd.messages import BODY_LANDMARKS, Frame, Landmark, TrackedFrame
 from coachd.pose import create_tracker
@@ -64,6 +65,7 @@ def clip_images(real_clip: Path) -> list[np.ndarray]:
     return read_images(real_clip, 90)
 
 
+@needs_stock
 def test_backends_agree_and_litert_is_faster(clip_images: list[np.ndarray]) -> None:
     frames = as_frames(clip_images)
     trackers = [create_tracker(RAW, "mediapipe"), create_tracker(RAW, "litert")]
@@ -104,7 +106,8 @@ def test_pose_fields_and_timing(clip_images: list[np.ndarray]) -> None:
 
 
 def test_no_network_while_tracking(real_clip: Path, repo_root: Path) -> None:
-    """Both backends track in a child process whose audit hook records every network call."""
+    """Each backend tracks in a child process whose audit hook records every network call."""
+    backends = ("litert",) if STOCK_MISSING else ("mediapipe", "litert")
     script = f"""
 import json, sys
 events = []
@@ -120,7 +123,7 @@ from coachd.settings import PoseSettings
 capture = cv2.VideoCapture({str(real_clip)!r})
 images = [capture.read()[1] for _ in range(5)]
 found = 0
-for backend in ("mediapipe", "litert"):
+for backend in {backends!r}:
     tracker = create_tracker(PoseSettings(), backend)
     for i, image in enumerate(images):
         found += tracker.track(Frame(i, i / 30, image)).pose is not None
@@ -142,7 +145,7 @@ print(json.dumps({{"during": during, "after": events[len(during):], "found": fou
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["found"] == 10
+    assert report["found"] == 5 * len(backends)
     assert report["after"], "the audit hook did not see a deliberate lookup"
     assert report["during"] == []
 
@@ -160,7 +163,7 @@ def side_by_side(
     return canvas
 
 
-@pytest.mark.parametrize("backend", ["litert", "mediapipe"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_runner_in_treadmill_region_is_chosen_and_kept(
     clip_images: list[np.ndarray], backend: str
 ) -> None:
@@ -198,7 +201,7 @@ def test_largest_central_person_chosen_without_region(clip_images: list[np.ndarr
         )
 
 
-@pytest.mark.parametrize("backend", ["litert", "mediapipe"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_lost_when_gone_and_found_again(clip_images: list[np.ndarray], backend: str) -> None:
     blank = np.zeros_like(clip_images[0])
     images = clip_images[:20] + [blank] * 30 + clip_images[20:50]
@@ -213,7 +216,7 @@ def test_lost_when_gone_and_found_again(clip_images: list[np.ndarray], backend: 
     assert all(present[back_at:])
 
 
-@pytest.mark.parametrize("backend", ["litert", "mediapipe"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_cut_off_feet_are_not_visible(clip_images: list[np.ndarray], backend: str) -> None:
     # Keep the top of the picture only: the feet (y ~ 1100-1200 px) are out of frame.
     images = [np.ascontiguousarray(image[:980]) for image in clip_images[:30]]

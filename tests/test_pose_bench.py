@@ -1,4 +1,5 @@
-"""`coachd bench pose`: both backends on the same frames, as JSON and as a table."""
+"""`coachd bench pose`: both backends on the same frames, as JSON and as a table; LiteRT alone
+without mediapipe."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import json
 import subprocess
 from pathlib import Path
 
-from support import run_coachd
+import pytest
+from support import STOCK_MISSING, needs_stock, run_coachd
 
 
 def coachd(*args: str) -> subprocess.CompletedProcess[str]:
     return run_coachd(*args, timeout=300)
 
 
+@needs_stock
 def test_bench_pose_json(real_clip: Path) -> None:
     done = coachd("bench", "pose", "--source", str(real_clip), "--frames", "12", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -31,6 +34,7 @@ def test_bench_pose_json(real_clip: Path) -> None:
     assert "pose: 12/12" in done.stderr  # progress goes to stderr, the report alone to stdout
 
 
+@needs_stock
 def test_bench_pose_table_and_errors(real_clip: Path) -> None:
     done = coachd("bench", "pose", "--source", str(real_clip), "--frames", "3")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -43,3 +47,18 @@ def test_bench_pose_table_and_errors(real_clip: Path) -> None:
     assert missing.returncode == 1
     assert "/nonexistent/clip.mp4" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.skipif(STOCK_MISSING is None, reason="mediapipe is installed (run in a venv without)")
+def test_bench_without_stock_times_litert_and_says_how_to_install(real_clip: Path) -> None:
+    done = coachd("bench", "pose", "--source", str(real_clip), "--frames", "12", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert set(report["backends"]) == {"litert"}
+    assert report["backends"]["litert"]["frames_with_pose"] == 12
+    assert "agreement" not in report and "ratio_median" not in report
+    assert "coachd[stock]" in report["stock_comparison"]
+    table = coachd("bench", "pose", "--source", str(real_clip), "--frames", "3")
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert "stock comparison skipped: mediapipe is not installed" in table.stdout
+    assert "pip install 'coachd[stock]'" in table.stdout

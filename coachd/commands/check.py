@@ -21,8 +21,6 @@ from coachd.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, CoachdError, Confi
 from coachd.redact import redact
 from coachd.settings import CameraSettings, LoadedSettings, Settings
 
-DETECTOR_FILE = "pose_detection.tflite"
-LANDMARK_FILE = "pose_landmark_full.tflite"
 MAX_CAMERAS_PROBED = 10  # each open costs up to ~0.5 s on real UVC cameras
 
 
@@ -58,8 +56,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pose-models",
         metavar="DIR",
-        help=f"check {DETECTOR_FILE} and {LANDMARK_FILE} in DIR instead of the ones inside "
-        "the mediapipe package",
+        help="check pose_detection.tflite and pose_landmark_full.tflite in DIR instead of the "
+        "ones shipped with coachd",
     )
     add_json_argument(parser)
 
@@ -139,20 +137,17 @@ def _summarise(findings: list[Finding]) -> tuple[str, int]:
 
 
 def _pose_model(pose_models: Optional[str]) -> Finding:
-    fix = "reinstall mediapipe==0.10.21 and ai-edge-litert (`make setup`)"
-    try:
-        if pose_models:
-            folder = Path(pose_models)
-            paths = (folder / DETECTOR_FILE, folder / LANDMARK_FILE)
-        else:
-            from coachd.pose.litert_backend import model_paths
+    from coachd.pose.litert_backend import MODEL_DIR, model_paths, read_model
 
-            paths = model_paths()
-    except (CoachdError, ImportError) as exc:
-        return Finding("pose model", False, str(exc), fix, essential=True)
+    fix = "reinstall coachd (`make setup`, or `pipx install --force .`)"
+    paths = model_paths(Path(pose_models) if pose_models else MODEL_DIR)
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         return Finding("pose model", False, f"not found: {', '.join(missing)}", fix, True)
+    try:
+        models = [read_model(path) for path in paths]
+    except CoachdError as exc:
+        return Finding("pose model", False, str(exc).removeprefix("config error: "), fix, True)
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as exc:
@@ -160,17 +155,20 @@ def _pose_model(pose_models: Optional[str]) -> Finding:
     from coachd.speech.player import quiet_stderr
 
     shapes = []
-    for path in paths:
+    for path, model in zip(paths, models):
         try:
             with quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
-                interpreter = Interpreter(model_path=str(path), num_threads=1)
+                interpreter = Interpreter(model_content=model, num_threads=1)
                 interpreter.allocate_tensors()
             shape = interpreter.get_input_details()[0]["shape"]
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError for a bad model
             detail = f"{path} does not load in LiteRT: {str(exc).splitlines()[0]}"
             return Finding("pose model", False, detail, fix, essential=True)
         shapes.append(f"{path.name} {int(shape[1])}x{int(shape[2])}")
-    return Finding("pose model", True, f"loads in LiteRT: {', '.join(shapes)}")
+    where = paths[0].parent
+    return Finding(
+        "pose model", True, f"sha256 as expected, loads in LiteRT: {', '.join(shapes)} ({where})"
+    )
 
 
 # --- video -----------------------------------------------------------------------------------
@@ -179,14 +177,32 @@ def _pose_model(pose_models: Optional[str]) -> Finding:
 def _video_backend() -> Finding:
     import cv2
 
+    fix = "keep opencv-contrib-python alone (the one coachd and mediapipe require): pip uninstall "
+    wheels = opencv_distributions()
+    if len(wheels) > 1:
+        others = " ".join(w for w in wheels if w != "opencv-contrib-python")
+        detail = f"{len(wheels)} OpenCV wheels share one cv2 folder: {', '.join(wheels)}"
+        return Finding("video files", False, detail, fix + others)
     if cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG):
         return Finding("video files", True, f"OpenCV {cv2.__version__} reads files and URLs")
     return Finding(
         "video files",
         False,
         f"OpenCV {cv2.__version__} has no FFmpeg backend: no files or network cameras",
-        "use the opencv-contrib-python wheel that mediapipe installs",
+        "reinstall opencv-contrib-python from PyPI (its wheel carries FFmpeg)",
     )
+
+
+def opencv_distributions() -> list[str]:
+    """Installed distributions that provide cv2: more than one overwrite each other's files."""
+    from importlib.metadata import distributions
+
+    names = set()
+    for dist in distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if name.startswith("opencv") and any(f.parts[0] == "cv2" for f in dist.files or ()):
+            names.add(name)
+    return sorted(names)
 
 
 def _cameras(camera: CameraSettings) -> Iterator[Finding]:

@@ -12,14 +12,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import cv2
-    import mediapipe
+    from importlib.metadata import PackageNotFoundError, version
 
+    import cv2
+
+    try:
+        mediapipe = version("mediapipe")
+    except PackageNotFoundError:
+        mediapipe = "not installed"
     print(f"coachd {__version__}")
-    print(
-        f"python {platform.python_version()}, mediapipe {mediapipe.__version__}, "
-        f"opencv {cv2.__version__}"
-    )
+    print(f"python {platform.python_version()}, mediapipe {mediapipe}, opencv {cv2.__version__}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Backend `litert`: MediaPipe's own pose models run directly through LiteRT (XNNPACK).
+"""Backend `litert`: MediaPipe's pose models, shipped in `models/`, run through LiteRT (XNNPACK).
 
 The detector runs only while nobody is tracked; otherwise the crop follows the previous
 frame's alignment landmarks (33: hip centre, 34: body scale point), as MediaPipe's graph does.
@@ -6,6 +6,7 @@ frame's alignment landmarks (33: hip centre, 34: body scale point), as MediaPipe
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,6 +22,14 @@ from coachd.pose.smoothing import OneEuroFilter
 from coachd.pose.tracker import make_pose
 from coachd.settings import PoseSettings
 
+MODEL_DIR = Path(__file__).resolve().parent / "models"
+DETECTOR_FILE = "pose_detection.tflite"
+LANDMARK_FILE = "pose_landmark_full.tflite"
+# As they come in the mediapipe 0.10.21 wheel (models/NOTICE).
+MODEL_SHA256 = {
+    DETECTOR_FILE: "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
+    LANDMARK_FILE: "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+}
 NUM_MODEL_LANDMARKS = 39
 HEATMAP_SIZE = 64
 # Half the side of the heatmap window. The wheel's graph says kernel_size 7, yet its output
@@ -35,20 +44,26 @@ ALIGNMENT_BETA = 10.0
 ALIGNMENT_DERIVATIVE_CUTOFF_HZ = 1.0
 
 
-def model_paths() -> tuple[Path, Path]:
-    """The detector and full landmark model carried inside the mediapipe wheel."""
-    import mediapipe
+def model_paths(folder: Path = MODEL_DIR) -> tuple[Path, Path]:
+    """The detector and full landmark model: shipped with coachd, or in `folder`."""
+    return folder / DETECTOR_FILE, folder / LANDMARK_FILE
 
-    modules = Path(mediapipe.__file__).resolve().parent / "modules"
-    detector = modules / "pose_detection" / "pose_detection.tflite"
-    landmarks = modules / "pose_landmark" / "pose_landmark_full.tflite"
-    for path in (detector, landmarks):
-        if not path.is_file():
-            raise ConfigError(
-                f"config error: pose model missing: {path}; reinstall mediapipe==0.10.21 "
-                'or set pose.backend = "mediapipe"'
-            )
-    return detector, landmarks
+
+def read_model(path: Path) -> bytes:
+    """The model file's bytes, once they prove to be the file coachd was made with (sha256)."""
+    fix = "reinstall coachd"
+    try:
+        model = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config error: pose model {path}: {exc.strerror}; {fix}") from exc
+    expected = MODEL_SHA256.get(path.name)
+    actual = hashlib.sha256(model).hexdigest()
+    if actual != expected:
+        raise ConfigError(
+            f"config error: pose model {path} is not the expected file (sha256 {actual}, "
+            f"expected {expected or f'one of {sorted(MODEL_SHA256)}'}); {fix}"
+        )
+    return model
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -167,8 +182,8 @@ class LiteRTBackend:
         detector_path, landmark_path = model_paths()
         self._settings = settings
         threads = threads or settings.threads
-        self._detector = _Model(detector_path.read_bytes(), threads)
-        self._landmark_model = without_segmentation(landmark_path.read_bytes())
+        self._detector = _Model(read_model(detector_path), threads)
+        self._landmark_model = without_segmentation(read_model(landmark_path))
         self._landmarks = _Model(self._landmark_model, threads)
         self._outputs = [
             self._landmarks.output_by_size(size)

@@ -1,18 +1,32 @@
-"""Backend `mediapipe`: stock mediapipe.solutions.pose, full model (the one in the wheel)."""
+"""Backend `mediapipe`: stock mediapipe.solutions.pose, full model (the one in the wheel).
+
+mediapipe is optional (the extra coachd[stock]): only this backend and `coachd bench pose`'s
+comparison use it. The default backend runs the same models through LiteRT without it.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Optional
 
 import cv2
 import numpy as np
 
+from coachd.errors import ConfigError
 from coachd.messages import Pose
 from coachd.pose.tracker import make_pose
 from coachd.settings import PoseSettings
 
 # The full model ships inside the mediapipe wheel; lite (0) and heavy (2) would be downloaded.
 MODEL_COMPLEXITY = 1
+INSTALL_STOCK = "pip install 'coachd[stock]' adds it (mediapipe 0.10.21: Python 3.9 to 3.12)"
+
+
+def stock_missing() -> Optional[str]:
+    """Why the stock backend cannot run here, with how to install it; None when it can."""
+    if importlib.util.find_spec("mediapipe") is None:
+        return f"mediapipe is not installed; {INSTALL_STOCK}"
+    return None
 
 
 class MediaPipeBackend:
@@ -25,6 +39,9 @@ class MediaPipeBackend:
     name = "mediapipe"
 
     def __init__(self, settings: PoseSettings) -> None:
+        missing = stock_missing()
+        if missing:
+            raise ConfigError(f'config error: pose.backend = "mediapipe": {missing}')
         from mediapipe.python.solutions import pose as mp_pose
 
         self._settings = settings
