@@ -76,6 +76,18 @@ def _phrase(text: str) -> str:
     return text
 
 
+def _not_empty(message: str) -> AfterValidator:
+    """A list that must hold something: `message` says what when it is missing or empty."""
+
+    def check(items: list[Any]) -> list[Any]:
+        if not items:
+            raise ValueError(message)
+        return items
+
+    return AfterValidator(check)
+
+
+_SOME_PHRASE = _not_empty("missing: a cue needs at least one phrase to say")
 Persistence = Annotated[tuple[int, int], BeforeValidator(_persistence)]
 Phrase = Annotated[str, AfterValidator(_phrase)]
 
@@ -207,15 +219,21 @@ class CueRule(_Table):
     id: str = Field(description="lower case letters, digits and _")
     enabled: bool = True
     priority: int = Field(ge=0, le=1000, description="higher is said first")
-    when: list[Condition] = Field(default_factory=list, validate_default=True)
+    when: Annotated[
+        list[Condition], _not_empty("missing: at least one condition ([[cues.when]])")
+    ] = Field(default_factory=list, validate_default=True)
     views: list[View] = Field(default_factory=list, validate_default=True)
     match: Match = "all"
     only_when: Gate = Field(default_factory=Gate)
     persistence: Optional[Persistence] = None  # None: the pack's [defaults]
     cooldown_s: Optional[float] = Field(None, ge=0.0, le=3600.0)  # None: engine.cooldown_s
     own_min_confidence: Optional[float] = Field(None, alias="min_confidence", ge=0.0, le=1.0)
-    phrases: list[Phrase] = Field(default_factory=list, validate_default=True)
-    praise: list[Phrase] = Field(default_factory=list, validate_default=True)
+    phrases: Annotated[list[Phrase], _SOME_PHRASE] = Field(
+        default_factory=list, validate_default=True
+    )
+    praise: Annotated[list[Phrase], _SOME_PHRASE] = Field(
+        default_factory=list, validate_default=True
+    )
     why: str = Field("", validate_default=True)
     _source: str = PrivateAttr("")
 
@@ -232,13 +250,6 @@ class CueRule(_Table):
     @classmethod
     def _one_or_more(cls, when: Any) -> Any:
         return [when] if isinstance(when, Mapping) else when
-
-    @field_validator("when")
-    @classmethod
-    def _some(cls, conditions: list[Condition]) -> list[Condition]:
-        if not conditions:
-            raise ValueError("missing: at least one condition ([[cues.when]])")
-        return conditions
 
     @field_validator("views", mode="before")
     @classmethod
@@ -270,8 +281,6 @@ class CueRule(_Table):
     @field_validator("phrases", "praise")
     @classmethod
     def _distinct(cls, phrases: list[str]) -> list[str]:
-        if not phrases:
-            raise ValueError("missing: a cue needs at least one phrase to say")
         if len(set(phrases)) < len(phrases):
             raise ValueError("the same phrase is listed twice")
         return phrases
@@ -352,14 +361,9 @@ class PackFile(_Table):
 
     pack: About = Field(default_factory=About)
     defaults: Defaults = Field(default_factory=Defaults)
-    cues: list[CueRule] = Field(default_factory=list, validate_default=True)
-
-    @field_validator("cues")
-    @classmethod
-    def _some(cls, cues: list[CueRule]) -> list[CueRule]:
-        if not cues:
-            raise ValueError("no cues: a pack needs one or more [[cues]] tables")
-        return cues
+    cues: Annotated[
+        list[CueRule], _not_empty("no cues: a pack needs one or more [[cues]] tables")
+    ] = Field(default_factory=list, validate_default=True)
 
 
 @dataclass(frozen=True)
