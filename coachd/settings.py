@@ -430,10 +430,10 @@ def allowed_values(key: str) -> str:
     model = SECTIONS.get(section)
     if model is None or name not in model.model_fields:
         return "see config/coachd.toml"
-    return _describe_field(model.model_fields[name])
+    return describe_field(model.model_fields[name])
 
 
-def _describe_field(info: FieldInfo) -> str:
+def describe_field(info: FieldInfo) -> str:
     annotation = info.annotation
     optional = False
     if get_origin(annotation) is Union:

@@ -205,6 +205,7 @@ def test_each_single_fault_gets_its_own_cue_soon_after_warmup(pack: CuePack, fau
         assert warm_end(engine) <= first.t_emit <= warm_end(engine) + 30.0
         assert {c.cue_id for c in corrections} == {fault}
         assert first.text in pack.rule(fault).phrases
+        assert first.metrics == pack.rule(fault).metrics  # what the session summary reads
 
 
 def test_no_correction_during_the_quiet_warmup(pack: CuePack) -> None:

@@ -10,7 +10,8 @@ from typing import Any, Callable
 import pytest
 from support import run_coachd
 
-from coachd.coach import METRICS, load_packs, validate_file
+from coachd.catalog import METRICS
+from coachd.coach import load_packs, validate_file
 from coachd.coach.pack import MAX_PHRASE_WORDS
 from coachd.errors import EXIT_CONFIG, ConfigError
 from coachd.resources import data_dir
@@ -203,12 +204,17 @@ CASES: list[Case] = [
     ),
     ("persistence k > n", lambda: [good_cue(persistence=[8, 5])], "persistence", "k <= n"),
     ("persistence shape", lambda: [good_cue(persistence=6)], "persistence", "[k, n]"),
-    ("priority missing", lambda: [good_cue(priority=None)], "priority", "not an integer"),
+    (
+        "priority missing",
+        lambda: [good_cue(priority=None)],
+        "priority",
+        "missing; allowed: an integer",
+    ),
     ("priority out of range", lambda: [good_cue(priority=5000)], "priority", "out of range"),
     ("cooldown out of range", lambda: [good_cue(cooldown_s=-1.0)], "cooldown_s", "out of range"),
     ("min_confidence", lambda: [good_cue(min_confidence=2.0)], "min_confidence", "out of range"),
     ("enabled not bool", lambda: [good_cue(enabled="yes")], "enabled", "true or false"),
-    ("bad match", lambda: [good_cue(match="most")], "match", "all, any"),
+    ("bad match", lambda: [good_cue(match="most")], "match", 'one of "all", "any"'),
     (
         "gate unknown",
         lambda: [good_cue(only_when={"min_pace": 5})],

@@ -8,7 +8,7 @@ from typing import Any
 import cv2
 from support import run_coachd
 
-from coachd.gait import METRIC_NAMES
+from coachd.catalog import METRIC_NAMES
 
 STRIDE_KEYS = {"t", "side", "duration_s", "confidence", "foot_strike"}
 

@@ -14,7 +14,8 @@ from typing import Any, Optional
 import numpy as np
 import pytest
 
-from coachd.gait import METRIC_VIEWS, foot_strike
+from coachd.catalog import METRICS
+from coachd.gait import foot_strike
 from coachd.gait.synthetic_landmarks import GaitRecord, LandmarkRun, landmark_run, run_gait
 from coachd.messages import Stride
 from coachd.settings import GaitSettings
@@ -142,7 +143,7 @@ def test_each_view_is_detected_and_reports_only_its_metrics(gait_run: RunGait, v
     assert len(record.strides) >= 10
     reported = {k for s in record.strides for k in s.metrics}
     for key in reported:
-        assert view in METRIC_VIEWS[key], f"{key} reported from a {view} view"
+        assert view in METRICS[key].views, f"{key} reported from a {view} view"
     assert {s.view for s in record.strides} == {view}
     for stride in record.strides:
         assert set(stride.confidence) == set(stride.metrics)

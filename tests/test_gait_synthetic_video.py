@@ -23,7 +23,8 @@ import pytest
 
 from coachd.capture.synthetic import SyntheticSource
 from coachd.capture.synthetic import foot_strike as truth_strike
-from coachd.gait import METRIC_VIEWS, foot_strike
+from coachd.catalog import METRICS
+from coachd.gait import foot_strike
 from coachd.gait.synthetic_landmarks import GaitRecord, run_gait
 from coachd.messages import GaitEvent, Stride
 from coachd.pose.tracker import create_tracker
@@ -54,7 +55,7 @@ def test_analyze_a_synthetic_run(tmp_path: Path) -> None:
     truth = SyntheticSource.from_spec(spec).truth_events()
     assert abs(data["summary"]["cadence_spm"] - truth_cadence(truth)) < 1.0
     assert all(
-        set(s) - {"t", "side", "duration_s", "confidence", "foot_strike"} <= set(METRIC_VIEWS)
+        set(s) - {"t", "side", "duration_s", "confidence", "foot_strike"} <= set(METRICS)
         for s in data["strides"]
     )
 

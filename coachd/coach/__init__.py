@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from coachd.coach.baseline import Baseline
 from coachd.coach.engine import CueEngine, EngineCounters
-from coachd.coach.pack import METRICS, Condition, CuePack, CueRule, load_packs, validate_file
+from coachd.coach.pack import Condition, CuePack, CueRule, load_packs, validate_file
 from coachd.coach.programs import Metronome, RetroProgress, WeeklyLoad, advance_retro, weekly_load
 
 __all__ = [
-    "METRICS",
     "Baseline",
     "Condition",
     "CueEngine",

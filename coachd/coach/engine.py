@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Optional
 
+from coachd.catalog import METRICS, visible
 from coachd.coach.baseline import Baseline
-from coachd.coach.pack import METRICS, Condition, CuePack, CueRule
+from coachd.coach.pack import Condition, CuePack, CueRule
 from coachd.coach.programs import (
     CadenceBlocks,
     LoadWatch,
@@ -150,10 +151,6 @@ def median_and_error(values: Sequence[float]) -> tuple[float, float]:
     """The median of noisy steps and its standard error, from their robust spread (MAD)."""
     middle, spread = median_and_spread(values)
     return middle, MEDIAN_ERROR * spread / math.sqrt(len(values))
-
-
-def metric_visible(metric: str, view: Optional[View]) -> bool:
-    return view is not None and view in METRICS[metric].views
 
 
 class CueEngine:
@@ -360,7 +357,7 @@ class CueEngine:
         return (
             value is not None
             and math.isfinite(value)
-            and metric_visible(metric, stride.view)
+            and visible(metric, stride.view)
             and stride.confidence.get(metric, 1.0) >= min_confidence
         )
 
@@ -401,8 +398,8 @@ class CueEngine:
     @staticmethod
     def _gap(condition: Condition, start: float, clear: float) -> float:
         """The hysteresis gap in the metric's unit: how far "fixed" is measured in."""
-        spec = METRICS[condition.metric]
-        return abs(start - clear) or NO_HYSTERESIS_GAP * (spec.high - spec.low)
+        low, high = METRICS[condition.metric].plausible
+        return abs(start - clear) or NO_HYSTERESIS_GAP * (high - low)
 
     def _gate_open(self, rule: CueRule, speed: Optional[float]) -> bool:
         gate = rule.gate
@@ -567,7 +564,7 @@ class CueEngine:
         return None
 
     def _view_can_see(self, rule: CueRule, view: Optional[View]) -> bool:
-        return view in rule.views and any(metric_visible(m, view) for m in rule.metrics)
+        return view in rule.views and any(visible(m, view) for m in rule.metrics)
 
     def _speak(
         self, rule: CueRule, state: _RuleState, praise: bool, evidence: float, now: float
@@ -595,6 +592,7 @@ class CueEngine:
             priority=rule.priority,
             evidence_t=evidence,
             chime=praise,
+            metrics=rule.metrics,
         )
 
     def _pick(self, phrases: Sequence[str], last: Optional[str]) -> str:

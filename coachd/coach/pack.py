@@ -1,92 +1,163 @@
-"""Cue packs: TOML files of coaching rules, loaded and validated into frozen dataclasses.
+"""Cue packs: TOML files of coaching rules, validated by pydantic models into frozen rules.
 
 A pack is data, not code: a gym or a coach changes thresholds and wording without touching
 Python. Every problem in every file is reported at once, one line each, naming the file, the
 cue id and the field, so `coachd cues validate` and a refused `coachd run` say what to fix.
+What a metric is and which thresholds it may take come from the catalogue (coachd/catalog.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from coachd.catalog import METRICS
 from coachd.errors import ConfigError
 from coachd.messages import VIEWS, View
 from coachd.resources import data_dir
-from coachd.settings import EngineSettings
+from coachd.settings import EngineSettings, describe_field
 from coachd.textfile import read_toml
 
 SYSTEM_PACK_DIR = Path("/etc/coachd/cues")
 MAX_PHRASE_WORDS = 12  # a cue is said between two breaths
+MAX_WHY_CHARS = 300
+# A baseline_ratio threshold is a factor of the runner's own value.
+RATIO_RANGE = (0.3, 3.0)
+_ID = re.compile(r"[A-Za-z0-9_]+")
 
 Relative = Literal["absolute", "baseline_ratio", "baseline_delta"]
 Match = Literal["all", "any"]
 
-SIDE: tuple[View, ...] = ("side-left", "side-right")
-FRONTAL: tuple[View, ...] = ("front", "rear")
+
+class _Table(BaseModel):
+    """A TOML table: strict types (no "yes" for true), no unknown keys, frozen once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """A stride metric a rule may read: its plausible range and the views that can see it."""
-
-    name: str
-    low: float
-    high: float
-    views: tuple[View, ...]
-    unit: str
-
-
-# Names and views from docs/metrics.md; ranges bound what a threshold may sensibly be.
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("cadence_spm", 60.0, 260.0, VIEWS, "steps/min"),
-        MetricSpec("overstride_ratio", -0.5, 1.0, SIDE, "of leg length"),
-        MetricSpec("shank_angle_deg", -45.0, 60.0, SIDE, "deg"),
-        MetricSpec("trunk_lean_deg", -30.0, 60.0, SIDE, "deg"),
-        MetricSpec("shoulder_tilt_p2p_deg", 0.0, 60.0, FRONTAL, "deg"),
-        MetricSpec("shoulder_sway_ratio", 0.0, 2.0, FRONTAL, "of shoulder width"),
-        MetricSpec("shoulder_elevation_ratio", 0.0, 1.5, FRONTAL, "of torso length"),
-        MetricSpec("foot_angle_deg", -60.0, 60.0, SIDE, "deg"),
-        MetricSpec("vertical_oscillation_ratio", 0.0, 0.5, VIEWS, "of leg length"),
-        MetricSpec("knee_lift_deg", 0.0, 120.0, SIDE, "deg"),
-        MetricSpec("heel_recovery_ratio", 0.0, 1.5, SIDE, "of leg length"),
-        MetricSpec("contact_time_ms", 50.0, 1000.0, SIDE, "ms"),
-        MetricSpec("duty_factor", 0.0, 1.0, SIDE, "of the stride"),
-        MetricSpec("contact_time_asymmetry_pct", 0.0, 200.0, FRONTAL, "%"),
-        MetricSpec("heel_recovery_asymmetry_pct", 0.0, 200.0, SIDE, "%"),
-        MetricSpec("belt_speed_kmh", 0.0, 40.0, SIDE, "km/h"),
-    )
-}
-
-# A baseline_ratio threshold is a factor of the runner's own value.
-RATIO_RANGE = (0.3, 3.0)
+def _persistence(value: Any) -> tuple[int, int]:
+    if not (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise ValueError(f"{value!r} must be [k, n]: the fault in at least k of the last n strides")
+    k, n = value
+    if not 1 <= n <= 60 or not 1 <= k <= n:
+        raise ValueError(f"[{k}, {n}] needs 1 <= k <= n <= 60")
+    return k, n
 
 
-@dataclass(frozen=True)
-class Condition:
+def _phrase(text: str) -> str:
+    text = " ".join(text.split())
+    words = len(text.split())
+    if not text:
+        raise ValueError("empty phrase")
+    if words > MAX_PHRASE_WORDS:
+        raise ValueError(f"{words} words; a spoken cue has at most {MAX_PHRASE_WORDS}: {text!r}")
+    return text
+
+
+def _not_empty(message: str) -> AfterValidator:
+    """A list that must hold something: `message` says what when it is missing or empty."""
+
+    def check(items: list[Any]) -> list[Any]:
+        if not items:
+            raise ValueError(message)
+        return items
+
+    return AfterValidator(check)
+
+
+_SOME_PHRASE = _not_empty("missing: a cue needs at least one phrase to say")
+Persistence = Annotated[tuple[int, int], BeforeValidator(_persistence)]
+Phrase = Annotated[str, AfterValidator(_phrase)]
+
+
+class Condition(_Table):
     """One metric compared with a start threshold and a looser clear threshold (hysteresis).
 
-    `start`/`clear` are in the metric's unit (absolute), a factor of the runner's baseline
-    (baseline_ratio) or an offset from it (baseline_delta). `per_kmh` moves an absolute
-    threshold with belt speed, from `ref_kmh`, when the speed is known. `median_of` compares
-    the median of that many recent strides, for metrics that are noisy per step (cadence at
-    30 fps is quantised to whole frames, with the odd missed or doubled contact).
+    `above`/`below` (the start) and `clear` are in the metric's unit (absolute), a factor of
+    the runner's baseline (baseline_ratio) or an offset from it (baseline_delta). `per_kmh`
+    moves an absolute threshold with belt speed, from `ref_kmh`, when the speed is known.
+    `median_of` compares the median of that many recent strides, for metrics that are noisy
+    per step (cadence at 30 fps is quantised to whole frames, with the odd missed contact).
     """
 
+    # Validated in this order: each threshold's range depends on the metric and `relative`.
     metric: str
-    direction: Literal["above", "below"]
-    start: float
-    clear: float
     relative: Relative = "absolute"
-    per_kmh: float = 0.0
-    ref_kmh: float = 10.0
-    median_of: int = 1
+    above: Optional[float] = None
+    below: Optional[float] = None
+    clear: float = Field(description="the looser threshold at which the fault counts as fixed")
+    per_kmh: float = Field(0.0, ge=-50.0, le=50.0)
+    ref_kmh: float = Field(10.0, ge=0.0, le=40.0)
+    median_of: int = Field(1, ge=1, le=30)
+
+    @field_validator("metric")
+    @classmethod
+    def _catalogued(cls, metric: str) -> str:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+        return metric
+
+    @field_validator("above", "below", "clear")
+    @classmethod
+    def _plausible(cls, value: Optional[float], info: ValidationInfo) -> Optional[float]:
+        metric, relative = info.data.get("metric"), info.data.get("relative")
+        if value is None or metric is None or relative is None:
+            return value
+        low, high = METRICS[metric].plausible
+        if relative == "baseline_ratio":
+            low, high = RATIO_RANGE
+        elif relative == "baseline_delta":
+            low, high = low - high, high - low
+        if not low <= value <= high:
+            raise ValueError(f"{value:g} is out of range; allowed: {low:g} to {high:g}")
+        if info.field_name == "clear":
+            _looser(value, info.data.get("above"), info.data.get("below"))
+        return value
+
+    @field_validator("per_kmh")
+    @classmethod
+    def _absolute_only(cls, per_kmh: float, info: ValidationInfo) -> float:
+        if per_kmh and info.data.get("relative") not in (None, "absolute"):
+            raise ValueError("only an absolute threshold moves with speed")
+        return per_kmh
+
+    @model_validator(mode="after")
+    def _one_start(self) -> Condition:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("needs exactly one of above = X or below = X")
+        return self
+
+    @property
+    def direction(self) -> Literal["above", "below"]:
+        return "above" if self.above is not None else "below"
+
+    @property
+    def start(self) -> float:
+        start = self.above if self.above is not None else self.below
+        assert start is not None  # _one_start
+        return start
 
     def describe(self) -> str:
         sign = ">" if self.direction == "above" else "<"
@@ -104,14 +175,29 @@ class Condition:
         return text
 
 
-@dataclass(frozen=True)
-class Gate:
+def _looser(clear: float, above: Optional[float], below: Optional[float]) -> None:
+    """Hysteresis: the clear threshold lies on the fault's side of the start threshold."""
+    if above is not None and below is None and clear > above:
+        raise ValueError(
+            f"{clear:g} must be at or below above = {above:g} (hysteresis: looser to clear)"
+        )
+    if below is not None and above is None and clear < below:
+        raise ValueError(
+            f"{clear:g} must be at or above below = {below:g} (hysteresis: looser to clear)"
+        )
+
+
+_SPEED = METRICS["belt_speed_kmh"].plausible
+_CADENCE = METRICS["cadence_spm"].plausible
+
+
+class Gate(_Table):
     """Context a rule needs: belt speed or cadence bounds; unknown speed fails a speed bound."""
 
-    min_speed_kmh: Optional[float] = None
-    max_speed_kmh: Optional[float] = None
-    min_cadence_spm: Optional[float] = None
-    max_cadence_spm: Optional[float] = None
+    min_speed_kmh: Optional[float] = Field(None, ge=_SPEED[0], le=_SPEED[1])
+    max_speed_kmh: Optional[float] = Field(None, ge=_SPEED[0], le=_SPEED[1])
+    min_cadence_spm: Optional[float] = Field(None, ge=_CADENCE[0], le=_CADENCE[1])
+    max_cadence_spm: Optional[float] = Field(None, ge=_CADENCE[0], le=_CADENCE[1])
 
     def describe(self) -> str:
         parts = []
@@ -126,29 +212,158 @@ class Gate:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
-class CueRule:
-    """One coaching rule: when the fault holds, which words to say, and how often."""
+class CueRule(_Table):
+    """One coaching rule ([[cues]]): when the fault holds, which words to say, how often."""
 
-    id: str
-    conditions: tuple[Condition, ...]
-    match: Match
-    views: tuple[View, ...]
-    priority: int
-    persistence_k: int
-    persistence_n: int
-    phrases: tuple[str, ...]
-    praise: tuple[str, ...]
-    why: str
+    # Validated in this order: the views are checked against the conditions' metrics.
+    id: str = Field(description="lower case letters, digits and _")
     enabled: bool = True
-    cooldown_s: Optional[float] = None  # None: engine.cooldown_s
-    gate: Gate = Gate()
-    min_confidence: float = 0.5
-    source: str = ""
+    priority: int = Field(ge=0, le=1000, description="higher is said first")
+    when: Annotated[
+        list[Condition], _not_empty("missing: at least one condition ([[cues.when]])")
+    ] = Field(default_factory=list, validate_default=True)
+    views: list[View] = Field(default_factory=list, validate_default=True)
+    match: Match = "all"
+    only_when: Gate = Field(default_factory=Gate)
+    persistence: Optional[Persistence] = None  # None: the pack's [defaults]
+    cooldown_s: Optional[float] = Field(None, ge=0.0, le=3600.0)  # None: engine.cooldown_s
+    own_min_confidence: Optional[float] = Field(None, alias="min_confidence", ge=0.0, le=1.0)
+    phrases: Annotated[list[Phrase], _SOME_PHRASE] = Field(
+        default_factory=list, validate_default=True
+    )
+    praise: Annotated[list[Phrase], _SOME_PHRASE] = Field(
+        default_factory=list, validate_default=True
+    )
+    why: str = Field("", validate_default=True)
+    _source: str = PrivateAttr("")
+
+    @field_validator("id")
+    @classmethod
+    def _plain_id(cls, cue_id: str) -> str:
+        if not _ID.fullmatch(cue_id):
+            raise ValueError(f"{cue_id!r}: a cue needs an id of letters, digits and _")
+        if not cue_id.islower():
+            raise ValueError("ids are lower case (they name metrics and log lines)")
+        return cue_id
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _one_or_more(cls, when: Any) -> Any:
+        return [when] if isinstance(when, Mapping) else when
+
+    @field_validator("views", mode="before")
+    @classmethod
+    def _known_views(cls, views: Any) -> Any:
+        if not isinstance(views, list) or not views:
+            raise ValueError(f"{views!r}; a list of one or more of {', '.join(VIEWS)}")
+        for view in views:
+            if view not in VIEWS:
+                raise ValueError(f"unknown view {view!r}; allowed: {', '.join(VIEWS)}")
+        return views
+
+    @field_validator("views")
+    @classmethod
+    def _can_see(cls, views: list[View], info: ValidationInfo) -> list[View]:
+        for condition in info.data.get("when", []):
+            seen_by = METRICS[condition.metric].views
+            if not set(seen_by) & set(views):
+                raise ValueError(
+                    f"{condition.metric} cannot be seen in any of {', '.join(views)}; "
+                    f"it is measured in {', '.join(seen_by)}"
+                )
+        return views
+
+    @field_validator("phrases", "praise", mode="before")
+    @classmethod
+    def _listed(cls, phrases: Any) -> Any:
+        return [phrases] if isinstance(phrases, str) else phrases
+
+    @field_validator("phrases", "praise")
+    @classmethod
+    def _distinct(cls, phrases: list[str]) -> list[str]:
+        if len(set(phrases)) < len(phrases):
+            raise ValueError("the same phrase is listed twice")
+        return phrases
+
+    @field_validator("why")
+    @classmethod
+    def _one_sentence(cls, why: str) -> str:
+        if not why.strip():
+            raise ValueError("missing: one sentence for reports on why this matters")
+        if len(why) > MAX_WHY_CHARS:
+            raise ValueError(f"{len(why)} characters; keep it under {MAX_WHY_CHARS}")
+        return " ".join(why.split())
+
+    @property
+    def source(self) -> str:
+        """The pack file the rule was read from."""
+        return self._source
+
+    @property
+    def persistence_k(self) -> int:
+        return (self.persistence or Defaults().persistence)[0]
+
+    @property
+    def persistence_n(self) -> int:
+        return (self.persistence or Defaults().persistence)[1]
+
+    @property
+    def conditions(self) -> list[Condition]:
+        return self.when
+
+    @property
+    def gate(self) -> Gate:
+        return self.only_when
+
+    @property
+    def min_confidence(self) -> float:
+        """A metric the gait stage is less sure of is ignored (None: the pack's [defaults])."""
+        if self.own_min_confidence is None:
+            return Defaults().min_confidence
+        return self.own_min_confidence
 
     @property
     def metrics(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.metric for c in self.conditions))
+
+    def with_defaults(self, defaults: Defaults, source: str) -> CueRule:
+        """This rule with the pack's [defaults] filled in, read from `source`."""
+        rule = self.model_copy(
+            update={
+                "persistence": self.persistence or defaults.persistence,
+                "own_min_confidence": (
+                    defaults.min_confidence
+                    if self.own_min_confidence is None
+                    else self.own_min_confidence
+                ),
+            }
+        )
+        rule._source = source
+        return rule
+
+
+class Defaults(_Table):
+    """[defaults]: what a cue that does not say otherwise gets."""
+
+    persistence: Persistence = (6, 10)
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class About(_Table):
+    """[pack]: the pack's name and what it is for."""
+
+    name: str = ""
+    description: str = ""
+
+
+class PackFile(_Table):
+    """One cue pack file: [pack], [defaults] and one [[cues]] table per rule."""
+
+    pack: About = Field(default_factory=About)
+    defaults: Defaults = Field(default_factory=Defaults)
+    cues: Annotated[
+        list[CueRule], _not_empty("no cues: a pack needs one or more [[cues]] tables")
+    ] = Field(default_factory=list, validate_default=True)
 
 
 @dataclass(frozen=True)
@@ -169,383 +384,99 @@ class CuePack:
         return tuple(r for r in self.rules if r.enabled)
 
 
-# --- parsing -------------------------------------------------------------------------
-
-_CUE_KEYS = {
-    "id",
-    "enabled",
-    "priority",
-    "views",
-    "match",
-    "when",
-    "only_when",
-    "persistence",
-    "cooldown_s",
-    "phrases",
-    "praise",
-    "why",
-    "min_confidence",
-}
-_CONDITION_KEYS = {
-    "metric",
-    "above",
-    "below",
-    "clear",
-    "relative",
-    "per_kmh",
-    "ref_kmh",
-    "median_of",
-}
-_GATE_KEYS = {"min_speed_kmh", "max_speed_kmh", "min_cadence_spm", "max_cadence_spm"}
-_TOP_KEYS = {"pack", "defaults", "cues"}
-_DEFAULT_KEYS = {"persistence", "min_confidence"}
-
-
-class _Problems:
-    """Collects one line per problem: file, cue id, field, what is wrong and what is allowed."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.lines: list[str] = []
-
-    def add(self, cue_id: Optional[str], field: str, message: str) -> None:
-        where = f"cue {cue_id!r}: " if cue_id is not None else ""
-        self.lines.append(f"cue pack error: {self.source}: {where}{field}: {message}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _number(
-    problems: _Problems,
-    cue_id: Optional[str],
-    field: str,
-    value: Any,
-    low: float,
-    high: float,
-) -> Optional[float]:
-    if not _is_number(value):
-        problems.add(cue_id, field, f"{value!r} is not a number; allowed: {low:g} to {high:g}")
-        return None
-    if not low <= float(value) <= high:
-        problems.add(cue_id, field, f"{value:g} is out of range; allowed: {low:g} to {high:g}")
-        return None
-    return float(value)
-
-
-def _integer(
-    problems: _Problems, cue_id: Optional[str], field: str, value: Any, low: int, high: int
-) -> Optional[int]:
-    if not isinstance(value, int) or isinstance(value, bool):
-        problems.add(cue_id, field, f"{value!r} is not an integer; allowed: {low} to {high}")
-        return None
-    if not low <= value <= high:
-        problems.add(cue_id, field, f"{value} is out of range; allowed: {low} to {high}")
-        return None
-    return value
-
-
-def _persistence(
-    problems: _Problems, cue_id: Optional[str], field: str, value: Any
-) -> Optional[tuple[int, int]]:
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
-        problems.add(
-            cue_id,
-            field,
-            f"{value!r} must be [k, n]: the fault in at least k of the last n strides",
-        )
-        return None
-    k, n = value
-    if not 1 <= n <= 60 or not 1 <= k <= n:
-        problems.add(cue_id, field, f"[{k}, {n}] needs 1 <= k <= n <= 60")
-        return None
-    return k, n
-
-
-def _phrases(
-    problems: _Problems, cue_id: str, field: str, value: Any, required: bool = True
-) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if value is None or value == []:
-        if required:
-            problems.add(cue_id, field, "missing: a cue needs at least one phrase to say")
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.add(cue_id, field, "must be a list of strings")
-        return ()
-    out = []
-    for i, phrase in enumerate(value):
-        text = " ".join(phrase.split())
-        words = len(text.split())
-        if not text:
-            problems.add(cue_id, f"{field}[{i}]", "empty phrase")
-        elif words > MAX_PHRASE_WORDS:
-            problems.add(
-                cue_id,
-                f"{field}[{i}]",
-                f"{words} words; a spoken cue has at most {MAX_PHRASE_WORDS}: {text!r}",
-            )
-        else:
-            out.append(text)
-    if len(set(out)) < len(out):
-        problems.add(cue_id, field, "the same phrase is listed twice")
-    return tuple(out)
-
-
-def _condition(problems: _Problems, cue_id: str, field: str, raw: Any) -> Optional[Condition]:
-    if not isinstance(raw, Mapping):
-        problems.add(cue_id, field, "must be a table with metric, above or below, and clear")
-        return None
-    for key in sorted(set(raw) - _CONDITION_KEYS):
-        problems.add(
-            cue_id,
-            f"{field}.{key}",
-            f"unknown field; allowed: {', '.join(sorted(_CONDITION_KEYS))}",
-        )
-    metric = raw.get("metric")
-    spec = METRICS.get(metric) if isinstance(metric, str) else None
-    if spec is None:
-        problems.add(
-            cue_id,
-            f"{field}.metric",
-            f"unknown metric {metric!r}; known: {', '.join(METRICS)}",
-        )
-    relative = raw.get("relative", "absolute")
-    if relative not in ("absolute", "baseline_ratio", "baseline_delta"):
-        problems.add(
-            cue_id,
-            f"{field}.relative",
-            f"{relative!r}; allowed: absolute, baseline_ratio, baseline_delta",
-        )
-        relative = None
-    if ("above" in raw) == ("below" in raw):
-        problems.add(cue_id, field, "needs exactly one of above = X or below = X")
-        return None
-    direction: Literal["above", "below"] = "above" if "above" in raw else "below"
-    if "clear" not in raw:
-        problems.add(
-            cue_id,
-            f"{field}.clear",
-            "missing: the looser threshold at which the fault counts as fixed",
-        )
-    if spec is None or relative is None:
-        return None
-    if relative == "baseline_ratio":
-        low, high = RATIO_RANGE
-    elif relative == "baseline_delta":
-        span = spec.high - spec.low
-        low, high = -span, span
-    else:
-        low, high = spec.low, spec.high
-    start = _number(problems, cue_id, f"{field}.{direction}", raw[direction], low, high)
-    clear = (
-        _number(problems, cue_id, f"{field}.clear", raw["clear"], low, high)
-        if "clear" in raw
-        else None
-    )
-    per_kmh = _number(problems, cue_id, f"{field}.per_kmh", raw.get("per_kmh", 0.0), -50, 50)
-    ref_kmh = _number(problems, cue_id, f"{field}.ref_kmh", raw.get("ref_kmh", 10.0), 0, 40)
-    median_of = _integer(problems, cue_id, f"{field}.median_of", raw.get("median_of", 1), 1, 30)
-    if per_kmh and relative != "absolute":
-        problems.add(cue_id, f"{field}.per_kmh", "only an absolute threshold moves with speed")
-    if start is None or clear is None or per_kmh is None or ref_kmh is None or median_of is None:
-        return None
-    if direction == "above" and clear > start:
-        problems.add(
-            cue_id,
-            f"{field}.clear",
-            f"{clear:g} must be at or below above = {start:g} (hysteresis: looser to clear)",
-        )
-        return None
-    if direction == "below" and clear < start:
-        problems.add(
-            cue_id,
-            f"{field}.clear",
-            f"{clear:g} must be at or above below = {start:g} (hysteresis: looser to clear)",
-        )
-        return None
-    return Condition(
-        metric=spec.name,
-        direction=direction,
-        start=start,
-        clear=clear,
-        relative=relative,
-        per_kmh=per_kmh,
-        ref_kmh=ref_kmh,
-        median_of=median_of,
-    )
-
-
-def _gate(problems: _Problems, cue_id: str, raw: Any) -> Gate:
-    if not isinstance(raw, Mapping):
-        problems.add(cue_id, "only_when", "must be a table of " + ", ".join(sorted(_GATE_KEYS)))
-        return Gate()
-    for key in sorted(set(raw) - _GATE_KEYS):
-        problems.add(
-            cue_id, f"only_when.{key}", f"unknown field; allowed: {', '.join(sorted(_GATE_KEYS))}"
-        )
-    values: dict[str, Optional[float]] = {}
-    for key in sorted(_GATE_KEYS & set(raw)):
-        spec = METRICS["belt_speed_kmh" if "speed" in key else "cadence_spm"]
-        values[key] = _number(problems, cue_id, f"only_when.{key}", raw[key], spec.low, spec.high)
-    return Gate(**values)
-
-
-def _rule(
-    problems: _Problems,
-    index: int,
-    raw: Any,
-    defaults: tuple[tuple[int, int], float],
-    source: str,
-) -> Optional[CueRule]:
-    if not isinstance(raw, Mapping):
-        problems.add(None, f"cues[{index}]", "must be a table ([[cues]])")
-        return None
-    cue_id = raw.get("id")
-    if not isinstance(cue_id, str) or not cue_id.replace("_", "").isalnum() or not cue_id:
-        problems.add(
-            f"#{index + 1}", "id", f"{cue_id!r}: a cue needs an id of letters, digits and _"
-        )
-        return None
-    if not cue_id.islower():
-        problems.add(cue_id, "id", "ids are lower case (they name metrics and log lines)")
-    for key in sorted(set(raw) - _CUE_KEYS):
-        problems.add(cue_id, key, f"unknown field; allowed: {', '.join(sorted(_CUE_KEYS))}")
-    before = len(problems.lines)
-
-    enabled = raw.get("enabled", True)
-    if not isinstance(enabled, bool):
-        problems.add(cue_id, "enabled", f"{enabled!r}; allowed: true or false")
-    priority = _integer(problems, cue_id, "priority", raw.get("priority"), 0, 1000)
-    views_raw = raw.get("views")
-    views: list[View] = []
-    if not isinstance(views_raw, list) or not views_raw:
-        problems.add(cue_id, "views", f"{views_raw!r}; a list of one or more of {', '.join(VIEWS)}")
-    else:
-        for view in views_raw:
-            if view not in VIEWS:
-                problems.add(cue_id, "views", f"unknown view {view!r}; allowed: {', '.join(VIEWS)}")
-            else:
-                views.append(view)
-    match = raw.get("match", "all")
-    if match not in ("all", "any"):
-        problems.add(cue_id, "match", f"{match!r}; allowed: all, any")
-    when = raw.get("when")
-    conditions: list[Condition] = []
-    if isinstance(when, Mapping):
-        when = [when]
-    if not isinstance(when, list) or not when:
-        problems.add(cue_id, "when", "missing: at least one condition ([[cues.when]])")
-    else:
-        for i, item in enumerate(when):
-            condition = _condition(problems, cue_id, f"when[{i}]", item)
-            if condition is not None:
-                conditions.append(condition)
-    for condition in conditions:
-        seen_in = set(METRICS[condition.metric].views) & set(views)
-        if views and not seen_in:
-            problems.add(
-                cue_id,
-                "views",
-                f"{condition.metric} cannot be seen in any of {', '.join(views)}; "
-                f"it is measured in {', '.join(METRICS[condition.metric].views)}",
-            )
-    gate = _gate(problems, cue_id, raw.get("only_when", {}))
-    persistence = (
-        _persistence(problems, cue_id, "persistence", raw["persistence"])
-        if "persistence" in raw
-        else defaults[0]
-    )
-    cooldown = (
-        _number(problems, cue_id, "cooldown_s", raw["cooldown_s"], 0.0, 3600.0)
-        if "cooldown_s" in raw
-        else None
-    )
-    min_confidence = _number(
-        problems, cue_id, "min_confidence", raw.get("min_confidence", defaults[1]), 0.0, 1.0
-    )
-    phrases = _phrases(problems, cue_id, "phrases", raw.get("phrases"))
-    praise = _phrases(problems, cue_id, "praise", raw.get("praise"))
-    why = raw.get("why")
-    if not isinstance(why, str) or not why.strip():
-        problems.add(cue_id, "why", "missing: one sentence for reports on why this matters")
-    elif len(why) > 300:
-        problems.add(cue_id, "why", f"{len(why)} characters; keep it under 300")
-    if len(problems.lines) > before or priority is None or persistence is None:
-        return None
-    assert isinstance(why, str) and min_confidence is not None
-    return CueRule(
-        id=cue_id,
-        conditions=tuple(conditions),
-        match=match,
-        views=tuple(views),
-        priority=priority,
-        persistence_k=persistence[0],
-        persistence_n=persistence[1],
-        phrases=phrases,
-        praise=praise,
-        why=" ".join(why.split()),
-        enabled=bool(enabled),
-        cooldown_s=cooldown,
-        gate=gate,
-        min_confidence=min_confidence,
-        source=source,
-    )
+# --- reading files -------------------------------------------------------------------
 
 
 def parse_pack(data: Mapping[str, Any], source: str) -> tuple[list[CueRule], list[str]]:
     """Rules from one parsed TOML document, and one line per problem found."""
-    problems = _Problems(source)
-    for key in sorted(set(data) - _TOP_KEYS):
-        problems.add(None, key, f"unknown table; allowed: {', '.join(sorted(_TOP_KEYS))}")
-    about = data.get("pack", {})
-    if not isinstance(about, Mapping):
-        problems.add(None, "pack", "must be a table with name and description")
-    else:
-        for key in sorted(set(about) - {"name", "description"}):
-            problems.add(None, f"pack.{key}", "unknown field; allowed: description, name")
-    defaults_raw = data.get("defaults", {})
-    persistence: Optional[tuple[int, int]] = (6, 10)
-    min_confidence: Optional[float] = 0.5
-    if not isinstance(defaults_raw, Mapping):
-        problems.add(None, "defaults", "must be a table")
-    else:
-        for key in sorted(set(defaults_raw) - _DEFAULT_KEYS):
-            problems.add(
-                None,
-                f"defaults.{key}",
-                f"unknown field; allowed: {', '.join(sorted(_DEFAULT_KEYS))}",
-            )
-        if "persistence" in defaults_raw:
-            persistence = _persistence(
-                problems, None, "defaults.persistence", defaults_raw["persistence"]
-            )
-        if "min_confidence" in defaults_raw:
-            min_confidence = _number(
-                problems, None, "defaults.min_confidence", defaults_raw["min_confidence"], 0, 1
-            )
+    try:
+        pack: Optional[PackFile] = PackFile.model_validate(data)
+        problems = []
+    except ValidationError as exc:
+        pack, problems = None, [_line(error, data, source) for error in exc.errors()]
     cues = data.get("cues")
-    if not isinstance(cues, list) or not cues:
-        problems.add(None, "cues", "no cues: a pack needs one or more [[cues]] tables")
-        cues = []
-    rules: list[CueRule] = []
-    seen: set[str] = set()
-    for index, raw in enumerate(cues):
-        rule = _rule(problems, index, raw, (persistence or (6, 10), min_confidence or 0.5), source)
-        if rule is None:
-            continue
-        if rule.id in seen:
-            problems.add(rule.id, "id", "defined twice in this pack")
-            continue
-        seen.add(rule.id)
-        rules.append(rule)
-    return rules, problems.lines
+    ids = [c.get("id") for c in cues if isinstance(c, Mapping)] if isinstance(cues, list) else []
+    for cue_id in sorted({i for i in ids if isinstance(i, str) and ids.count(i) > 1}):
+        problems.append(f"cue pack error: {source}: cue {cue_id!r}: id: defined twice in this pack")
+    if pack is None or problems:
+        return [], problems
+    return [rule.with_defaults(pack.defaults, source) for rule in pack.cues], []
+
+
+def _line(error: ErrorDetails, data: Mapping[str, Any], source: str) -> str:
+    """One problem as the settings word theirs: where, the value, what is wrong and allowed."""
+    loc = error["loc"]
+    cue = ""
+    if len(loc) > 2 and loc[0] == "cues" and isinstance(loc[1], int):
+        raw = data["cues"][loc[1]]
+        cue_id = raw.get("id") if isinstance(raw, Mapping) else None
+        label = cue_id if isinstance(cue_id, str) and _ID.fullmatch(cue_id) else f"#{loc[1] + 1}"
+        cue, loc = f"cue {label!r}: ", loc[2:]
+        model: Any = CueRule
+    else:
+        model = PackFile
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    kind, value = error["type"], error["input"]
+    if kind == "value_error":
+        message = str(error["ctx"]["error"])
+    elif kind == "extra_forbidden":
+        table = _table_at(model, loc[:-1])
+        names = ", ".join(sorted(f.alias or name for name, f in table.model_fields.items()))
+        message = f"unknown {'table' if table is PackFile else 'field'}; allowed: {names}"
+    else:
+        allowed = _allowed(model, loc)
+        if kind == "missing":
+            message = f"missing; allowed: {allowed}"
+        else:
+            message = f"{value!r} {_WRONG.get(kind, 'is not allowed')}; allowed: {allowed}"
+    return f"cue pack error: {source}: {cue}{field}: {message}"
+
+
+_WRONG = {
+    "greater_than_equal": "is out of range",
+    "less_than_equal": "is out of range",
+    "float_type": "is not a number",
+    "finite_number": "is not a number",
+    "int_type": "is not an integer",
+    "bool_type": "is not true or false",
+    "string_type": "is not text",
+    "list_type": "is not a list",
+    "model_type": "is not a table",
+    "dict_type": "is not a table",
+}
+
+
+def _table_at(model: type[BaseModel], loc: Sequence[Union[int, str]]) -> type[BaseModel]:
+    """The model of the table at `loc` below `model` (list positions skipped)."""
+    for part in loc:
+        if isinstance(part, str):
+            model = _inner(_field(model, part).annotation)
+    return model
+
+
+def _field(model: type[BaseModel], key: str) -> Any:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info
+    raise KeyError(key)
+
+
+def _inner(annotation: Any) -> Any:
+    """The table type inside list[X] or Optional[X]."""
+    while get_origin(annotation) in (list, Union):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    return annotation
+
+
+def _allowed(model: type[BaseModel], loc: Sequence[Union[int, str]]) -> str:
+    keys = [p for p in loc if isinstance(p, str)]
+    if not keys:
+        return "a table"
+    info = _field(_table_at(model, keys[:-1]), keys[-1])
+    inner = _inner(info.annotation)
+    if isinstance(inner, type) and issubclass(inner, BaseModel):
+        return "a table of " + ", ".join(f.alias or n for n, f in inner.model_fields.items())
+    return describe_field(info)
 
 
 def read_pack(path: Path) -> tuple[list[CueRule], list[str]]:
@@ -619,8 +550,8 @@ def load_packs(settings: EngineSettings, search: Optional[Iterable[Path]] = None
         raise ConfigError("\n".join(problems))
     for cue_id, rule in list(merged.items()):
         if cue_id in settings.enable:
-            merged[cue_id] = replace(rule, enabled=True)
+            merged[cue_id] = rule.model_copy(update={"enabled": True})
         elif cue_id in settings.disable:
-            merged[cue_id] = replace(rule, enabled=False)
+            merged[cue_id] = rule.model_copy(update={"enabled": False})
     rules = sorted(merged.values(), key=lambda r: (-r.priority, r.id))
     return CuePack(rules=tuple(rules), sources=tuple(sources))

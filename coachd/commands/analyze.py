@@ -19,9 +19,10 @@ from typing import Any, Optional, TextIO
 
 import numpy as np
 
+from coachd.catalog import METRIC_NAMES
 from coachd.commands import Command, settings_from_args
 from coachd.errors import UsageError
-from coachd.gait.metrics import METRIC_NAMES, foot_strike
+from coachd.gait.metrics import foot_strike
 from coachd.messages import VIEWS, Cue, GaitEvent, GaitUpdate, Stride, View
 from coachd.redact import redact
 from coachd.settings import Settings

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from coachd.gait.analyzer import GaitAnalyzer
-from coachd.gait.metrics import METRIC_NAMES, METRIC_VIEWS, foot_strike, valid_in
+from coachd.gait.metrics import foot_strike
 
-__all__ = ["METRIC_NAMES", "METRIC_VIEWS", "GaitAnalyzer", "foot_strike", "valid_in"]
+__all__ = ["GaitAnalyzer", "foot_strike"]

@@ -13,34 +13,9 @@ from typing import Optional
 
 import numpy as np
 
+from coachd.catalog import FRONTAL_VIEWS, visible
 from coachd.gait.signals import LEG_LENGTH_PER_HEIGHT, BodySample, to_view_coords
-from coachd.messages import VIEWS, Landmark, Side, View
-
-SIDE_VIEWS: tuple[View, ...] = ("side-left", "side-right")
-FRONTAL_VIEWS: tuple[View, ...] = ("front", "rear")
-
-# Where each metric can be seen (docs/metrics.md); a metric is never reported from other views.
-METRIC_VIEWS: dict[str, tuple[View, ...]] = {
-    "cadence_spm": VIEWS,
-    "overstride_ratio": SIDE_VIEWS,
-    "overstride_cm": SIDE_VIEWS,
-    "shank_angle_deg": SIDE_VIEWS,
-    "trunk_lean_deg": SIDE_VIEWS,
-    "foot_angle_deg": SIDE_VIEWS,
-    "vertical_oscillation_ratio": VIEWS,
-    "vertical_oscillation_cm": VIEWS,
-    "knee_lift_deg": SIDE_VIEWS,
-    "heel_recovery_ratio": SIDE_VIEWS,
-    "heel_recovery_asymmetry_pct": SIDE_VIEWS,
-    "contact_time_ms": SIDE_VIEWS,
-    "duty_factor": SIDE_VIEWS,
-    "belt_speed_kmh": SIDE_VIEWS,
-    "shoulder_tilt_p2p_deg": FRONTAL_VIEWS,
-    "shoulder_sway_ratio": FRONTAL_VIEWS,
-    "shoulder_elevation_ratio": FRONTAL_VIEWS,
-    "contact_time_asymmetry_pct": FRONTAL_VIEWS,
-}
-METRIC_NAMES: tuple[str, ...] = tuple(METRIC_VIEWS)
+from coachd.messages import Landmark, Side, View
 
 # Foot strike classes from the foot angle at contact, degrees (docs/metrics.md).
 HEEL_STRIKE_ABOVE_DEG = 5.0
@@ -55,10 +30,6 @@ FOOT_ANGLE_OUTLIER_DEG = 15.0
 COLLAPSED_SHOULDER_SHARE = 0.7
 
 Measured = Optional[tuple[float, float]]  # (value, confidence)
-
-
-def valid_in(metric: str, view: Optional[View]) -> bool:
-    return view is not None and view in METRIC_VIEWS.get(metric, ())
 
 
 def foot_strike(foot_angle_deg: float) -> str:
@@ -457,7 +428,7 @@ def step_metrics(step: StepInput) -> tuple[dict[str, float], dict[str, float]]:
     trust: dict[str, float] = {}
 
     def put(name: str, measured: Measured) -> None:
-        if measured is not None and valid_in(name, step.view) and math.isfinite(measured[0]):
+        if measured is not None and visible(name, step.view) and math.isfinite(measured[0]):
             values[name] = measured[0]
             trust[name] = round(float(np.clip(measured[1], 0.0, 1.0)), 3)
 

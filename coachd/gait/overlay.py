@@ -15,6 +15,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from coachd.catalog import METRICS
 from coachd.errors import CoachdError, UsageError
 from coachd.gait.activity import STILL_AFTER_S
 from coachd.gait.signals import seen_mask
@@ -44,22 +45,6 @@ BONES: tuple[tuple[int, int], ...] = (
 LEFT_COLOUR = (255, 160, 40)  # BGR: the runner's left in blue, right in orange
 RIGHT_COLOUR = (40, 140, 255)
 CENTRE_COLOUR = (220, 220, 220)
-SHOWN_METRICS = (
-    ("cadence_spm", "cadence", "{:.0f} spm"),
-    ("overstride_ratio", "overstride", "{:.2f} L"),
-    ("shank_angle_deg", "shank", "{:+.0f} deg"),
-    ("trunk_lean_deg", "trunk lean", "{:+.0f} deg"),
-    ("foot_angle_deg", "foot angle", "{:+.0f} deg"),
-    ("contact_time_ms", "contact", "{:.0f} ms"),
-    ("duty_factor", "duty", "{:.2f}"),
-    ("vertical_oscillation_ratio", "bounce", "{:.3f} L"),
-    ("knee_lift_deg", "knee lift", "{:.0f} deg"),
-    ("heel_recovery_ratio", "heel recovery", "{:.2f} L"),
-    ("shoulder_tilt_p2p_deg", "shoulder tilt", "{:.1f} deg"),
-    ("shoulder_sway_ratio", "shoulder sway", "{:.2f}"),
-    ("shoulder_elevation_ratio", "shoulder elev.", "{:.2f}"),
-    ("belt_speed_kmh", "belt", "{:.1f} km/h"),
-)
 CONTACT_MARK_S = 0.25
 PANEL_FRESH_S = 1.5  # a step older than this leaves the panel: the runner has stopped stepping
 CUE_SHOWN_S = 4.0  # a spoken cue stays on screen this long
@@ -263,9 +248,10 @@ def draw_panel(
             lines.append(f"no step for {age:.1f} s")
         else:
             lines.append(f"step {stride.side}, {age:.1f} s ago")
-            for key, label, fmt in SHOWN_METRICS:
-                if key in stride.metrics:
-                    lines.append(f"{label}: {fmt.format(stride.metrics[key])}")
+            for metric in METRICS.values():
+                if metric.overlay is not None and metric.name in stride.metrics:
+                    short, fmt = metric.overlay
+                    lines.append(f"{short}: {fmt.format(stride.metrics[metric.name])}")
     _draw_lines(canvas, lines, 0, 0, int(230 * scale), scale)
 
 

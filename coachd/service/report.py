@@ -19,27 +19,9 @@ from typing import Optional
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from coachd.catalog import METRICS, label
 from coachd.service.store import SessionRecord, StoredStride
 
-# Readable names, in the order the report shows them; metrics not listed follow by name.
-METRIC_LABELS = {
-    "cadence_spm": "Cadence (steps/min)",
-    "overstride_ratio": "Overstride (ankle ahead of hips / leg length)",
-    "shank_angle_deg": "Shank angle at landing (deg)",
-    "trunk_lean_deg": "Trunk lean (deg)",
-    "foot_angle_deg": "Foot angle at landing (deg, toe up +)",
-    "vertical_oscillation_ratio": "Vertical oscillation (/ leg length)",
-    "knee_lift_deg": "Knee lift (deg)",
-    "heel_recovery_ratio": "Heel recovery (heel-hip / leg length)",
-    "contact_time_ms": "Ground contact time (ms)",
-    "duty_factor": "Duty factor",
-    "shoulder_tilt_p2p_deg": "Shoulder tilt, peak to peak (deg)",
-    "shoulder_sway_ratio": "Shoulder sway (/ shoulder width)",
-    "shoulder_elevation_ratio": "Shoulder elevation (/ torso length)",
-    "contact_time_asymmetry_pct": "Contact time asymmetry (%)",
-    "heel_recovery_asymmetry_pct": "Heel recovery asymmetry (%)",
-    "belt_speed_kmh": "Belt speed (km/h)",
-}
 SIDE_COLOURS = {"left": "#1f77b4", "right": "#ff7f0e"}
 CUE_COLOURS = {"correction": "#d62728", "praise": "#2ca02c", "program": "#9467bd"}
 _DPI = 90
@@ -48,7 +30,7 @@ _DPI = 90
 def metric_names(strides: Sequence[StoredStride]) -> list[str]:
     """The metrics present in these strides, in the report's order."""
     present = {name for s in strides for name in s.metrics}
-    known = [name for name in METRIC_LABELS if name in present]
+    known = [name for name in METRICS if name in present]
     return known + sorted(present - set(known))
 
 
@@ -71,7 +53,7 @@ def render_report(record: SessionRecord, history: Sequence[SessionRecord] = ()) 
         parts.append("<h2>Form over the session</h2>")
         for name in names:
             png = _plot_metric(record, name)
-            parts.append(_figure(png, METRIC_LABELS.get(name, name), name))
+            parts.append(_figure(png, label(name), name))
     else:
         parts.append("<p>No strides were measured in this session.</p>")
     if record.cues:
@@ -160,7 +142,7 @@ def _plot_metric(record: SessionRecord, name: str) -> bytes:
             bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 1},
         )
     ax.set_xlabel("minutes")
-    ax.set_title(METRIC_LABELS.get(name, name), fontsize=9)
+    ax.set_title(label(name), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -192,7 +174,7 @@ def _comparison(
     for name in names:
         medians = [_median(s.strides, name) for s in sessions]
         cells = "".join("<td></td>" if m is None else f"<td>{m:.3g}</td>" for m in medians)
-        rows.append(f"<tr><td>{html.escape(METRIC_LABELS.get(name, name))}</td>{cells}</tr>")
+        rows.append(f"<tr><td>{html.escape(label(name))}</td>{cells}</tr>")
         if sum(m is not None for m in medians) >= 2:
             plots.append(
                 _figure(
@@ -217,7 +199,7 @@ def _plot_history(name: str, labels: Sequence[str], medians: Sequence[Optional[f
     if medians[-1] is not None:
         ax.plot([xs[-1]], [ys[-1]], "o", color="#d62728", markersize=8)  # this session
     ax.set_xticks(range(len(labels)), labels, fontsize=7)
-    ax.set_title(f"{METRIC_LABELS.get(name, name)}: session medians", fontsize=9)
+    ax.set_title(f"{label(name)}: session medians", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _png(fig)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from coachd.catalog import METRICS
 from coachd.messages import Cue, GaitUpdate, Stride
 from coachd.settings import ServiceSettings
 
@@ -26,49 +27,6 @@ RUN_IN_BLIP_S = 1.0
 NO_FRAMES_S = 1.0
 # Fewer strides than this in a window says nothing about change.
 MIN_WINDOW = 5
-
-# How each metric gets better: "lower", "higher", or a target it should approach.
-BETTER: dict[str, Any] = {
-    "overstride_ratio": "lower",
-    "shank_angle_deg": "lower",
-    "trunk_lean_deg": 7.0,  # runners settle near 7 degrees of lean from the ankles
-    "vertical_oscillation_ratio": "lower",
-    "shoulder_tilt_p2p_deg": "lower",
-    "shoulder_sway_ratio": "lower",
-    "shoulder_elevation_ratio": "higher",
-    "contact_time_ms": "lower",
-    "contact_time_asymmetry_pct": "lower",
-    "heel_recovery_asymmetry_pct": "lower",
-}
-IMPROVED_WORDS = {
-    "overstride_ratio": "you landed closer under your hips",
-    "shank_angle_deg": "your shins landed more upright",
-    "trunk_lean_deg": "you ran taller",
-    "vertical_oscillation_ratio": "you bounced less",
-    "shoulder_tilt_p2p_deg": "your shoulders stayed more level",
-    "shoulder_sway_ratio": "your shoulders swayed less",
-    "shoulder_elevation_ratio": "your shoulders relaxed",
-    "contact_time_ms": "your feet left the belt sooner",
-    "contact_time_asymmetry_pct": "your left and right steps evened out",
-    "heel_recovery_asymmetry_pct": "your left and right legs evened out",
-    "cadence_spm": "your steps got quicker",
-}
-# Cue ids that do not name their metric; others match by the metric's stem (overstride_ratio
-# <- "overstride", "overstride_far").
-CUE_METRIC_ALIASES = {
-    "bounce": "vertical_oscillation_ratio",
-    "heel_strike": "shank_angle_deg",
-    "waist": "trunk_lean_deg",
-    "bent": "trunk_lean_deg",
-    "lean": "trunk_lean_deg",
-    "tension": "shoulder_elevation_ratio",
-    "shoulders_up": "shoulder_elevation_ratio",
-    "shrug": "shoulder_elevation_ratio",
-    "asymmetry": "contact_time_asymmetry_pct",
-    "quick": "cadence_spm",
-    "steps": "cadence_spm",
-}
-_UNIT_SUFFIXES = ("_ratio", "_deg", "_ms", "_pct", "_spm", "_kmh", "_p2p")
 
 
 @dataclass
@@ -189,22 +147,6 @@ class SessionTracker:
         return Cue(t_now, SUMMARY_ID, text, "summary", priority=100, evidence_t=t_end)
 
 
-def metric_for_cue(cue_id: str, metrics: Iterable[str]) -> Optional[str]:
-    """The stride metric a correction cue is about, by alias or by the metric's name stem."""
-    names = list(metrics)
-    cue = cue_id.lower()
-    for word, metric in CUE_METRIC_ALIASES.items():
-        if word in cue and metric in names:
-            return metric
-    for name in names:
-        stem = name
-        for suffix in _UNIT_SUFFIXES:
-            stem = stem.replace(suffix, "")
-        if stem and (stem in cue or cue in stem):
-            return name
-    return None
-
-
 def summarize(
     strides: Sequence[Stride], cues: Sequence[Cue], t_start: float, t_end: float
 ) -> dict[str, Any]:
@@ -214,9 +156,9 @@ def summarize(
     medians = {name: statistics.median(values) for name, values in series.items()}
     corrections = [c for c in cues if c.kind == "correction"]
     said = Counter(c.cue_id for c in corrections)
-    cued_metrics = {m for m in (metric_for_cue(cue_id, series) for cue_id in said) if m is not None}
+    cued_metrics = {m for c in corrections for m in c.metrics}
     improved = _improved(series, cued_metrics)
-    work_on = _work_on(corrections, said, improved, series, medians)
+    work_on = _work_on(corrections, said, improved, medians)
     duration = max(0.0, t_end - t_start)
     summary: dict[str, Any] = {
         "duration_s": round(duration, 1),
@@ -240,28 +182,16 @@ def _series(strides: Sequence[Stride]) -> dict[str, list[float]]:
     return series
 
 
-def _badness(name: str, value: float, cued: set[str]) -> Optional[float]:
-    better = BETTER.get(name)
-    if name == "cadence_spm" and name in cued:
-        better = "higher"  # quicker steps only count as better when they were asked for
-    if better == "lower":
-        return value
-    if better == "higher":
-        return -value
-    if isinstance(better, float):
-        return abs(value - better)
-    return None
-
-
 def _improved(series: dict[str, list[float]], cued: set[str]) -> list[str]:
     """Metrics whose last third is reliably better than their first third, cued ones first."""
     gains: list[tuple[bool, float, str]] = []
     for name, values in series.items():
         n = len(values) // 3
-        if n < MIN_WINDOW:
+        metric = METRICS.get(name)
+        if n < MIN_WINDOW or metric is None:
             continue
-        early = [b for v in values[:n] if (b := _badness(name, v, cued)) is not None]
-        late = [b for v in values[-n:] if (b := _badness(name, v, cued)) is not None]
+        early = [b for v in values[:n] if (b := metric.badness(v, name in cued)) is not None]
+        late = [b for v in values[-n:] if (b := metric.badness(v, name in cued)) is not None]
         if not early or not late:
             continue
         gain = statistics.median(early) - statistics.median(late)
@@ -278,21 +208,20 @@ def _work_on(
     corrections: Sequence[Cue],
     said: Counter[str],
     improved: list[str],
-    series: dict[str, list[float]],
     medians: dict[str, float],
 ) -> Optional[tuple[str, str]]:
-    """(id, words) of one thing for next time: the correction said most that did not improve,
-    else the most said, else a clear fault in the medians."""
+    """(id, words) of one thing for next time: the correction said most whose metrics did not
+    improve, else the most said, else the first catalogued metric whose median is not good."""
     if said:
+        about = {c.cue_id: c.metrics for c in corrections}
         ranked = [cue_id for cue_id, _ in said.most_common()]
-        unimproved = [c for c in ranked if metric_for_cue(c, series) not in improved]
+        unimproved = [c for c in ranked if not set(about[c]) & set(improved)]
         cue_id = (unimproved or ranked)[0]
         text = next(c.text for c in reversed(corrections) if c.cue_id == cue_id)
         return cue_id, text.strip().rstrip(".!")
-    if medians.get("overstride_ratio", 0.0) > 0.25 or medians.get("shank_angle_deg", 0.0) > 15:
-        return "overstride_ratio", "land closer under your hips"
-    if medians.get("trunk_lean_deg", 0.0) > 12:
-        return "trunk_lean_deg", "run tall, with the lean coming from your ankles"
+    for metric in METRICS.values():
+        if metric.advice and metric.name in medians and not metric.is_good(medians[metric.name]):
+            return metric.name, metric.advice
     return None
 
 
@@ -308,7 +237,7 @@ def _say_summary(
     if cadence:
         parts[0] += f" at {cadence:.0f} steps a minute"
     parts[0] += "."
-    said_improved = [IMPROVED_WORDS[m] for m in improved if m in IMPROVED_WORDS][:2]
+    said_improved = [w for m in improved if (w := METRICS[m].improved)][:2]
     if said_improved:
         parts.append("As you went, " + " and ".join(said_improved) + ".")
     if work_on is not None:
