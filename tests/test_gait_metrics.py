@@ -13,9 +13,9 @@ from typing import Any, Optional
 
 import numpy as np
 import pytest
+from landmark_streams import GaitRecord, LandmarkRun, landmark_run, run_gait
 
 from coachd.gait import METRIC_VIEWS, foot_strike
-from coachd.gait.synthetic_landmarks import GaitRecord, LandmarkRun, landmark_run, run_gait
 from coachd.messages import Stride
 from coachd.settings import GaitSettings
 

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
+from coachd.body import torso_length
 from coachd.messages import BODY_LANDMARKS, Frame, Landmark, TrackedFrame
 from coachd.pose import create_tracker
-from coachd.body import torso_length
 from coachd.pose.compare import agreement, landmark_errors, run_interleaved
 from coachd.pose.litert_backend import LiteRTBackend
 from coachd.pose.roi import ROI_SCALE, roi_from_alignment, ssd_anchors

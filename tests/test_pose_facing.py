@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support import run_coachd
+from synthetic_truth import FrameTruths
 
 from coachd.body import facing_sign, seen_mask
 from coachd.capture.synthetic import SyntheticSource
@@ -149,7 +150,9 @@ def test_a_right_facing_runner_is_tracked_on_the_mirrored_frame() -> None:
     # real image's coordinates (they agree with the drawn skeleton).  A midfoot runner's legs
     # are kept apart either way (0.90-0.91 of frames over three seeds).
     spec = "synthetic:?view=side-right&overstride=0.3&strike=heel&seconds=5"
-    frames = list(SyntheticSource.from_spec(spec, False))
+    source = SyntheticSource.from_spec(spec, False)
+    frames = list(source)
+    frame_truths = FrameTruths(source.params)
     results = {}
     for mirror in (False, True):
         tracker = create_tracker(PoseSettings(mirror_right_facing=mirror))
@@ -158,9 +161,9 @@ def test_a_right_facing_runner_is_tracked_on_the_mirrored_frame() -> None:
             assert isinstance(tracker, Tracker) and tracker.mirrored == mirror
         finally:
             tracker.close()
-        later = [(f.pose, f.truth) for f in tracked[45:] if f.pose is not None and f.truth]
-        poses = [p for p, _ in later]
-        truths = [t.joints_2d for _, t in later]
+        later = [f for f in tracked[45:] if f.pose is not None]
+        poses = [f.pose for f in later if f.pose is not None]
+        truths = [frame_truths.at(f.t).joints_2d for f in later]
         assert len(poses) >= 100
         torso = np.median(
             [np.linalg.norm(t[Landmark.LEFT_SHOULDER] - t[Landmark.LEFT_HIP]) for t in truths]

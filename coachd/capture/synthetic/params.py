@@ -97,6 +97,10 @@ class SyntheticParams:
     def strike_angle_deg(self) -> float:
         return STRIKE_ANGLE_DEG[self.strike]
 
+    def runner_present(self, t: float) -> bool:
+        """Whether the runner is on the treadmill at t (away during `absent`)."""
+        return self.absent is None or not self.absent[0] <= t < self.absent[1]
+
     def clean(self) -> SyntheticParams:
         """The same runner with every form fault set back to a clean value."""
         base = default_params(self.gait)
