@@ -51,7 +51,6 @@ def test_every_option_parses() -> None:
     assert params.overstride == 0.3 and params.strike == "heel" and params.seconds == 60
     assert params.shirt == (0, 0, 255)  # BGR
     assert params.absent == (10.0, 20.0) and params.walker and params.fix_at == 30
-    assert params.step_length_m == pytest.approx(11.5 / 3.6 * 60 / 165)
 
 
 def test_walking_gets_walking_defaults_and_keeps_what_is_given() -> None:

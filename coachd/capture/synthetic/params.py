@@ -90,10 +90,6 @@ class SyntheticParams:
         return self.speed / 3.6
 
     @property
-    def step_length_m(self) -> float:
-        return self.belt_speed_ms * 60.0 / self.cadence if self.cadence > 0 else 0.0
-
-    @property
     def strike_angle_deg(self) -> float:
         return STRIKE_ANGLE_DEG[self.strike]
 
