@@ -64,25 +64,12 @@ BODY_LANDMARKS: tuple[int, ...] = (0, *range(11, 33))
 
 
 @dataclass(frozen=True)
-class FrameTruth:
-    """What the synthetic runner drew in one frame, measured on its own 3-D skeleton."""
-
-    t_sim: float  # seconds since the synthetic run started
-    joints_3d: np.ndarray  # (33, 3) metres, world frame, BlazePose order
-    joints_2d: np.ndarray  # (33, 2) image pixels after projection
-    in_frame: np.ndarray  # (33,) bool: projected inside the image
-    in_contact: tuple[bool, bool]  # (left, right) foot on the belt
-    view: View
-
-
-@dataclass(frozen=True)
 class Frame:
     """One captured image with its monotonic capture time and sequence number."""
 
     seq: int
     t: float
     image: np.ndarray  # H x W x 3, BGR, uint8
-    truth: Optional[FrameTruth] = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -115,7 +102,6 @@ class TrackedFrame:
     t_ready: float  # when the landmarks were ready
     pose: Optional[Pose]
     pose_ms: float = 0.0
-    truth: Optional[FrameTruth] = None
 
 
 @dataclass(frozen=True)

@@ -213,10 +213,8 @@ class PipelineSnapshot:
     frames_dropped: int
     fps: float
     pose_ms_p50: float
-    pose_ms_p95: float
     latency_ms_p50: float
     latency_ms_p95: float
-    cpu_percent: float
     reconnects: int
     last_error: str
     stage_restarts: dict[str, int] = field(default_factory=dict)
@@ -316,11 +314,9 @@ class LivePipeline:
         self.capture_heartbeat = time.monotonic()
         self.tracker_heartbeat = time.monotonic()
         self.last_frame_tracked_at = 0.0
-        self._cpu_start = (time.process_time(), time.monotonic())
         self._retry_at = 0.0
 
     def start(self) -> None:
-        self._cpu_start = (time.process_time(), time.monotonic())
         for name, loop in (("capture", self._capture_loop), ("tracker", self._tracker_loop)):
             thread = threading.Thread(
                 target=self._supervise, args=(name, loop), name=f"coachd-{name}", daemon=True
@@ -365,9 +361,6 @@ class LivePipeline:
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
         if times and time.monotonic() - times[-1] > 2.0:
             fps = 0.0
-        cpu0, wall0 = self._cpu_start
-        wall = time.monotonic() - wall0
-        cpu = 100.0 * (time.process_time() - cpu0) / wall if wall > 0 else 0.0
         if state == "reconnecting":
             state = f"reconnecting in {max(0.0, retry_at - time.monotonic()):.0f} s"
         return PipelineSnapshot(
@@ -377,10 +370,8 @@ class LivePipeline:
             frames_dropped=dropped,
             fps=fps,
             pose_ms_p50=self.pose_ms.percentile(50),
-            pose_ms_p95=self.pose_ms.percentile(95),
             latency_ms_p50=self.latency_ms.percentile(50),
             latency_ms_p95=self.latency_ms.percentile(95),
-            cpu_percent=cpu,
             reconnects=reconnects,
             last_error=error,
             stage_restarts=restarts,

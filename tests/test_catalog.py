@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from landmark_streams import landmark_run, run_gait
 
 from coachd.catalog import METRICS
 from coachd.coach.pack import read_pack
-from coachd.gait.synthetic_landmarks import landmark_run, run_gait
 from coachd.resources import data_dir
 from coachd.settings import GaitSettings
 from coachd.textfile import read_toml

@@ -4,10 +4,10 @@ cue engine (no pose model: the pose stage is checked on its own)."""
 from __future__ import annotations
 
 import pytest
+from landmark_streams import landmark_run
 
 from coachd.coach import CueEngine, load_packs
 from coachd.gait.analyzer import GaitAnalyzer
-from coachd.gait.synthetic_landmarks import landmark_run
 from coachd.messages import Cue
 from coachd.settings import EngineSettings, GaitSettings
 

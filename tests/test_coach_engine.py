@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional, Union
 
 import pytest
+from landmark_streams import landmark_run
 
 from coachd.coach import CueEngine, CuePack, load_packs
 from coachd.gait.analyzer import GaitAnalyzer
-from coachd.gait.synthetic_landmarks import landmark_run
 from coachd.messages import Activity, Cue, GaitUpdate, Stride, View
 from coachd.settings import EngineSettings, GaitSettings
 

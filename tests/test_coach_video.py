@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from landmark_streams import landmark_run
 
 from coachd.commands.analyze import analyze, cues_from_analysis
 from coachd.gait.analyzer import GaitAnalyzer
-from coachd.gait.synthetic_landmarks import landmark_run
 from coachd.messages import Cue, GaitUpdate
 from coachd.settings import Settings
 

@@ -13,10 +13,10 @@ from typing import Any, Optional
 
 import numpy as np
 import pytest
+from landmark_streams import GaitRecord, LandmarkRun, landmark_run, run_gait
 
 from coachd.catalog import METRICS
 from coachd.gait import foot_strike
-from coachd.gait.synthetic_landmarks import GaitRecord, LandmarkRun, landmark_run, run_gait
 from coachd.messages import Stride
 from coachd.settings import GaitSettings
 

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from landmark_streams import GaitRecord, run_gait
+from synthetic_truth import simulate_truth
 
-from coachd.capture.synthetic import SyntheticSource
-from coachd.capture.synthetic import foot_strike as truth_strike
+from coachd.capture.synthetic import SyntheticSource, parse_spec
 from coachd.catalog import METRICS
 from coachd.gait import foot_strike
-from coachd.gait.synthetic_landmarks import GaitRecord, run_gait
 from coachd.messages import GaitEvent, Stride
 from coachd.pose.tracker import create_tracker
 from coachd.settings import GaitSettings, Settings
@@ -52,7 +52,7 @@ def test_analyze_a_synthetic_run(tmp_path: Path) -> None:
     assert data["source"] == spec and data["frames"] == 240 and data["fps"] == 30.0
     assert data["view"] == "side-right"
     assert len(data["strides"]) >= 8
-    truth = SyntheticSource.from_spec(spec).truth_events()
+    truth = simulate_truth(parse_spec(spec)).events
     assert abs(data["summary"]["cadence_spm"] - truth_cadence(truth)) < 1.0
     assert all(
         set(s) - {"t", "side", "duration_s", "confidence", "foot_strike"} <= set(METRICS)
@@ -71,7 +71,8 @@ def analyse_video(spec: str) -> tuple[GaitRecord, list[GaitEvent], list[Stride]]
     finally:
         tracker.close()
     record = run_gait(frames, GaitSettings(runner_height_cm=175.0), source.nominal_fps)
-    return record, source.truth_events(), source.truth_steps()
+    truth = simulate_truth(source.params)
+    return record, truth.events, truth.steps
 
 
 def matched(record: GaitRecord, truth_steps: list[Stride], key: str) -> list[tuple[float, float]]:
@@ -124,7 +125,7 @@ def check_target(spec: str, target: str) -> None:
     elif target == "foot_strike":
         pairs = matched(record, steps, "foot_angle_deg")
         assert len(pairs) >= 4
-        right = [foot_strike(ours) == truth_strike(truth) for ours, truth in pairs]
+        right = [foot_strike(ours) == foot_strike(truth) for ours, truth in pairs]
         assert np.mean(right) >= 0.9, f"{np.mean(right):.0%} of {len(right)} steps"
     else:
         raise AssertionError(f"unknown target {target}")
@@ -175,7 +176,7 @@ def test_at_contact_metrics_over_two_seeds_of_the_sweep() -> None:
             seeded = f"&seed={seed}" if seed else ""  # seed 0: the very clip checked above
             record, _, steps = analyse_video(f"synthetic:?{query}{seeded}&seconds=12")
             pairs = matched(record, steps, "foot_angle_deg")
-            clip = [foot_strike(ours) == truth_strike(truth) for ours, truth in pairs]
+            clip = [foot_strike(ours) == foot_strike(truth) for ours, truth in pairs]
             assert len(clip) >= 8 and np.mean(clip) >= 0.8, (query, seed, np.mean(clip))
             right += clip
             assert abs(median_error(record, steps, "shank_angle_deg")) <= 4.0, (query, seed)
@@ -217,8 +218,3 @@ def test_a_short_side_clip_through_the_pose_model(target: str) -> None:
 
 def test_a_short_sway_pair_through_the_pose_model() -> None:
     check_sway_told_apart("rear", 6.0, 8)
-
-
-def test_foot_strike_helper_matches_the_truths() -> None:
-    for angle in (-20.0, -5.1, -5.0, 0.0, 5.0, 5.1, 20.0):
-        assert foot_strike(angle) == truth_strike(angle)

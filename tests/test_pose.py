@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from support import BACKENDS, STOCK_MISSING, needs_stock
 
+from coachd.body import torso_length
 from coachd.messages import BODY_LANDMARKS, Frame, Landmark, TrackedFrame
 from coachd.pose import create_tracker
-from coachd.pose.compare import agreement, landmark_errors, run_interleaved, torso_length
+from coachd.pose.compare import agreement, landmark_errors, run_interleaved
 from coachd.pose.litert_backend import LiteRTBackend
 from coachd.pose.roi import ROI_SCALE, roi_from_alignment, ssd_anchors
 from coachd.pose.selection import RunnerAnchor, body_size, choose_runner
@@ -279,7 +280,7 @@ def test_agreement_measure_is_in_torso_lengths(clip_images: list[np.ndarray]) ->
     results = track_all(create_tracker(RAW, "litert"), as_frames(clip_images[:1]))
     pose = results[0].pose
     assert pose is not None
-    torso = torso_length(pose)
+    torso = torso_length(pose.xy)
     moved = replace(pose, xy=pose.xy + np.array([torso * 0.1, 0.0], dtype=np.float32))
     errors = landmark_errors(pose, moved)
     assert errors.shape == (len(BODY_LANDMARKS),)

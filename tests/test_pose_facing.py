@@ -11,11 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 from support import run_coachd
+from synthetic_truth import FrameTruths
 
+from coachd.body import facing_sign, seen_mask
 from coachd.capture.synthetic import SyntheticSource
+from coachd.gait.view import frame_view
 from coachd.messages import NUM_LANDMARKS, Landmark, Pose
 from coachd.pose import create_tracker
-from coachd.pose.facing import FacingWatch, facing_sign, mirror_pose
+from coachd.pose.facing import FacingWatch, mirror_pose
 from coachd.pose.tracker import Tracker, mirrored_settings
 from coachd.settings import PoseSettings
 
@@ -72,12 +75,27 @@ def test_mirroring_a_pose_flips_x_and_exchanges_the_sides() -> None:
     twice = mirror_pose(mirrored)
     for field in ("xy", "norm", "world", "visibility", "presence"):
         np.testing.assert_allclose(getattr(twice, field), getattr(pose, field), atol=1e-4)
-    assert facing_sign(pose) == 1 and facing_sign(mirrored) == -1
+    assert facing_sign(pose.xy, seen_mask(pose)) == 1
+    assert facing_sign(mirrored.xy, seen_mask(mirrored)) == -1
     assert mirrored.raw_xy is None
     # A smoothed pose's own (unsmoothed) landmarks are mirrored with it.
     smoothed = mirror_pose(replace(pose, raw_xy=pose.xy + 3.0))
     assert smoothed.raw_xy is not None
     np.testing.assert_allclose(smoothed.raw_xy, smoothed.xy - [3.0, -3.0], atol=1e-4)
+
+
+def test_the_mirroring_and_the_side_view_read_one_facing_rule() -> None:
+    for facing, view in ((+1, "side-right"), (-1, "side-left")):
+        pose = profile_pose(facing)
+        assert facing_sign(pose.xy, seen_mask(pose)) == facing
+        assert frame_view(pose.xy, seen_mask(pose)) == view
+    # A nose the model is unsure of tells neither stage which way the runner faces.
+    pose = profile_pose(+1)
+    unsure = pose.visibility.copy()
+    unsure[Landmark.NOSE] = 0.2
+    hidden = replace(pose, visibility=unsure)
+    assert facing_sign(hidden.xy, seen_mask(hidden)) == 0
+    assert frame_view(hidden.xy, seen_mask(hidden)) is None
 
 
 def test_facing_watch_mirrors_a_right_facing_runner_and_not_a_frontal_one() -> None:
@@ -132,7 +150,9 @@ def test_a_right_facing_runner_is_tracked_on_the_mirrored_frame() -> None:
     # real image's coordinates (they agree with the drawn skeleton).  A midfoot runner's legs
     # are kept apart either way (0.90-0.91 of frames over three seeds).
     spec = "synthetic:?view=side-right&overstride=0.3&strike=heel&seconds=5"
-    frames = list(SyntheticSource.from_spec(spec, False))
+    source = SyntheticSource.from_spec(spec, False)
+    frames = list(source)
+    frame_truths = FrameTruths(source.params)
     results = {}
     for mirror in (False, True):
         tracker = create_tracker(PoseSettings(mirror_right_facing=mirror))
@@ -141,9 +161,9 @@ def test_a_right_facing_runner_is_tracked_on_the_mirrored_frame() -> None:
             assert isinstance(tracker, Tracker) and tracker.mirrored == mirror
         finally:
             tracker.close()
-        later = [(f.pose, f.truth) for f in tracked[45:] if f.pose is not None and f.truth]
-        poses = [p for p, _ in later]
-        truths = [t.joints_2d for _, t in later]
+        later = [f for f in tracked[45:] if f.pose is not None]
+        poses = [f.pose for f in later if f.pose is not None]
+        truths = [frame_truths.at(f.t).joints_2d for f in later]
         assert len(poses) >= 100
         torso = np.median(
             [np.linalg.norm(t[Landmark.LEFT_SHOULDER] - t[Landmark.LEFT_HIP]) for t in truths]

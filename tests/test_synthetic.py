@@ -6,12 +6,13 @@ import time
 
 import numpy as np
 import pytest
+from synthetic_truth import CONTACT_EPS_M, FrameTruths, SyntheticTruth, occlusion, simulate_truth
 
-from coachd.capture.synthetic import SyntheticSource, foot_strike, parse_spec, simulate_truth
+from coachd.capture.synthetic import SyntheticSource, parse_spec
 from coachd.capture.synthetic.kinematics import HEEL_IDX, TOE_IDX
 from coachd.capture.synthetic.params import SyntheticParams
-from coachd.capture.synthetic.truth import CONTACT_EPS_M, SyntheticTruth
 from coachd.errors import SourceError
+from coachd.gait import foot_strike
 from coachd.messages import BODY_LANDMARKS, VIEWS, Stride
 
 TRUTH_SECONDS = 12
@@ -50,7 +51,6 @@ def test_every_option_parses() -> None:
     assert params.overstride == 0.3 and params.strike == "heel" and params.seconds == 60
     assert params.shirt == (0, 0, 255)  # BGR
     assert params.absent == (10.0, 20.0) and params.walker and params.fix_at == 30
-    assert params.step_length_m == pytest.approx(11.5 / 3.6 * 60 / 165)
 
 
 def test_walking_gets_walking_defaults_and_keeps_what_is_given() -> None:
@@ -97,19 +97,21 @@ def test_from_spec_reports_bad_options_too() -> None:
 
 def test_same_spec_same_images_and_truth_other_seed_other_run() -> None:
     spec = "synthetic:?view=front&seconds=0.5&walker=1&seed=4"
-    first = list(SyntheticSource.from_spec(spec, False))
+    source = SyntheticSource.from_spec(spec, False)
+    first = list(source)
     second = list(SyntheticSource.from_spec(spec, False))
     assert len(first) == len(second) == 15
+    # The truth is simulated again from the parameters: it is the skeleton the source drew.
+    truths = FrameTruths(source.params)
     for a, b in zip(first, second):
         assert np.array_equal(a.image, b.image)
-        assert a.truth is not None and b.truth is not None
-        assert np.array_equal(a.truth.joints_3d, b.truth.joints_3d)
+        assert np.array_equal(truths.at(a.t).joints_3d, source.model.skeleton(a.t).joints)
     other = simulate_truth(parse_spec("synthetic:?seconds=3&seed=5"))
     same = simulate_truth(parse_spec("synthetic:?seconds=3&seed=4"))
     assert not np.allclose(other.joints, same.joints)
 
 
-def test_frames_carry_truth_and_simulation_time() -> None:
+def test_frames_carry_simulation_time() -> None:
     with SyntheticSource.from_spec(
         "synthetic:?seconds=1&fps=25&width=320&height=240", False
     ) as src:
@@ -118,10 +120,6 @@ def test_frames_carry_truth_and_simulation_time() -> None:
     assert [f.seq for f in frames] == list(range(25))
     assert [f.t for f in frames] == [i / 25 for i in range(25)]
     assert frames[0].size == (320, 240) and frames[0].image.dtype == np.uint8
-    for frame in frames:
-        assert frame.truth is not None and frame.truth.view == "side-left"
-        assert frame.truth.t_sim == frame.t
-        assert frame.truth.joints_3d.shape == (33, 3) and frame.truth.joints_2d.shape == (33, 2)
 
 
 def test_endless_without_seconds_and_realtime_paces_frames() -> None:
@@ -140,10 +138,11 @@ def test_in_frame_is_false_exactly_for_joints_outside_the_image() -> None:
     # A close camera cuts off the head and the feet.
     src = SyntheticSource.from_spec("synthetic:?distance=1.3&seconds=1", False)
     frame = src.read()
-    assert frame is not None and frame.truth is not None
-    xy = frame.truth.joints_2d
+    assert frame is not None
+    truth = FrameTruths(src.params).at(frame.t)
+    xy = truth.joints_2d
     inside = (xy[:, 0] >= 0) & (xy[:, 0] < 640) & (xy[:, 1] >= 0) & (xy[:, 1] < 480)
-    assert np.array_equal(frame.truth.in_frame, inside)
+    assert np.array_equal(truth.in_frame, inside)
     assert not inside.all() and inside.any()
 
 
@@ -157,7 +156,7 @@ def test_runner_away_between_absent_times() -> None:
     src = SyntheticSource.from_spec(spec, False)
     frames = list(src)
     empty = frames[45]
-    assert empty.truth is not None and not empty.truth.in_frame.any()
+    assert not FrameTruths(src.params).at(empty.t).in_frame.any()
     # Nobody drawn: the frame differs from the scene only by the moving belt.
     assert not np.array_equal(frames[15].image, empty.image)
 
@@ -296,15 +295,13 @@ def test_fix_at_returns_faults_to_clean() -> None:
     assert {foot_strike(a) for a in values(after, "foot_angle_deg")} == {"midfoot"}
 
 
-def test_truth_api_of_the_source_matches_simulate_truth() -> None:
+def test_each_frames_truth_is_the_runs_truth() -> None:
     src = SyntheticSource.from_spec("synthetic:?seconds=4", False)
-    events = src.truth_events()
-    steps = src.truth_steps()
-    direct = simulate_truth(src.params)
-    assert events == direct.events and len(steps) == len(direct.steps) >= 10
-    # The frames' contact flags are the same truth.
-    flags = [f.truth.in_contact for f in src if f.truth is not None]
-    assert [tuple(c) for c in direct.contact.tolist()] == flags
+    run = simulate_truth(src.params)
+    assert len(run.steps) >= 10
+    truths = FrameTruths(src.params)
+    flags = [truths.at(f.t).in_contact for f in src]
+    assert [tuple(c) for c in run.contact.tolist()] == flags
     with pytest.raises(ValueError):
         simulate_truth(SyntheticParams())
 
@@ -345,15 +342,15 @@ def test_the_drawn_shoe_runs_from_the_truth_heel_to_the_truth_toe_on_the_sole() 
     # beneath it, and nothing of the shoe hangs below that line, which is where the truth
     # heel and foot_index sit.
     src = SyntheticSource.from_spec("synthetic:?view=side-right&seconds=3", False)
-    contacts = {
-        round(e.t, 6) for e in src.truth_events() if e.side == "right" and e.kind == "contact"
-    }
+    events = simulate_truth(src.params).events
+    contacts = {round(e.t, 6) for e in events if e.side == "right" and e.kind == "contact"}
+    truths = FrameTruths(src.params)
     checked = 0
     for frame in src:
         if round(frame.t, 6) not in contacts:
             continue
-        assert frame.truth is not None
-        heel, toe = frame.truth.joints_2d[HEEL_IDX[1]], frame.truth.joints_2d[TOE_IDX[1]]
+        truth = truths.at(frame.t)
+        heel, toe = truth.joints_2d[HEEL_IDX[1]], truth.joints_2d[TOE_IDX[1]]
         span = float(toe[0] - heel[0])
         assert span > 30  # the runner faces image-right; a shoe tens of pixels long
         img = frame.image.astype(int)
@@ -389,16 +386,17 @@ def test_blazepose_finds_the_runner_in_every_view(view: str) -> None:
     found = 0
     errors = []
     frames = list(src)
+    truths = FrameTruths(src.params)
     try:
         for frame in frames:
             tracked = tracker.track(frame)
             if tracked.pose is None:
                 continue
             found += 1
-            assert frame.truth is not None
+            truth = truths.at(frame.t)
             body = np.array(BODY_LANDMARKS)
-            seen = frame.truth.in_frame[body]
-            gap = np.linalg.norm(tracked.pose.xy[body] - frame.truth.joints_2d[body], axis=1)
+            seen = truth.in_frame[body]
+            gap = np.linalg.norm(tracked.pose.xy[body] - truth.joints_2d[body], axis=1)
             errors.append(float(np.median(gap[seen])))
     finally:
         tracker.close()
@@ -410,11 +408,11 @@ def test_blazepose_finds_the_runner_in_every_view(view: str) -> None:
 
 def test_walker_passes_behind_then_in_front_and_hides_the_runner_only_in_front() -> None:
     src = SyntheticSource.from_spec("synthetic:?walker=1&seconds=24", False)
-    behind = [src.occlusion(i / 10) for i in range(20, 100)]  # the first pass, behind
-    in_front = [src.occlusion(i / 10) for i in range(160, 240)]
+    behind = [occlusion(src, i / 10) for i in range(20, 100)]  # the first pass, behind
+    in_front = [occlusion(src, i / 10) for i in range(160, 240)]
     assert max(behind) == 0.0
     assert max(in_front) > 0.5
     alone = SyntheticSource.from_spec("synthetic:?seconds=24", False)
-    assert alone.occlusion(19.0) == 0.0
+    assert occlusion(alone, 19.0) == 0.0
     # The walker is drawn: the same moment differs from the run without it.
-    assert not np.array_equal(src.render(5.0)[0], alone.render(5.0)[0])
+    assert not np.array_equal(src.render(5.0), alone.render(5.0))

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from coachd.body import LEFT_LEG, RIGHT_LEG, seen_mask
 from coachd.gait.activity import (
     RUNNING_MAX_DUTY,
     RUNNING_MIN_CADENCE,
@@ -22,13 +23,10 @@ from coachd.gait.metrics import (
     step_metrics,
 )
 from coachd.gait.signals import (
-    LEFT_LEG,
-    RIGHT_LEG,
     BodySample,
     History,
     LegLabelFixer,
     LegLengthEstimate,
-    seen_mask,
     to_view_coords,
 )
 from coachd.gait.view import ViewDetector

@@ -13,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from coachd.body import EARS, HIPS, SHOULDERS, torso_length
 from coachd.catalog import FRONTAL_VIEWS, visible
 from coachd.gait.signals import LEG_LENGTH_PER_HEIGHT, BodySample, to_view_coords
 from coachd.messages import Landmark, Side, View
@@ -57,11 +58,6 @@ def leg_landmarks(side: Side) -> dict[str, int]:
         "heel": Landmark.RIGHT_HEEL,
         "toe": Landmark.RIGHT_FOOT_INDEX,
     }
-
-
-HIPS = (Landmark.LEFT_HIP, Landmark.RIGHT_HIP)
-SHOULDERS = (Landmark.LEFT_SHOULDER, Landmark.RIGHT_SHOULDER)
-EARS = (Landmark.LEFT_EAR, Landmark.RIGHT_EAR)
 
 
 @dataclass
@@ -375,7 +371,7 @@ def shoulder_elevation_ratio(step: StepInput) -> Measured:
         return None
     shoulder_mid = w.mid(SHOULDERS)[rows]
     neck = w.mid(EARS)[rows, 1] - shoulder_mid[:, 1]
-    torso = np.linalg.norm(shoulder_mid - w.mid(HIPS)[rows], axis=1)
+    torso = np.asarray(torso_length(w.p[rows]))
     ratio = neck[torso > 1.0] / torso[torso > 1.0]
     if ratio.size == 0:
         return None

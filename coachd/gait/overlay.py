@@ -15,10 +15,10 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from coachd.body import seen_mask, torso_length
 from coachd.catalog import METRICS
 from coachd.errors import CoachdError, UsageError
 from coachd.gait.activity import STILL_AFTER_S
-from coachd.gait.signals import seen_mask
 from coachd.messages import Cue, GaitUpdate, Landmark, Pose, Stride
 
 L = Landmark
@@ -206,10 +206,7 @@ def blur_face(canvas: np.ndarray, pose: Pose) -> None:
     half out of frame is still covered."""
     height, width = canvas.shape[:2]
     face = pose.xy[FACE_LANDMARKS]
-    shoulders = pose.xy[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]]
-    torso = float(
-        np.linalg.norm(shoulders.mean(axis=0) - pose.xy[[L.LEFT_HIP, L.RIGHT_HIP]].mean(axis=0))
-    )
+    torso = float(torso_length(pose.xy))
     half = max(0.45 * torso, float(np.ptp(face, axis=0).max()), 12.0)
     cx, cy = face.mean(axis=0)
     x0, x1 = int(max(0, cx - half)), int(min(width, cx + half))

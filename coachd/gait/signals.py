@@ -12,18 +12,9 @@ from typing import Optional
 
 import numpy as np
 
-from coachd.messages import Landmark, Pose, View
+from coachd.body import LEFT_LEG, RIGHT_LEG
+from coachd.messages import Landmark, View
 
-# A landmark counts as seen when the model is this sure of it and it lies inside the image.
-MIN_VISIBILITY = 0.5
-# Leg landmarks (knee, ankle, heel, toe) of each side, swapped together when labels flip.
-LEFT_LEG = (Landmark.LEFT_KNEE, Landmark.LEFT_ANKLE, Landmark.LEFT_HEEL, Landmark.LEFT_FOOT_INDEX)
-RIGHT_LEG = (
-    Landmark.RIGHT_KNEE,
-    Landmark.RIGHT_ANKLE,
-    Landmark.RIGHT_HEEL,
-    Landmark.RIGHT_FOOT_INDEX,
-)
 # Anthropometric thigh + shank length as a fraction of body height (Winter, 2009).
 LEG_LENGTH_PER_HEIGHT = 0.491
 # A pose model's leg-label swaps are glitches of a few frames: a "swap" held longer than this
@@ -47,14 +38,6 @@ class BodySample:
     @property
     def unsmoothed(self) -> np.ndarray:
         return self.xy if self.raw_xy is None else self.raw_xy
-
-
-def seen_mask(pose: Pose, min_visibility: float = MIN_VISIBILITY) -> np.ndarray:
-    """Landmarks visible enough and inside the image."""
-    width, height = pose.image_size
-    x, y = pose.xy[:, 0], pose.xy[:, 1]
-    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-    return np.asarray((pose.visibility >= min_visibility) & inside, dtype=bool)
 
 
 def forward_sign(view: Optional[View]) -> float:

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from coachd.body import HIPS, SHOULDERS, facing_sign, torso_length
 from coachd.messages import Landmark, View
 
 # Shoulder+hip width over torso length: well below this the body is seen edge-on (side view).
@@ -16,17 +17,9 @@ FRONTAL_MIN_WIDTH = 0.3
 
 def frame_view(xy: np.ndarray, seen: np.ndarray) -> Optional[View]:
     """This frame's best guess, None when the landmarks cannot tell."""
-    needed = (
-        Landmark.LEFT_SHOULDER,
-        Landmark.RIGHT_SHOULDER,
-        Landmark.LEFT_HIP,
-        Landmark.RIGHT_HIP,
-    )
-    if not all(seen[i] for i in needed):
+    if not all(seen[i] for i in (*SHOULDERS, *HIPS)):
         return None
-    shoulder_mid = (xy[Landmark.LEFT_SHOULDER] + xy[Landmark.RIGHT_SHOULDER]) / 2
-    hip_mid = (xy[Landmark.LEFT_HIP] + xy[Landmark.RIGHT_HIP]) / 2
-    torso = float(np.linalg.norm(shoulder_mid - hip_mid))
+    torso = float(torso_length(xy))
     if torso < 1.0:
         return None
     # Signed widths: positive when the runner's left is on image-right (seen from the front).
@@ -37,27 +30,11 @@ def frame_view(xy: np.ndarray, seen: np.ndarray) -> Optional[View]:
         return "front" if shoulders + hips > 0 else "rear"
     if width > SIDE_MAX_WIDTH:
         return None
-    facing = _facing(xy, seen)
+    facing = facing_sign(xy, seen)
     if facing == 0:
         return None
     # Facing image-left shows the runner's left side to the camera.
     return "side-left" if facing < 0 else "side-right"
-
-
-def _facing(xy: np.ndarray, seen: np.ndarray) -> int:
-    """-1 facing image-left, +1 image-right, 0 unknown: nose ahead of the ears, toes of heels."""
-    votes = 0.0
-    ears = [i for i in (Landmark.LEFT_EAR, Landmark.RIGHT_EAR) if seen[i]]
-    if seen[Landmark.NOSE] and ears:
-        ear_x = float(np.mean([xy[i, 0] for i in ears]))
-        votes += 2.0 * np.sign(xy[Landmark.NOSE, 0] - ear_x)
-    for heel, toe in (
-        (Landmark.LEFT_HEEL, Landmark.LEFT_FOOT_INDEX),
-        (Landmark.RIGHT_HEEL, Landmark.RIGHT_FOOT_INDEX),
-    ):
-        if seen[heel] and seen[toe]:
-            votes += float(np.sign(xy[toe, 0] - xy[heel, 0]))
-    return int(np.sign(votes))
 
 
 class ViewDetector:

@@ -9,21 +9,14 @@ from typing import Optional
 
 import numpy as np
 
-from coachd.messages import BODY_LANDMARKS, Frame, Landmark, Pose, TrackedFrame
+from coachd.body import torso_length
+from coachd.messages import BODY_LANDMARKS, Frame, Pose, TrackedFrame
 from coachd.pose.tracker import PoseTracker
-
-
-def torso_length(pose: Pose) -> float:
-    """Pixels from the shoulders' midpoint to the hips' midpoint."""
-    xy = pose.xy
-    shoulders = (xy[Landmark.LEFT_SHOULDER] + xy[Landmark.RIGHT_SHOULDER]) / 2.0
-    hips = (xy[Landmark.LEFT_HIP] + xy[Landmark.RIGHT_HIP]) / 2.0
-    return float(np.linalg.norm(shoulders - hips))
 
 
 def landmark_errors(reference: Pose, other: Pose) -> np.ndarray:
     """Distances of the 25 body landmarks from the reference's, in % of its torso length."""
-    torso = max(torso_length(reference), 1.0)
+    torso = max(float(torso_length(reference.xy)), 1.0)
     index = list(BODY_LANDMARKS)
     distance = np.linalg.norm(reference.xy[index] - other.xy[index], axis=1)
     return np.asarray(100.0 * distance / torso)

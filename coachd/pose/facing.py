@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from coachd.body import facing_sign, seen_mask
 from coachd.messages import NUM_LANDMARKS, Landmark, Pose
 
 # Each landmark's index once the image is mirrored: the runner's left becomes the right.
@@ -30,9 +31,6 @@ MIRRORED_INDEX = np.arange(NUM_LANDMARKS)
 for _left, _right in _PAIRS:
     MIRRORED_INDEX[_left], MIRRORED_INDEX[_right] = _right, _left
 
-# The nose this far ahead of the ears (share of the torso length) shows which way the runner
-# faces; in front and rear views it sits between them.
-FACING_MIN_SHARE = 0.04
 FACING_WINDOW_S = 1.0  # the decision looks at this much recent tracking
 FACING_AGREEMENT = 0.75  # share of the window's poses that must face the other way to switch
 FACING_MIN_POSES = 10
@@ -63,21 +61,6 @@ def mirror_pose(pose: Pose) -> Pose:
     )
 
 
-def facing_sign(pose: Pose) -> int:
-    """+1 when the runner faces image-right, -1 image-left, 0 when it cannot be told."""
-    xy = pose.xy
-    ears = 0.5 * (xy[Landmark.LEFT_EAR] + xy[Landmark.RIGHT_EAR])
-    shoulders = 0.5 * (xy[Landmark.LEFT_SHOULDER] + xy[Landmark.RIGHT_SHOULDER])
-    hips = 0.5 * (xy[Landmark.LEFT_HIP] + xy[Landmark.RIGHT_HIP])
-    torso = float(np.linalg.norm(shoulders - hips))
-    if torso < 1.0:
-        return 0
-    ahead = float(xy[Landmark.NOSE, 0] - ears[0]) / torso
-    if abs(ahead) < FACING_MIN_SHARE:
-        return 0
-    return 1 if ahead > 0 else -1
-
-
 class FacingWatch:
     """Decides, from the recent poses, whether the model should get the mirrored frame."""
 
@@ -92,7 +75,7 @@ class FacingWatch:
     def update(self, pose: Optional[Pose], t: float) -> bool:
         """Take this frame's pose (real-image coordinates); True when `mirrored` changed."""
         if pose is not None:
-            self._recent.append((t, facing_sign(pose)))
+            self._recent.append((t, facing_sign(pose.xy, seen_mask(pose))))
         while self._recent and self._recent[0][0] < t - FACING_WINDOW_S:
             self._recent.popleft()
         if len(self._recent) < FACING_MIN_POSES:

@@ -148,7 +148,6 @@ class Tracker:
             t_ready=ready,
             pose=pose,
             pose_ms=(ready - started) * 1000.0,
-            truth=frame.truth,
         )
 
     def _mirror_backend(self) -> PoseBackend:

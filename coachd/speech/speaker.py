@@ -66,12 +66,6 @@ class SpeechStats:
     last_error: str = ""  # why the last cue was printed instead of spoken
     cache_bytes: int = 0  # rendered phrases on disk (bounded by speech.cache_max_mb)
 
-    @property
-    def latency_p95_ms(self) -> Optional[float]:
-        if not self.latencies_ms:
-            return None
-        return float(np.percentile(self.latencies_ms, 95))
-
 
 @dataclass(frozen=True)
 class _Waiting:

@@ -9,6 +9,7 @@ a pinhole camera), with the quantity it defines marked on it.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -19,9 +20,11 @@ import numpy as np
 
 from coachd.gait.overlay import BONES
 from coachd.gait.signals import to_view_coords
-from coachd.gait.synthetic_landmarks import landmark_run, run_gait
 from coachd.messages import Landmark as L
 from coachd.settings import GaitSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from landmark_streams import landmark_run, run_gait  # test support, not the package
 
 OUT = Path(__file__).resolve().parent
 LEFT, RIGHT, MID = "#1f77b4", "#ff7f0e", "#444444"

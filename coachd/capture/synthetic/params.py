@@ -90,12 +90,12 @@ class SyntheticParams:
         return self.speed / 3.6
 
     @property
-    def step_length_m(self) -> float:
-        return self.belt_speed_ms * 60.0 / self.cadence if self.cadence > 0 else 0.0
-
-    @property
     def strike_angle_deg(self) -> float:
         return STRIKE_ANGLE_DEG[self.strike]
+
+    def runner_present(self, t: float) -> bool:
+        """Whether the runner is on the treadmill at t (away during `absent`)."""
+        return self.absent is None or not self.absent[0] <= t < self.absent[1]
 
     def clean(self) -> SyntheticParams:
         """The same runner with every form fault set back to a clean value."""

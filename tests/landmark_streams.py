@@ -2,29 +2,38 @@
 
 The gait stage's own geometry is checked against the synthetic truth with these (tests, the
 figures in docs/metrics.md); the full image -> pose -> gait path is checked separately.
-The landmarks are the skeleton's joints through the synthetic source's own camera.
+The landmarks are the skeleton's joints through the synthetic source's own camera.  A run's
+truth (contacts found between frames by bisection, events, steps) is measured only when asked
+for: the long coaching runs read only the frames.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 import numpy as np
+from synthetic_truth import Skeletons, SyntheticTruth, measure_skeletons, simulate_skeletons
 
 from coachd.capture.synthetic.params import SyntheticParams, parse_spec
 from coachd.capture.synthetic.projection import camera_for_params
-from coachd.capture.synthetic.truth import SyntheticTruth, simulate_truth
 from coachd.gait.analyzer import GaitAnalyzer
 from coachd.messages import GaitEvent, GaitUpdate, Pose, Stride, TrackedFrame, View
 from coachd.settings import GaitSettings
 
 
-@dataclass(frozen=True)
 class LandmarkRun:
-    frames: list[TrackedFrame]
-    truth: SyntheticTruth
-    params: SyntheticParams
+    """A run's landmark frames; its truth is measured on first use."""
+
+    def __init__(self, frames: list[TrackedFrame], skeletons: Skeletons) -> None:
+        self.frames = frames
+        self.skeletons = skeletons
+        self.params = skeletons.params
+
+    @cached_property
+    def truth(self) -> SyntheticTruth:
+        return measure_skeletons(self.skeletons)
 
 
 def project(joints: np.ndarray, params: SyntheticParams) -> np.ndarray:
@@ -46,14 +55,14 @@ def landmark_run(
     (a fraction of the image height) cuts the image there: landmarks below it are unseen.
     """
     params = parse_spec(spec)
-    truth = simulate_truth(params)
+    skeletons = simulate_skeletons(params)
     rng = np.random.default_rng(seed)
     frames: list[TrackedFrame] = []
     size = (params.width, params.height)
-    for i, t in enumerate(truth.t):
+    for i, t in enumerate(skeletons.t):
         pose = None
-        if truth.present[i]:
-            xy = project(truth.joints[i], params) + rng.normal(0.0, noise_px, (33, 2))
+        if skeletons.present[i]:
+            xy = project(skeletons.joints[i], params) + rng.normal(0.0, noise_px, (33, 2))
             visibility = np.ones(33)
             inside = (
                 (xy[:, 0] >= 0)
@@ -69,7 +78,7 @@ def landmark_run(
             norm[:, 1] = xy[:, 1] / params.height
             pose = Pose(size, xy, norm, visibility, np.ones(33), np.zeros((33, 3)))
         frames.append(TrackedFrame(seq=i, t=float(t), t_ready=float(t), pose=pose))
-    return LandmarkRun(frames, truth, params)
+    return LandmarkRun(frames, skeletons)
 
 
 @dataclass(frozen=True)

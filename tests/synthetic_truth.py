@@ -1,8 +1,11 @@
 """Ground truth measured on the skeleton the synthetic runner draws (docs: metrics.md).
 
-Nothing here reads the parameters: contacts come from the heel and toe landmarks on the belt
-plane, and every metric from the 3-D joints of the frames, with exactly the definitions the
-gait stage uses. `simulate_truth` computes the whole run without rendering.
+Test support: the synthetic source only draws; this re-simulates its skeleton from the same
+parameters (the kinematics are a pure function of the parameters and the time) and measures it.
+Nothing here reads the gait parameters: contacts come from the heel and toe landmarks on the
+belt plane, and every metric from the 3-D joints of the frames, with exactly the definitions
+the gait stage uses. `simulate_truth` computes the whole run without rendering;
+`simulate_skeletons` only the joints, for streams that need no events or steps.
 
 Conventions where metrics.md leaves a choice:
 - a Stride is one step, from an IC of `side` to the next IC of either foot; its at-IC metrics
@@ -12,7 +15,8 @@ Conventions where metrics.md leaves a choice:
 - vertical_oscillation_ratio divides by the mean of both legs' L;
 - the at-contact metrics (overstride, shank and foot angle) are read on the skeleton at the
   instant of touchdown, found between frames by bisection, not on the first frame down;
-- foot_strike (a word, not a number) is not in `metrics`: `foot_strike(foot_angle_deg)`;
+- foot_strike (a word, not a number) is not in `metrics`: the gait stage's own
+  `coachd.gait.foot_strike(foot_angle_deg)` classifies the truth's foot angle too;
 - belt_speed_kmh is the median frame-to-frame backward speed of the heel or toe resting on
   the belt during the step's contact.
 """
@@ -23,8 +27,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
+import cv2
 import numpy as np
 
+from coachd.capture.synthetic import SyntheticSource
 from coachd.capture.synthetic.kinematics import (
     ANKLE_IDX,
     HEEL_IDX,
@@ -35,22 +41,14 @@ from coachd.capture.synthetic.kinematics import (
     GaitModel,
 )
 from coachd.capture.synthetic.params import SyntheticParams
-from coachd.messages import GaitEvent, Landmark, Side, Stride, View
+from coachd.capture.synthetic.projection import camera_for_params
+from coachd.messages import BODY_LANDMARKS, NUM_LANDMARKS, GaitEvent, Landmark, Side, Stride, View
 
 CONTACT_EPS_M = 1e-3  # a heel or toe this close to the belt plane is on it
 # Halvings of the frame interval that find the instant of a contact: 1/30 s / 2**12 < 0.01 ms.
 TOUCHDOWN_BISECTIONS = 12
 SIDES: tuple[Side, Side] = ("left", "right")
 EAR_IDX = (int(Landmark.LEFT_EAR), int(Landmark.RIGHT_EAR))
-
-
-def foot_strike(foot_angle_deg: float) -> str:
-    """heel / midfoot / forefoot from the foot angle at contact (metrics.md)."""
-    if foot_angle_deg > 5.0:
-        return "heel"
-    if foot_angle_deg < -5.0:
-        return "forefoot"
-    return "midfoot"
 
 
 def contact_flags(joints: np.ndarray) -> tuple[bool, bool]:
@@ -74,8 +72,18 @@ class SyntheticTruth:
     steps: list[Stride]
 
 
-def simulate_truth(params: SyntheticParams, seconds: Optional[float] = None) -> SyntheticTruth:
-    """The run's truth without rendering; `seconds` defaults to the run's own duration."""
+@dataclass(frozen=True)
+class Skeletons:
+    """Every frame's joints of a run, as the synthetic source draws them."""
+
+    params: SyntheticParams
+    t: np.ndarray  # (N,) seconds since start
+    joints: np.ndarray  # (N, 33, 3); NaN while the runner is away
+    present: np.ndarray  # (N,) bool
+
+
+def simulate_skeletons(params: SyntheticParams, seconds: Optional[float] = None) -> Skeletons:
+    """The run's joints frame by frame; `seconds` defaults to the run's own duration."""
     duration = seconds if seconds is not None else params.seconds
     if duration is None:
         raise ValueError("an endless synthetic run needs a duration for its truth")
@@ -83,10 +91,23 @@ def simulate_truth(params: SyntheticParams, seconds: Optional[float] = None) -> 
     count = round(float(duration * params.fps))
     times = np.arange(count) / params.fps
     joints = np.full((count, 33, 3), np.nan)
-    present = np.array([runner_present(params, float(t)) for t in times], dtype=bool)
+    present = np.array([params.runner_present(float(t)) for t in times], dtype=bool)
     for i, t in enumerate(times):
         if present[i]:
             joints[i] = model.skeleton(float(t)).joints
+    return Skeletons(params, times, joints, present)
+
+
+def simulate_truth(params: SyntheticParams, seconds: Optional[float] = None) -> SyntheticTruth:
+    """The run's truth without rendering; `seconds` defaults to the run's own duration."""
+    return measure_skeletons(simulate_skeletons(params, seconds))
+
+
+def measure_skeletons(run: Skeletons) -> SyntheticTruth:
+    """Contacts, the instants between frames they began and ended, events and steps."""
+    model = GaitModel(run.params)
+    times, joints, present = run.t, run.joints, run.present
+    count = len(times)
     contact = np.zeros((count, 2), dtype=bool)
     for i in range(count):
         if present[i]:
@@ -104,7 +125,7 @@ def simulate_truth(params: SyntheticParams, seconds: Optional[float] = None) -> 
                 instants.lift_off[(i - 1, side)] = _instant(
                     model, float(times[i - 1]), float(times[i]), side
                 )
-    events, steps = measure(times, joints, contact, present, params.view, instants)
+    events, steps = measure(times, joints, contact, present, run.params.view, instants)
     return SyntheticTruth(times, joints, contact, present, events, steps)
 
 
@@ -129,10 +150,6 @@ def _instant(model: GaitModel, t_before: float, t_after: float, side: int) -> fl
         else:
             t_after = middle
     return t_after if not down_before else t_before
-
-
-def runner_present(params: SyntheticParams, t: float) -> bool:
-    return params.absent is None or not params.absent[0] <= t < params.absent[1]
 
 
 def _leg_length(joints: np.ndarray, s: int) -> float:
@@ -279,3 +296,72 @@ def _step_metrics(
             heel_hip = np.linalg.norm(swing[:, HEEL_IDX[s]] - swing[:, HIP_IDX[s]], axis=1)
             m["heel_recovery_ratio"] = float(np.min(heel_hip) / leg)
     return m
+
+
+@dataclass(frozen=True)
+class FrameTruth:
+    """What the synthetic runner drew in one frame, measured on its own 3-D skeleton."""
+
+    joints_3d: np.ndarray  # (33, 3) metres, world frame, BlazePose order; NaN while away
+    joints_2d: np.ndarray  # (33, 2) image pixels after projection
+    in_frame: np.ndarray  # (33,) bool: projected inside the image
+    in_contact: tuple[bool, bool]  # (left, right) foot on the belt
+
+
+class FrameTruths:
+    """Each frame's truth of a synthetic run, from the same parameters the source draws with."""
+
+    def __init__(self, params: SyntheticParams) -> None:
+        self.params = params
+        self.model = GaitModel(params)
+        self.camera = camera_for_params(params)
+
+    def at(self, t: float) -> FrameTruth:
+        """The truth at simulation time t (Frame.t of a source that is not realtime)."""
+        if not self.params.runner_present(t):
+            return FrameTruth(
+                joints_3d=np.full((NUM_LANDMARKS, 3), np.nan),
+                joints_2d=np.full((NUM_LANDMARKS, 2), np.nan),
+                in_frame=np.zeros(NUM_LANDMARKS, dtype=bool),
+                in_contact=(False, False),
+            )
+        joints = self.model.skeleton(t).joints
+        uv, depth = self.camera.project(joints)
+        return FrameTruth(
+            joints_3d=joints,
+            joints_2d=uv,
+            in_frame=self.camera.inside(uv) & (depth > 0),
+            in_contact=contact_flags(joints),
+        )
+
+
+def occlusion(source: SyntheticSource, t: float) -> float:
+    """Share of the runner's in-frame body landmarks hidden behind the walker at t.
+
+    The walker's outline is the convex hull of its projected joints widened by a limb's
+    radius, so this errs towards "hidden"; 0 without a walker or when it is behind.
+    """
+    if source.walker is None or not source.params.runner_present(t):
+        return 0.0
+    walker = source.walker.skeleton(t)
+    if walker is None:
+        return 0.0
+    truth = FrameTruths(source.params).at(t)
+    camera = source.camera
+    w_uv, w_depth = camera.project(walker.joints)
+    _, r_depth = camera.project(truth.joints_3d)
+    if float(np.median(w_depth)) >= float(np.median(r_depth)):
+        return 0.0
+    hull = cv2.convexHull(w_uv.astype(np.float32))
+    margin = camera.focal * 0.035 * source.walker.model.body.height / float(np.median(w_depth))
+    body = [i for i in BODY_LANDMARKS if truth.in_frame[i]]
+    if not body:
+        return 0.0
+    hidden = sum(
+        cv2.pointPolygonTest(
+            hull, (float(truth.joints_2d[i, 0]), float(truth.joints_2d[i, 1])), True
+        )
+        > -margin
+        for i in body
+    )
+    return hidden / len(body)
