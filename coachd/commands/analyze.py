@@ -54,8 +54,8 @@ def cues_from_analysis(updates: Sequence[GaitUpdate], settings: Settings) -> lis
     """What the live daemon would have said over these updates: the same session logic, cue
     packs and engine rules, replayed in order (a broken pack is a ConfigError, as in `run`)."""
     from coachd.coach import CueEngine, load_packs
-    from coachd.service.coaching import Coaching
-    from coachd.service.sessions import SessionTracker
+    from coachd.coach.coaching import Coaching
+    from coachd.coach.sessions import SessionTracker
 
     engine = CueEngine(settings.engine, load_packs(settings.engine))
     coaching = Coaching(engine, SessionTracker(settings.service))

@@ -21,18 +21,18 @@ from typing import Callable, Optional
 from coachd.capture import FrameSource, open_source
 from coachd.capture.open import source_probe
 from coachd.coach import CueEngine, load_packs
+from coachd.coach.coaching import Coaching, CoachingStep
 from coachd.coach.programs import RetroProgress
+from coachd.coach.sessions import SessionTracker
 from coachd.errors import CoachdError, SourceError
 from coachd.gait import GaitAnalyzer
 from coachd.messages import Cue, Frame, TrackedFrame
 from coachd.pipeline import LivePipeline, PipelineSnapshot
 from coachd.pose import create_tracker
 from coachd.redact import redact
-from coachd.service.coaching import Coaching, CoachingStep
 from coachd.service.health import ComponentHealth, HealthServer, Metrics
 from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
-from coachd.service.sessions import SessionTracker
 from coachd.service.store import DB_NAME, keep_files_private, state_directory
 from coachd.service.store_writer import StoreWriter
 from coachd.settings import LoadedSettings

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from coachd.coach import CueEngine
+from coachd.coach.engine import CueEngine
+from coachd.coach.sessions import SessionTracker
 from coachd.messages import Cue, GaitUpdate, Stride
-from coachd.service.sessions import SessionTracker
 
 
 @dataclass(frozen=True)

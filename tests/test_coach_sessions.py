@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Callable, Optional
 
+from coachd.coach.sessions import GREETING_ID, SUMMARY_ID, SessionTracker, metric_for_cue
 from coachd.messages import Activity, Cue, GaitUpdate, Stride
-from coachd.service.sessions import GREETING_ID, SUMMARY_ID, SessionTracker, metric_for_cue
 from coachd.settings import ServiceSettings
 
 FPS = 30.0
