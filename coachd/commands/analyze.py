@@ -16,23 +16,29 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 import numpy as np
 
+from coachd.chain import ChainListener, CoachingChain
+from coachd.coach.coaching import Coaching
 from coachd.commands import Command, settings_from_args
 from coachd.errors import UsageError
+from coachd.gait import GaitAnalyzer
 from coachd.gait.metrics import METRIC_NAMES, foot_strike
-from coachd.messages import VIEWS, Cue, GaitEvent, GaitUpdate, Stride, View
+from coachd.messages import VIEWS, Cue, GaitEvent, GaitUpdate, Stride, TrackedFrame, View
 from coachd.redact import redact
 from coachd.settings import Settings
+
+if TYPE_CHECKING:
+    from coachd.gait.overlay import OverlayWriter
 
 ROUND = 4
 
 
 @dataclass
-class Analysis:
-    """Everything one analysis run produced."""
+class Analysis(ChainListener):
+    """Everything one analysis run produced, collected from the coaching chain's events."""
 
     source: str
     fps: float
@@ -49,16 +55,40 @@ class Analysis:
         views = [s.view for s in self.strides] or [u.view for u in self.updates if u.view]
         return Counter(views).most_common(1)[0][0] if views else None
 
+    def frame_measured(
+        self, tracked: TrackedFrame, update: GaitUpdate, image: Optional[np.ndarray]
+    ) -> None:
+        if self.t0 is None:
+            self.t0 = tracked.t
+        self.frames += 1
+        self.updates.append(update)
+        self.events.extend(update.events)
+        self.strides.extend(update.strides)
+
+    def cue_decided(self, cue: Cue) -> None:
+        self.cues.append(cue)
+
+
+class OverlayListener(ChainListener):
+    """Draws each frame's skeleton, contacts and metrics into the overlay video."""
+
+    def __init__(self, writer: OverlayWriter) -> None:
+        self._writer = writer
+        self._t0: Optional[float] = None
+
+    def frame_measured(
+        self, tracked: TrackedFrame, update: GaitUpdate, image: Optional[np.ndarray]
+    ) -> None:
+        if self._t0 is None:
+            self._t0 = tracked.t
+        if image is not None:
+            self._writer.write(image, tracked.t - self._t0, tracked.pose, update)
+
 
 def cues_from_analysis(updates: Sequence[GaitUpdate], settings: Settings) -> list[Cue]:
     """What the live daemon would have said over these updates: the same session logic, cue
     packs and engine rules, replayed in order (a broken pack is a ConfigError, as in `run`)."""
-    from coachd.coach import CueEngine, load_packs
-    from coachd.coach.coaching import Coaching
-    from coachd.coach.sessions import SessionTracker
-
-    engine = CueEngine(settings.engine, load_packs(settings.engine))
-    coaching = Coaching(engine, SessionTracker(settings.service))
+    coaching = Coaching.from_settings(settings)
     cues: list[Cue] = []
     for update in updates:
         cues.extend(coaching.update(update).cues)
@@ -73,39 +103,33 @@ def analyze(
     overlay: Optional[Path] = None,
     progress: Optional[TextIO] = None,
 ) -> Analysis:
-    """Run SOURCE -> pose tracker -> gait over a whole source, unpaced."""
+    """Run SOURCE -> pose tracker -> the coaching chain over a whole source, unpaced."""
     from coachd.capture.open import open_source
-    from coachd.gait import GaitAnalyzer
     from coachd.gait.overlay import OverlayWriter
     from coachd.pose.tracker import create_tracker
 
     source = open_source(spec, settings.camera, realtime=False)
     tracker = create_tracker(settings.pose)
     fps = float(source.nominal_fps)
-    analyzer = GaitAnalyzer(settings.gait, fps)
     result = Analysis(source=spec, fps=fps)
     writer = OverlayWriter(overlay, fps) if overlay is not None else None
     bar = ProgressBar(progress, getattr(source, "frame_count", None))
     try:
+        chain = CoachingChain(GaitAnalyzer(settings.gait, fps), Coaching.from_settings(settings))
+        chain.add_listener(result)
+        if writer is not None:
+            chain.add_listener(OverlayListener(writer))
         for frame in source:
-            tracked = tracker.track(frame)
-            update = analyzer.update(tracked)
-            if result.t0 is None:
-                result.t0 = frame.t
-            result.frames += 1
-            result.updates.append(update)
-            result.events.extend(update.events)
-            result.strides.extend(update.strides)
-            if writer is not None:
-                writer.write(frame.image, frame.t - result.t0, tracked.pose, update)
+            chain.feed(tracker.track(frame), frame.image)
             bar.tick(result.frames)
+        if result.updates:
+            chain.finish(result.updates[-1].t)
     finally:
         bar.done(result.frames)
         if writer is not None:
             writer.close()
         tracker.close()
         source.close()
-    result.cues = cues_from_analysis(result.updates, settings)
     return result
 
 
