@@ -1,6 +1,8 @@
-"""Coach stage: rule packs of cues, the runner's baseline, the cue engine and programs.
+"""Coach stage, what is said: rule packs of cues, the runner's baseline, the cue engine,
+programs, and hands-free sessions with their greeting and summary.
 
-GaitUpdate -> CueEngine.update(update, now) -> [Cue]. Packs are TOML data in cues/.
+GaitUpdate -> Coaching.update(update) -> CoachingStep (cues, session start and end). Packs are
+TOML data in cues/.
 """
 
 from __future__ import annotations

@@ -1,30 +1,27 @@
 """The cue engine: stride metrics in, at most one short spoken cue at a time out.
 
-Per rule, each stride the rule can judge goes into a window; the fault starts when at least k
-of the last n strides pass the start threshold. It clears only on sustained evidence: k of the
-last n back past the looser clear threshold at every step for engine.clear_hold_s, with the
-median of those steps past the clear threshold beyond the steps' own scatter. Among faults
-that are on, the highest priority is said, subject to a quiet warm-up, a global gap, a per-cue
-cooldown, a cap per minute and fading. A cued fault earns one praise only when the metric
-really moved: the fixed steps' median well past the clear threshold and well better than while
-the fault was on, so a borderline value wandering across the thresholds is never praised.
-Time comes from the caller's `now` only.
+Each rule's fault state (on, fixed, praise owed) lives in `faults.py`. Among faults that are
+on, the highest priority is said, after a quiet warm-up and as the pacing allows (`pacing.py`:
+a global gap, a per-cue cooldown, a cap per minute and fading); a cued fault really fixed earns
+one praise. Programs (`programs.py`) speak on their own schedule. Time comes from the caller's
+`now` only.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import statistics
 from collections import Counter, deque
-from collections.abc import Mapping, MutableSequence, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Optional
 
 from coachd.catalog import METRICS, visible
 from coachd.coach.baseline import Baseline
-from coachd.coach.pack import Condition, CuePack, CueRule
+from coachd.coach.faults import RuleState, advance, judge, usable
+from coachd.coach.pacing import Pacing
+from coachd.coach.pack import CuePack, CueRule
 from coachd.coach.programs import (
     CadenceBlocks,
     LoadWatch,
@@ -35,22 +32,11 @@ from coachd.coach.programs import (
     weekly_load,
 )
 from coachd.messages import Cue, GaitUpdate, Stride, View
-from coachd.robust import median_and_spread
 from coachd.settings import EngineSettings
 
 NOT_RUNNING_RESET_S = 3.0  # a pause this long (walking, standing, out of view) starts afresh
 MAX_STEP_S = 1.0  # running time added per update at most (a stalled pipeline is not running)
-SESSION_FADE_WEIGHT = 0.25  # running time with faults fades feedback at a quarter the rate
-REPEAT_GROWTH = 1.5  # each repeat of a cue the runner has not fixed waits this much longer
-MAX_REPEAT_STEPS = 3
 PRAISE_MAX_DELAY_S = 20.0  # praise later than this after the fix is no longer about it
-MARGINAL_HOLD_FACTOR = 3.0  # a fix barely past the clear threshold must hold this much longer
-MOVED_GAPS = 1.0  # praise: the fixed median at least this many start-clear gaps better than before
-EVIDENCE_Z = 2.0  # "beyond doubt": this many standard errors of the steps' own scatter
-MEDIAN_ERROR = math.sqrt(math.pi / 2)  # a median's standard error over the mean's
-ON_MEMORY_STEPS = 120  # "while the fault was on" means its last minute or so
-FIX_MEMORY_STEPS = 240  # a fix run is judged on its newest steps at most this many
-NO_HYSTERESIS_GAP = 0.02  # a rule whose clear equals its start: this share of the metric's range
 
 
 @dataclass
@@ -72,85 +58,6 @@ class EngineCounters:
     @property
     def dropped_stale_total(self) -> int:
         return sum(self.dropped_stale.values())
-
-
-@dataclass(frozen=True)
-class _Judgement:
-    """One step as a rule sees it."""
-
-    starts: bool  # passes the start threshold
-    faulty: bool  # still past the clear threshold
-    # Per condition: this step's raw value past the clear threshold, in start-clear gaps
-    # (positive on the good side); None where the condition could not judge it.
-    margins: tuple[Optional[float], ...]
-
-
-@dataclass
-class _RuleState:
-    window: deque[_Judgement]
-    recent: dict[int, deque[float]]  # per condition: values for its running median
-    on_margins: dict[int, deque[float]]  # per condition: margins while the fault was on
-    fix_margins: dict[int, deque[float]]  # per condition: margins since the fix began
-    active: bool = False
-    fix_since: Optional[float] = None  # first step of the unbroken run showing it fixed
-    fix_steps: int = 0
-    judged_t: float = -math.inf  # newest stride judged at all
-    support_t: float = -math.inf  # newest stride showing the fault
-    told: bool = False  # cued during this fault episode
-    repeats: int = 0
-    last_cued_t: float = -math.inf
-    praise_due_t: Optional[float] = None  # a told fault really fixed: praise from then
-    fixed_support_t: float = -math.inf  # newest stride showing it fixed
-    last_phrase: Optional[str] = None
-    last_praise: Optional[str] = None
-
-    @classmethod
-    def new(cls, rule: CueRule) -> _RuleState:
-        conditions = range(len(rule.conditions))
-        return cls(
-            window=deque(maxlen=rule.persistence_n),
-            recent={i: deque(maxlen=c.median_of) for i, c in enumerate(rule.conditions)},
-            on_margins={i: deque(maxlen=ON_MEMORY_STEPS) for i in conditions},
-            fix_margins={i: deque(maxlen=FIX_MEMORY_STEPS) for i in conditions},
-        )
-
-    def forget_episode(self) -> None:
-        """A break in context (pause, speed gate, drill): judge afresh, no praise owed."""
-        self.window.clear()
-        for values in self.recent.values():
-            values.clear()
-        for margins in self.on_margins.values():
-            margins.clear()
-        self.end_fix()
-        self.active = False
-        self.told = False
-        self.repeats = 0
-        self.praise_due_t = None
-
-    def abandon_fix(self) -> None:
-        """The run of fixed steps broke (or ended): what it saw was still the fault."""
-        for index, margins in self.fix_margins.items():
-            self.on_margins[index].extend(margins)
-        self.end_fix()
-
-    def end_fix(self) -> None:
-        """Forget the current run of fixed steps."""
-        for margins in self.fix_margins.values():
-            margins.clear()
-        self.fix_since = None
-        self.fix_steps = 0
-
-    @staticmethod
-    def remember(into: Mapping[int, MutableSequence[float]], judgement: _Judgement) -> None:
-        for index, margin in enumerate(judgement.margins):
-            if margin is not None:
-                into[index].append(margin)
-
-
-def median_and_error(values: Sequence[float]) -> tuple[float, float]:
-    """The median of noisy steps and its standard error, from their robust spread (MAD)."""
-    middle, spread = median_and_spread(values)
-    return middle, MEDIAN_ERROR * spread / math.sqrt(len(values))
 
 
 class CueEngine:
@@ -178,16 +85,13 @@ class CueEngine:
         self._rng = random.Random(self._seed)
         self.baseline = Baseline()
         self.counters = EngineCounters()
-        self._states = {rule.id: _RuleState.new(rule) for rule in self.pack.rules}
+        self._states = {rule.id: RuleState.new(rule) for rule in self.pack.rules}
         self._last_now: Optional[float] = None
         self._last_step = 0.0
         self.running_s = 0.0
-        self._good_form_s = 0.0
-        self._post_warmup_s = 0.0
         self._warm = False
         self._not_running_since: Optional[float] = None
-        self._last_spoken_t = -math.inf
-        self._spoken: deque[float] = deque()
+        self._pacing = Pacing(self.settings)
         self._recent_cadence: deque[float] = deque(maxlen=8)
         self._recent_speed: deque[float] = deque(maxlen=8)
         warmup = self.settings.warmup_s
@@ -212,16 +116,17 @@ class CueEngine:
         """New settings and rules mid-session: keep the baseline and what carries over."""
         program_changed = settings.program != self.settings.program
         self.settings = settings
+        self._pacing.settings = settings
         self.pack = pack
         self._states = {
-            rule.id: self._states.get(rule.id) or _RuleState.new(rule) for rule in pack.rules
+            rule.id: self._states.get(rule.id) or RuleState.new(rule) for rule in pack.rules
         }
         for rule in pack.rules:  # a changed persistence or averaging needs fresh windows
             state = self._states[rule.id]
             if state.window.maxlen != rule.persistence_n or len(state.recent) != len(
                 rule.conditions
             ):
-                self._states[rule.id] = _RuleState.new(rule)
+                self._states[rule.id] = RuleState.new(rule)
         if program_changed:
             retro = self._retro.progress if self._retro else None
             if settings.program == "retro":
@@ -284,7 +189,7 @@ class CueEngine:
                 state.forget_episode()
         if self._warm and running and not quiet:
             if not any(s.active for r, s in self._judged()):
-                self._good_form_s += self._last_step
+                self._pacing.good_form_s += self._last_step
             cue = self._choose(update.view, now)
             if cue is not None:
                 out.append(cue)
@@ -299,7 +204,7 @@ class CueEngine:
         if running:
             self.running_s += step
             if self._warm:
-                self._post_warmup_s += step
+                self._pacing.post_warmup_s += step
             self._not_running_since = None
             return
         if self._not_running_since is None:
@@ -309,37 +214,29 @@ class CueEngine:
                 state.forget_episode()
 
     def fade_factor(self) -> float:
-        """How much longer gaps and cooldowns are now: grows with good form held, and more
-        slowly with session time, up to engine.fade_max_factor."""
-        if not self.settings.fade:
-            return 1.0
-        progress = self._good_form_s + SESSION_FADE_WEIGHT * self._post_warmup_s
-        share = min(1.0, progress / self.settings.fade_full_s)
-        return 1.0 + (self.settings.fade_max_factor - 1.0) * share
+        """How much longer gaps and cooldowns are now (see Pacing)."""
+        return self._pacing.fade_factor()
 
     def current_gap_s(self) -> float:
-        return self.settings.min_gap_s * self.fade_factor()
+        return self._pacing.current_gap_s()
 
     def cooldown_s(self, rule: CueRule) -> float:
-        base = self.settings.cooldown_s if rule.cooldown_s is None else rule.cooldown_s
-        state = self._states[rule.id]
-        repeats = min(max(state.repeats - 1, 0), MAX_REPEAT_STEPS) if self.settings.fade else 0
-        return base * self.fade_factor() * REPEAT_GROWTH**repeats
+        return self._pacing.cooldown_s(rule, self._states[rule.id].repeats)
 
     # --- judging strides -------------------------------------------------------------
 
-    def _judged(self) -> list[tuple[CueRule, _RuleState]]:
+    def _judged(self) -> list[tuple[CueRule, RuleState]]:
         return [(r, self._states[r.id]) for r in self.pack.enabled]
 
     def _observe(self, stride: Stride) -> None:
         for metric, value in stride.metrics.items():
-            if metric in METRICS and self._usable(stride, metric, 0.5):
+            if metric in METRICS and usable(stride, metric, 0.5):
                 self.baseline.add(metric, value, self.running_s)
         for metric, recent in (
             ("cadence_spm", self._recent_cadence),
             ("belt_speed_kmh", self._recent_speed),
         ):
-            if self._usable(stride, metric, 0.5):
+            if usable(stride, metric, 0.5):
                 recent.append(stride.metrics[metric])
         speed = self._recent_median(self._recent_speed)  # one step's speed is noisy
         for rule, state in self._judged():
@@ -348,58 +245,14 @@ class CueEngine:
             if not self._gate_open(rule, speed):
                 state.forget_episode()  # out of the rule's context (speed): not a fix
                 continue
-            judgement = self._judge(rule, state, stride, speed)
-            if judgement is not None:
-                self._step(rule, state, judgement, stride.t)
-
-    def _usable(self, stride: Stride, metric: str, min_confidence: float) -> bool:
-        value = stride.metrics.get(metric)
-        return (
-            value is not None
-            and math.isfinite(value)
-            and visible(metric, stride.view)
-            and stride.confidence.get(metric, 1.0) >= min_confidence
-        )
-
-    def _judge(
-        self, rule: CueRule, state: _RuleState, stride: Stride, speed: Optional[float]
-    ) -> Optional[_Judgement]:
-        """How this step stands against the rule's thresholds, or None: cannot judge."""
-        results: list[Optional[tuple[bool, bool]]] = []
-        margins: list[Optional[float]] = []
-        for index, condition in enumerate(rule.conditions):
-            results.append(None)
-            margins.append(None)
-            if not self._usable(stride, condition.metric, rule.min_confidence):
+            judgement = judge(rule, state, stride, speed, self.baseline)
+            if judgement is None:
                 continue
-            raw = stride.metrics[condition.metric]
-            recent = state.recent[index]
-            recent.append(raw)
-            thresholds = self._thresholds(condition, speed)
-            if thresholds is None or len(recent) < condition.median_of:
-                continue
-            value = statistics.median(recent)
-            start, clear = thresholds
-            if condition.direction == "above":
-                results[index] = (value > start, value > clear)
-                margin = clear - raw
-            else:
-                results[index] = (value < start, value < clear)
-                margin = raw - clear
-            margins[index] = margin / self._gap(condition, start, clear)
-        known = [r for r in results if r is not None]
-        if not known or (rule.match == "all" and len(known) < len(results)):
-            return None
-        combine = all if rule.match == "all" else any
-        return _Judgement(
-            combine(r[0] for r in known), combine(r[1] for r in known), tuple(margins)
-        )
-
-    @staticmethod
-    def _gap(condition: Condition, start: float, clear: float) -> float:
-        """The hysteresis gap in the metric's unit: how far "fixed" is measured in."""
-        low, high = METRICS[condition.metric].plausible
-        return abs(start - clear) or NO_HYSTERESIS_GAP * (high - low)
+            outcome = advance(rule, state, judgement, stride.t, self.settings)
+            if outcome == "started":
+                self.counters.started[rule.id] += 1
+            elif outcome == "cleared":
+                self.counters.cleared[rule.id] += 1
 
     def _gate_open(self, rule: CueRule, speed: Optional[float]) -> bool:
         gate = rule.gate
@@ -420,110 +273,6 @@ class CueEngine:
                 return False
         return True
 
-    def _thresholds(
-        self, condition: Condition, speed: Optional[float]
-    ) -> Optional[tuple[float, float]]:
-        if condition.relative == "absolute":
-            shift = 0.0
-            if condition.per_kmh and speed is not None:
-                shift = condition.per_kmh * (speed - condition.ref_kmh)
-            return condition.start + shift, condition.clear + shift
-        base = self.baseline.get(condition.metric)
-        if base is None:
-            return None
-        if condition.relative == "baseline_ratio":
-            return base * condition.start, base * condition.clear
-        return base + condition.start, base + condition.clear
-
-    def _step(self, rule: CueRule, state: _RuleState, judgement: _Judgement, t: float) -> None:
-        state.window.append(judgement)
-        state.judged_t = t
-        if state.active:
-            if judgement.faulty:
-                state.support_t = t
-            if sum(1 for j in state.window if not j.faulty) < rule.persistence_k:
-                state.abandon_fix()  # one step short of fixed and the clock starts again
-                state.remember(state.on_margins, judgement)
-            else:
-                if state.fix_since is None:
-                    state.fix_since = t
-                state.fix_steps += 1
-                state.remember(state.fix_margins, judgement)
-                # Cleared on a good step only: not while the window still shows a fix that
-                # the newest steps are already undoing.
-                if not judgement.faulty and self._fix_held(rule, state, t):
-                    self._clear(rule, state, t)
-        else:
-            if judgement.starts:
-                state.support_t = t
-            if sum(1 for j in state.window if j.starts) >= rule.persistence_k:
-                state.active = True
-                state.praise_due_t = None  # back before the praise: no praise
-                for margins in state.on_margins.values():
-                    margins.clear()
-                for onset in state.window:
-                    state.remember(state.on_margins, onset)
-                self.counters.started[rule.id] += 1
-        if not state.active:
-            state.fixed_support_t = t
-
-    def _fix_held(self, rule: CueRule, state: _RuleState, t: float) -> bool:
-        """The fix has held long enough to believe: after engine.clear_hold_s when the fixed
-        steps are praise_margin past the clear threshold, or after MARGINAL_HOLD_FACTOR
-        times that when they are past it at all (beyond doubt either way), so noise around a
-        borderline value does not clear the fault."""
-        if state.fix_since is None or state.fix_steps < rule.persistence_n:
-            return False
-        held_s = t - state.fix_since
-        if held_s >= self.settings.clear_hold_s * MARGINAL_HOLD_FACTOR:
-            return self._fix_verdict(rule, state, 0.0)[0]
-        if held_s >= self.settings.clear_hold_s:
-            return self._fix_verdict(rule, state, self.settings.praise_margin)[0]
-        return False
-
-    def _clear(self, rule: CueRule, state: _RuleState, t: float) -> None:
-        """The fix held: the fault is off; praise is owed if it was cued and really moved."""
-        state.active = False
-        state.window.clear()  # a fresh onset needs fresh evidence
-        if state.told and self._fix_verdict(rule, state, self.settings.praise_margin)[1]:
-            fix_since = t if state.fix_since is None else state.fix_since
-            state.praise_due_t = max(fix_since + self.settings.praise_hold_s, t)
-        state.end_fix()
-        self.counters.cleared[rule.id] += 1
-
-    def _fix_verdict(self, rule: CueRule, state: _RuleState, past: float) -> tuple[bool, bool]:
-        """(fixed: the median of the steps since the fix began is `past` start-clear gaps past
-        the clear threshold; moved: also MOVED_GAPS better than the median while the fault
-        was on), each by more than the steps' own scatter could make it (EVIDENCE_Z
-        standard errors), so a borderline runner wandering across the thresholds is neither."""
-        fixed: list[bool] = []
-        moved: list[bool] = []
-        involved: list[bool] = []  # on the fault's side of the clear threshold while it was on
-        for index, margins in state.fix_margins.items():
-            if not margins:
-                continue
-            now, now_error = median_and_error(margins)
-            fixed.append(now - EVIDENCE_Z * now_error >= past)
-            before = state.on_margins[index]
-            if not before:
-                involved.append(False)
-                moved.append(False)
-                continue
-            was, was_error = median_and_error(before)
-            involved.append(was < 0.0)
-            doubt = EVIDENCE_Z * math.hypot(now_error, was_error)
-            moved.append(fixed[-1] and now - was - doubt >= MOVED_GAPS)
-        if rule.match == "all":  # one condition back in range clears the fault
-            return any(fixed), any(moved)
-        # "any": every condition had to clear, but only those that showed the fault have
-        # something to prove (a shoulder roll that was always fine need not "move").
-        judged = [i for i, showed in enumerate(involved) if showed] or list(range(len(fixed)))
-        if not judged:
-            return False, False
-        return all(fixed[i] for i in judged), all(fixed[i] for i in judged) and any(
-            moved[i] for i in judged
-        )
-
     @staticmethod
     def _recent_median(values: deque[float]) -> Optional[float]:
         return statistics.median(values) if len(values) >= 4 else None
@@ -533,13 +282,9 @@ class CueEngine:
     def _choose(self, view: Optional[View], now: float) -> Optional[Cue]:
         if self._cadence is not None and self._cadence.in_block():
             return None  # the block's own cues say one thing: the rhythm
-        if now - self._last_spoken_t < self.current_gap_s():
+        if not self._pacing.may_speak(now):
             return None
-        while self._spoken and now - self._spoken[0] >= 60.0:
-            self._spoken.popleft()
-        if len(self._spoken) >= self.settings.max_per_minute:
-            return None
-        candidates: list[tuple[tuple[int, int], CueRule, _RuleState]] = []
+        candidates: list[tuple[tuple[int, int], CueRule, RuleState]] = []
         for rule, state in self._judged():
             if not self._view_can_see(rule, view):
                 continue
@@ -567,7 +312,7 @@ class CueEngine:
         return view in rule.views and any(visible(m, view) for m in rule.metrics)
 
     def _speak(
-        self, rule: CueRule, state: _RuleState, praise: bool, evidence: float, now: float
+        self, rule: CueRule, state: RuleState, praise: bool, evidence: float, now: float
     ) -> Cue:
         if praise:
             text = self._pick(rule.praise, state.last_praise)
@@ -583,7 +328,7 @@ class CueEngine:
             state.repeats += 1
             state.last_cued_t = now
             self.counters.corrections[rule.id] += 1
-        self._mark_spoken(now)
+        self._pacing.mark_spoken(now)
         return Cue(
             t_emit=now,
             cue_id=rule.id,
@@ -598,10 +343,6 @@ class CueEngine:
     def _pick(self, phrases: Sequence[str], last: Optional[str]) -> str:
         choices = [p for p in phrases if p != last] or list(phrases)
         return self._rng.choice(choices)
-
-    def _mark_spoken(self, now: float) -> None:
-        self._last_spoken_t = now
-        self._spoken.append(now)
 
     # --- programs --------------------------------------------------------------------
 
@@ -621,5 +362,5 @@ class CueEngine:
         hold corrections off for a gap after them."""
         cue_id, text = line
         self.counters.program[cue_id] += 1
-        self._mark_spoken(now)
+        self._pacing.mark_spoken(now)
         return Cue(t_emit=now, cue_id=cue_id, text=text, kind="program", priority=1000)

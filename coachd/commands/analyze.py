@@ -15,24 +15,30 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 import numpy as np
 
 from coachd.catalog import METRIC_NAMES
+from coachd.chain import ChainListener, CoachingChain
+from coachd.coach.coaching import Coaching
 from coachd.commands import Command, settings_from_args
 from coachd.errors import UsageError
+from coachd.gait import GaitAnalyzer
 from coachd.gait.metrics import foot_strike
-from coachd.messages import VIEWS, Cue, GaitEvent, GaitUpdate, Stride, View
+from coachd.messages import VIEWS, Cue, GaitEvent, GaitUpdate, Stride, TrackedFrame, View
 from coachd.redact import redact
 from coachd.settings import Settings
+
+if TYPE_CHECKING:
+    from coachd.gait.overlay import OverlayWriter
 
 ROUND = 4
 
 
 @dataclass
-class Analysis:
-    """Everything one analysis run produced."""
+class Analysis(ChainListener):
+    """Everything one analysis run produced, collected from the coaching chain's events."""
 
     source: str
     fps: float
@@ -49,36 +55,58 @@ class Analysis:
         views = [s.view for s in self.strides] or [u.view for u in self.updates if u.view]
         return Counter(views).most_common(1)[0][0] if views else None
 
+    def frame_measured(
+        self, tracked: TrackedFrame, update: GaitUpdate, image: Optional[np.ndarray]
+    ) -> None:
+        if self.t0 is None:
+            self.t0 = tracked.t
+        self.frames += 1
+        self.updates.append(update)
+        self.events.extend(update.events)
+        self.strides.extend(update.strides)
 
-class CueReplay:
-    """What the live daemon would say, update by update: the same session logic, cue packs
-    and engine rules (a broken pack is a ConfigError, as in `run`)."""
+    def cue_decided(self, cue: Cue) -> None:
+        self.cues.append(cue)
 
-    def __init__(self, settings: Settings) -> None:
-        from coachd.coach import CueEngine, load_packs
-        from coachd.service.coaching import Coaching
-        from coachd.service.sessions import SessionTracker
 
-        engine = CueEngine(settings.engine, load_packs(settings.engine))
-        self._coaching = Coaching(engine, SessionTracker(settings.service))
-        self._last_t: Optional[float] = None
+class OverlayListener(ChainListener):
+    """Draws each frame's skeleton, contacts, metrics and the cues said at it into the overlay
+    video. A frame is written once its cues are known (the chain decides them after measuring
+    it), so call `flush` after the last one."""
 
-    def update(self, update: GaitUpdate) -> list[Cue]:
-        self._last_t = update.t
-        return self._coaching.update(update).cues
+    def __init__(self, writer: OverlayWriter) -> None:
+        self._writer = writer
+        self._pending: Optional[tuple[np.ndarray, TrackedFrame, GaitUpdate]] = None
+        self._cues: list[Cue] = []
 
-    def finish(self) -> list[Cue]:
-        """The cues of the end of the source (a session's summary)."""
-        if self._last_t is None:
-            return []
-        return self._coaching.finish(self._last_t).cues
+    def frame_measured(
+        self, tracked: TrackedFrame, update: GaitUpdate, image: Optional[np.ndarray]
+    ) -> None:
+        self.flush()
+        if image is not None:
+            self._pending = (image, tracked, update)
+
+    def cue_decided(self, cue: Cue) -> None:
+        self._cues.append(cue)
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            image, tracked, update = self._pending
+            self._writer.write(image, tracked.pose, update, self._cues)
+        self._pending = None
+        self._cues = []
 
 
 def cues_from_analysis(updates: Sequence[GaitUpdate], settings: Settings) -> list[Cue]:
-    """What the live daemon would have said over these updates, replayed in order."""
-    replay = CueReplay(settings)
-    cues = [cue for update in updates for cue in replay.update(update)]
-    return cues + replay.finish()
+    """What the live daemon would have said over these updates: the same session logic, cue
+    packs and engine rules, replayed in order (a broken pack is a ConfigError, as in `run`)."""
+    coaching = Coaching.from_settings(settings)
+    cues: list[Cue] = []
+    for update in updates:
+        cues.extend(coaching.update(update).cues)
+    if updates:
+        cues.extend(coaching.finish(updates[-1].t).cues)
+    return cues
 
 
 def analyze(
@@ -87,43 +115,36 @@ def analyze(
     overlay: Optional[Path] = None,
     progress: Optional[TextIO] = None,
 ) -> Analysis:
-    """Run SOURCE -> pose tracker -> gait over a whole source, unpaced."""
+    """Run SOURCE -> pose tracker -> the coaching chain over a whole source, unpaced."""
     from coachd.capture.open import open_source
-    from coachd.gait import GaitAnalyzer
     from coachd.gait.overlay import OverlayWriter
     from coachd.pose.tracker import create_tracker
 
     source = open_source(spec, settings.camera, realtime=False)
     tracker = create_tracker(settings.pose)
     fps = float(source.nominal_fps)
-    analyzer = GaitAnalyzer(settings.gait, fps)
     result = Analysis(source=spec, fps=fps)
     writer = OverlayWriter(overlay, fps) if overlay is not None else None
     bar = ProgressBar(progress, getattr(source, "frame_count", None))
-    # Cues as the updates come, so the overlay shows each one when it is spoken.
-    replay = CueReplay(settings)
     try:
+        chain = CoachingChain(GaitAnalyzer(settings.gait, fps), Coaching.from_settings(settings))
+        chain.add_listener(result)
+        drawing = OverlayListener(writer) if writer is not None else None
+        if drawing is not None:
+            chain.add_listener(drawing)
         for frame in source:
-            tracked = tracker.track(frame)
-            update = analyzer.update(tracked)
-            if result.t0 is None:
-                result.t0 = frame.t
-            result.frames += 1
-            result.updates.append(update)
-            result.events.extend(update.events)
-            result.strides.extend(update.strides)
-            spoken = replay.update(update)
-            result.cues.extend(spoken)
-            if writer is not None:
-                writer.write(frame.image, tracked.pose, update, spoken)
+            chain.feed(tracker.track(frame), frame.image)
             bar.tick(result.frames)
+        if result.updates:
+            chain.finish(result.updates[-1].t)
+        if drawing is not None:
+            drawing.flush()
     finally:
         bar.done(result.frames)
         if writer is not None:
             writer.close()
         tracker.close()
         source.close()
-    result.cues.extend(replay.finish())
     return result
 
 

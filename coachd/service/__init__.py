@@ -1,4 +1,4 @@
-"""Kiosk service parts: sd_notify, health/metrics HTTP, hands-free sessions, the sessions
-database and reports. The daemon (coachd.service.daemon) wires them together."""
+"""Kiosk service parts: sd_notify, health/metrics HTTP, the sessions database, recordings
+and reports. The daemon (coachd.service.daemon) wires them together."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The coaching daemon: wires every stage together and keeps it running unattended.
 
 Main thread: signals, sd_notify (READY, WATCHDOG, STATUS, STOPPING), status line.
-Capture and tracker threads (coachd.pipeline): frames -> pose -> gait -> coach -> speech,
-with sessions stored as they happen.
+Capture and tracker threads (coachd.pipeline): frames -> pose -> the coaching chain
+(coachd.chain: gait -> sessions and cues), whose listeners store, speak, count and record.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from types import FrameType
@@ -20,19 +20,26 @@ from typing import Callable, Optional
 
 from coachd.capture import FrameSource, open_source
 from coachd.capture.open import source_probe
+from coachd.chain import CoachingChain
 from coachd.coach import CueEngine, load_packs
+from coachd.coach.coaching import Coaching
 from coachd.coach.programs import RetroProgress
+from coachd.coach.sessions import SessionTracker
 from coachd.errors import CoachdError, SourceError
 from coachd.gait import GaitAnalyzer
-from coachd.messages import Cue, Frame, TrackedFrame
+from coachd.messages import Cue
 from coachd.pipeline import LivePipeline, PipelineSnapshot, every_nth
 from coachd.pose import create_tracker
 from coachd.redact import redact
-from coachd.service.coaching import Coaching, CoachingStep
 from coachd.service.health import ComponentHealth, HealthServer, Metrics
+from coachd.service.listeners import (
+    MetricsListener,
+    RecorderListener,
+    SpeakerListener,
+    StoreListener,
+)
 from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
-from coachd.service.sessions import SessionTracker
 from coachd.service.store import DB_NAME, keep_files_private, state_directory
 from coachd.service.store_writer import StoreWriter
 from coachd.settings import LoadedSettings
@@ -62,11 +69,8 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._problem_reported = threading.Event()
-        self._metronome_spm: Optional[float] = None
         self._reconnects_seen = 0
         self._notifier = Notifier.from_environment()
-        self._session_lock = threading.Lock()
-        self._cues_said = 0
 
         pack = load_packs(self.settings.engine)  # a broken pack stops the start here
         self._engine = CueEngine(self.settings.engine, pack)
@@ -80,10 +84,6 @@ class Daemon:
         )
         self._store.start()
         self._store_drops_seen = (0, 0)
-        self._coaching = Coaching(
-            self._engine, SessionTracker(self.settings.service), self._start_engine_session
-        )
-        self._session_id: Optional[int] = None
         self.metrics = Metrics()
         self._health: Optional[HealthServer] = None
         if self.settings.service.http_port:
@@ -106,17 +106,26 @@ class Daemon:
         self._source_name = source.describe() if source else redact(self.settings.camera.source)
         fps = source.nominal_fps if source else float(self.settings.camera.fps)
         self._tracker = create_tracker(self.settings.pose, fps=fps)
-        self._gait = GaitAnalyzer(self.settings.gait, fps=fps)
+        coaching = Coaching(
+            self._engine, SessionTracker(self.settings.service), self._start_engine_session
+        )
+        self._chain = CoachingChain(GaitAnalyzer(self.settings.gait, fps=fps), coaching)
+        store = StoreListener(self._store, self.settings.service.runner_profile)
+        self._chain.add_listener(store)
         self._recorder: Optional[SessionRecorder] = None
         if self.settings.service.record:
             self._recorder = SessionRecorder(
                 self._state_dir / "recordings", fps, self.settings.service.blur_faces
             )
+            self._chain.add_listener(RecorderListener(self._recorder, lambda: store.session_key))
+        self._chain.add_listener(MetricsListener(self.metrics, self._health))
+        self._said = SpeakerListener(self._speaker, print_cues=not options.quiet)
+        self._chain.add_listener(self._said)
         self._pipeline = LivePipeline(
             source,
             reopen=self._open_source,
             tracker=self._tracker,
-            consume=self._on_tracked,
+            consume=lambda frame, tracked: self._chain.feed(tracked, frame.image),
             reconnect_max_s=self.settings.camera.reconnect_max_s,
             on_source_fault=self._on_source_fault,
             probe=source_probe(self.settings.camera.source),
@@ -199,12 +208,8 @@ class Daemon:
                 self._reload_settings()
             if self._problem_reported.is_set():
                 self._problem_reported.clear()
-                with self._session_lock:
-                    for cue in self._engine.report_problem(time.monotonic()):
-                        self._coaching.sessions.note_cue(cue)
-                        self._say(cue)
-            with self._session_lock:
-                self._apply(self._coaching.tick(time.monotonic()))
+                self._chain.report_problem(time.monotonic())
+            self._chain.tick(time.monotonic())
             snapshot = self._pipeline.snapshot()
             self._publish(snapshot)
             now = time.monotonic()
@@ -265,7 +270,7 @@ class Daemon:
         rate = f"{snapshot.fps:.1f} fps"
         if snapshot.rate_divisor > 1:
             rate += f" (CPU busy: tracking {every_nth(snapshot.rate_divisor)})"
-        if self._session_id is not None:
+        if self._chain.in_session:
             return f"coaching, {rate}"
         return f"waiting for a runner, {rate}"
 
@@ -279,8 +284,7 @@ class Daemon:
             log.error("reload refused, keeping the running settings: %s", exc)
             self._notifier.ready("reload refused: " + str(exc)[:150])
             return
-        with self._session_lock:
-            self._engine.reload(loaded.settings.engine, pack)
+        self._chain.reload(loaded.settings.engine, pack)
         restart_needed = [
             section
             for section in ("camera", "pose", "service")
@@ -300,10 +304,9 @@ class Daemon:
         if self._health is not None:
             self._health.set_stopping()
         self._pipeline.stop(timeout=0.8)
-        with self._session_lock:
-            if ended:
-                self._apply(self._coaching.finish(time.monotonic()))
-            self._end_session()
+        if ended:
+            self._chain.finish(time.monotonic())
+        self._chain.abandon()
         self._speaker.close(finish_current=True, timeout=5.0 if ended else 0.8)
         if self._health is not None:
             self._health.stop()
@@ -324,52 +327,16 @@ class Daemon:
             f"coachd: {self._source_name} {how}: {s.frames_tracked} frames tracked, "
             f"{s.frames_dropped} dropped ({100 * s.dropped_fraction:.1f}%), "
             f"glass-to-landmarks p50 {s.latency_ms_p50:.0f} ms p95 {s.latency_ms_p95:.0f} ms, "
-            f"pose p50 {s.pose_ms_p50:.1f} ms, {self._cues_said} cues"
+            f"pose p50 {s.pose_ms_p50:.1f} ms, {self._said.cues_said} cues"
         )
 
     # --- the tracker thread ----------------------------------------------------------
 
     def _on_rate(self, fps: float) -> None:
         """The tracker now gets `fps` frames a second: the gait stage counts in frames."""
-        self._gait = GaitAnalyzer(self.settings.gait, fps=fps)
+        self._chain.retime(GaitAnalyzer(self.settings.gait, fps=fps))
 
-    def _on_tracked(self, frame: Frame, tracked: TrackedFrame) -> None:
-        update = self._gait.update(tracked)
-        if self._recorder is not None:
-            self._recorder.add(frame.image, tracked.t, tracked.pose, update)
-        self.metrics.set_runner_present(tracked.pose is not None)
-        self.metrics.observe_pose_ms(tracked.pose_ms)
-        self.metrics.observe_latency_ms(1000.0 * (tracked.t_ready - tracked.t))
-        if self._health is not None:
-            self._health.mark_frame(tracked.t_ready)
-        with self._session_lock:
-            stale_before = self._engine.counters.dropped_stale_total
-            step = self._coaching.update(update)
-            stale = self._engine.counters.dropped_stale_total - stale_before
-            if stale:
-                self.metrics.inc_cue_dropped("stale_evidence", stale)
-            self._apply(step)
-            self._follow_metronome(tracked.t)
-
-    def _apply(self, step: CoachingStep) -> None:
-        """Store and speak what one coaching step brought (caller holds the session lock)."""
-        if step.started:
-            t0 = self._coaching.sessions.started_at
-            self._session_id = self._store.start_session(
-                runner=self.settings.service.runner_profile,
-                program=self.settings.engine.program,
-                t0=time.monotonic() if t0 is None else t0,
-            )
-            self.metrics.inc_sessions()
-            if self._recorder is not None:
-                self._recorder.start_session(self._session_id)
-        if self._session_id is not None:
-            for stride in step.strides:
-                self._store.add_stride(self._session_id, stride)
-        for cue in step.cues:
-            self._say(cue)
-        if step.ended:
-            self._end_session()
+    # --- the coach stage's history ------------------------------------------------
 
     def _start_engine_session(self) -> None:
         """A new runner: their history feeds the weekly-load rule and the retro ladder."""
@@ -383,27 +350,6 @@ class Daemon:
         retro = RetroProgress(**state) if state else None
         self._engine.reset(history=history, today=date.today(), retro=retro)
 
-    def _follow_metronome(self, now: float) -> None:
-        metronome = self._engine.metronome() if self.settings.engine.metronome else None
-        spm = None
-        if metronome is not None and metronome.start_t <= now < metronome.end_t:
-            spm = metronome.cadence_spm
-        if spm != self._metronome_spm:
-            self._metronome_spm = spm
-            self._speaker.set_metronome(spm)
-
-    def _end_session(self) -> None:
-        if self._session_id is None:
-            return
-        self._store.end_session(self._session_id, self._coaching.sessions.summary())
-        if self._recorder is not None:
-            self._recorder.end_session()
-        runner = self.settings.service.runner_profile
-        retro = self._engine.retro_result()
-        if runner and retro is not None:
-            self._store.set_program_state(runner, "retro", asdict(retro))
-        self._session_id = None
-
     def _cue_outcome(self, event: str, cue: Cue, reason: str) -> None:
         """How the speaker ended a cue (its threads): spoken only once it reached the device."""
         if event == "played":
@@ -414,14 +360,3 @@ class Daemon:
             # "late_for_speech" as before for a cue that waited too long or was replaced.
             late = reason in ("late", "replaced")
             self.metrics.inc_cue_dropped("late_for_speech" if late else reason)
-
-    def _say(self, cue: Cue) -> None:
-        self._speaker.say(cue)
-        self._cues_said += 1
-        if self._session_id is not None:
-            self._store.add_cue(self._session_id, cue)
-        if not self._options.quiet:
-            line = f"{time.strftime('%H:%M:%S')}  {cue.kind:<10} {cue.text}"
-            if sys.stdout.isatty() and sys.stderr.isatty():
-                line = "\r" + line.ljust(79)  # over the status line (_publish)
-            print(line, flush=True)

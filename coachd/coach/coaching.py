@@ -6,20 +6,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from coachd.coach import CueEngine
+from coachd.coach.engine import CueEngine
+from coachd.coach.pack import load_packs
+from coachd.coach.sessions import SessionTracker
 from coachd.messages import Cue, GaitUpdate, Stride
-from coachd.service.sessions import SessionTracker
+from coachd.settings import Settings
 
 
 @dataclass(frozen=True)
 class CoachingStep:
     """What one update brought: cues in speaking order, whether a session began or ended,
-    and the strides that joined the session (at its start, those of its run-in too)."""
+    the strides that joined the session (at its start, those of its run-in too), and how
+    many cues the engine dropped because their evidence had gone stale."""
 
     cues: list[Cue] = field(default_factory=list)
     strides: list[Stride] = field(default_factory=list)
     started: bool = False
     ended: bool = False
+    dropped_stale: int = 0
 
 
 class Coaching:
@@ -36,6 +40,12 @@ class Coaching:
         self.sessions = sessions
         self._on_start = on_start or engine.reset
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Coaching:
+        """The engine with the configured packs (a broken pack is a ConfigError) and sessions."""
+        engine = CueEngine(settings.engine, load_packs(settings.engine))
+        return cls(engine, SessionTracker(settings.service))
+
     @property
     def active(self) -> bool:
         return self.sessions.active
@@ -43,12 +53,16 @@ class Coaching:
     def update(self, update: GaitUpdate) -> CoachingStep:
         step = self._session_step(self.sessions.update(update))
         step.strides.extend(self.sessions.joined)
-        if self.sessions.active and not step.ended:
-            corrections = self.engine.update(update, now=update.t)
-            for cue in corrections:
-                self.sessions.note_cue(cue)
-            step.cues.extend(corrections)
-        return step
+        if not self.sessions.active or step.ended:
+            return step
+        # Counted around the engine's update alone: a session start resets its counters.
+        stale_before = self.engine.counters.dropped_stale_total
+        corrections = self.engine.update(update, now=update.t)
+        for cue in corrections:
+            self.sessions.note_cue(cue)
+        step.cues.extend(corrections)
+        dropped = self.engine.counters.dropped_stale_total - stale_before
+        return CoachingStep(step.cues, step.strides, step.started, step.ended, dropped)
 
     def tick(self, t: float) -> CoachingStep:
         """Call now and then: a session still ends while no frames arrive (camera lost)."""
@@ -58,6 +72,13 @@ class Coaching:
         """End the current session now (the source ended or the daemon stops)."""
         summary = self.sessions.finish(t)
         return self._session_step([summary] if summary is not None else [])
+
+    def report_problem(self, t: float) -> CoachingStep:
+        """The runner reports pain or lost balance (a button, SIGUSR1): a drill stops."""
+        cues = self.engine.report_problem(t)
+        for cue in cues:
+            self.sessions.note_cue(cue)
+        return CoachingStep(cues=cues)
 
     def _session_step(self, cues: list[Cue]) -> CoachingStep:
         started = any(cue.kind == "greeting" for cue in cues)

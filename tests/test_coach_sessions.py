@@ -7,8 +7,8 @@ from functools import partial
 from typing import Callable, Optional
 
 from coachd.coach import load_packs
+from coachd.coach.sessions import GREETING_ID, SUMMARY_ID, SessionTracker
 from coachd.messages import Activity, Cue, GaitUpdate, Stride
-from coachd.service.sessions import GREETING_ID, SUMMARY_ID, SessionTracker
 from coachd.settings import EngineSettings, ServiceSettings
 
 FPS = 30.0

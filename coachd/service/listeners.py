@@ -1,0 +1,121 @@
+"""The daemon's consumers of the coaching chain: the sessions database, the recorder, the
+Prometheus metrics and the speaker. Each returns at once: the chain runs on the tracker thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from coachd.chain import ChainListener
+from coachd.coach.programs import RetroProgress
+from coachd.messages import Cue, GaitUpdate, Stride, TrackedFrame
+from coachd.service.health import HealthServer, Metrics
+from coachd.service.recording import SessionRecorder
+from coachd.service.store_writer import StoreWriter
+from coachd.speech import Speaker
+
+
+class StoreListener(ChainListener):
+    """Sessions, their strides, cues and summaries into the store writer's queue; the
+    runner's retro progress after each session."""
+
+    def __init__(self, store: StoreWriter, runner: str) -> None:
+        self._store = store
+        self._runner = runner
+        self.session_key: Optional[int] = None
+
+    def session_started(self, t0: float, program: str) -> None:
+        self.session_key = self._store.start_session(runner=self._runner, program=program, t0=t0)
+
+    def strides_joined(self, strides: Sequence[Stride]) -> None:
+        if self.session_key is not None:
+            for stride in strides:
+                self._store.add_stride(self.session_key, stride)
+
+    def cue_decided(self, cue: Cue) -> None:
+        if self.session_key is not None:
+            self._store.add_cue(self.session_key, cue)
+
+    def session_ended(self, summary: Mapping[str, Any], retro: Optional[RetroProgress]) -> None:
+        if self.session_key is None:
+            return
+        self._store.end_session(self.session_key, summary)
+        if self._runner and retro is not None:
+            self._store.set_program_state(self._runner, "retro", asdict(retro))
+        self.session_key = None
+
+
+class RecorderListener(ChainListener):
+    """A video per session, named by the session's key in the store (so add it after the
+    StoreListener that `session_key` reads)."""
+
+    def __init__(self, recorder: SessionRecorder, session_key: Callable[[], Optional[int]]):
+        self._recorder = recorder
+        self._session_key = session_key
+
+    def frame_measured(
+        self, tracked: TrackedFrame, update: GaitUpdate, image: Optional[np.ndarray]
+    ) -> None:
+        if image is not None:
+            self._recorder.add(image, tracked.t, tracked.pose, update)
+
+    def session_started(self, t0: float, program: str) -> None:
+        key = self._session_key()
+        if key is not None:
+            self._recorder.start_session(key)
+
+    def session_ended(self, summary: Mapping[str, Any], retro: Optional[RetroProgress]) -> None:
+        self._recorder.end_session()
+
+
+class MetricsListener(ChainListener):
+    """Per-frame timings, runner presence and session and drop counts for /metrics; each
+    frame also marks /healthz's frame clock."""
+
+    def __init__(self, metrics: Metrics, health: Optional[HealthServer]) -> None:
+        self._metrics = metrics
+        self._health = health
+
+    def frame_measured(
+        self, tracked: TrackedFrame, update: GaitUpdate, image: Optional[np.ndarray]
+    ) -> None:
+        self._metrics.set_runner_present(tracked.pose is not None)
+        self._metrics.observe_pose_ms(tracked.pose_ms)
+        self._metrics.observe_latency_ms(1000.0 * (tracked.t_ready - tracked.t))
+        if self._health is not None:
+            self._health.mark_frame(tracked.t_ready)
+
+    def session_started(self, t0: float, program: str) -> None:
+        self._metrics.inc_sessions()
+
+    def cues_dropped(self, reason: str, count: int) -> None:
+        self._metrics.inc_cue_dropped(reason, count)
+
+
+class SpeakerListener(ChainListener):
+    """Hands each cue to the speaker (which queues it) and prints it with the time of day;
+    follows the cadence block's metronome."""
+
+    def __init__(self, speaker: Speaker, print_cues: bool) -> None:
+        self._speaker = speaker
+        self._print_cues = print_cues
+        self.cues_said = 0
+
+    def cue_decided(self, cue: Cue) -> None:
+        self._speaker.say(cue)
+        self.cues_said += 1
+        if self._print_cues:
+            clock = time.strftime("%H:%M:%S")
+            line = f"{clock}  {cue.kind:<10} {cue.text}"
+            if sys.stdout.isatty() and sys.stderr.isatty():
+                line = "\r" + line.ljust(79)  # over the daemon's status line
+            print(line, flush=True)
+
+    def metronome_changed(self, cadence_spm: Optional[float]) -> None:
+        self._speaker.set_metronome(cadence_spm)
