@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import numpy as np
+from landmark_streams import landmark_run
 
 from coachd.chain import ChainListener, CoachingChain
 from coachd.coach.coaching import Coaching
 from coachd.coach.programs import RetroProgress
 from coachd.commands.analyze import cues_from_analysis
 from coachd.gait import GaitAnalyzer
-from coachd.gait.synthetic_landmarks import landmark_run
 from coachd.messages import Cue, GaitUpdate, Stride, TrackedFrame
 from coachd.settings import Settings
 
