@@ -433,7 +433,7 @@ def allowed_values(key: str) -> str:
     return describe_field(model.model_fields[name])
 
 
-def describe_field(info: FieldInfo) -> str:
+def describe_field(info: FieldInfo) -> str:  # noqa: C901 (one branch per kind of pydantic constraint)
     annotation = info.annotation
     optional = False
     if get_origin(annotation) is Union:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from support import run_coachd
+from support import REPO, run_coachd
 
 from coachd.catalog import METRICS
 from coachd.coach import load_packs, validate_file
@@ -354,13 +354,10 @@ def test_unknown_ids_in_enable_or_disable(tmp_path: Path) -> None:
         load_packs(EngineSettings(packs=[]))
 
 
-def test_metric_names_match_the_shared_definitions() -> None:
-    metrics_doc = Path("/work/briefs/metrics.md")
-    if not metrics_doc.is_file():
-        pytest.skip("metrics.md is not beside this checkout")
-    text = metrics_doc.read_text()
-    for name in METRICS:
-        assert name in text, name
+def test_every_catalogued_metric_is_documented_in_docs_metrics() -> None:
+    text = (REPO / "docs" / "metrics.md").read_text()
+    missing = [name for name in METRICS if f"`{name}`" not in text]
+    assert not missing, f"docs/metrics.md does not define {missing}"
 
 
 # --- the command line --------------------------------------------------------------------

@@ -94,7 +94,7 @@ class GaitAnalyzer:
     def leg_px(self) -> Optional[float]:
         return self._leg.value
 
-    def update(self, tracked: TrackedFrame) -> GaitUpdate:
+    def update(self, tracked: TrackedFrame) -> GaitUpdate:  # noqa: C901 (to split, issue 14)
         t = tracked.t
         pose = tracked.pose
         if pose is None:
@@ -240,7 +240,7 @@ class GaitAnalyzer:
                 return e
         return None
 
-    def _close_step(
+    def _close_step(  # noqa: C901 (to split with GaitAnalyzer, issue 14)
         self, contact: FootEvent, view: Optional[View], leg_px: Optional[float], now: float
     ) -> Optional[Stride]:
         """The step that this contact ends, as a Stride message (None when it is not a step)."""

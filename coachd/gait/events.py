@@ -230,7 +230,7 @@ class FootContactDetector:
         forward_speed = (last.points[ANKLE, 0] - first.points[ANKLE, 0]) / dt / leg_px
         return bool(forward_speed < 0.5)
 
-    def _step(self, t_now: float, leg_px: float, frontal: bool) -> list[FootEvent]:
+    def _step(self, t_now: float, leg_px: float, frontal: bool) -> list[FootEvent]:  # noqa: C901 (to split, issue 14)
         t, height, candidate = self._evaluated[-1]
         if candidate is None:
             self._pending = None

@@ -248,7 +248,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
 KEYS: tuple[str, ...] = tuple(_PARSERS)
 
 
-def parse_spec(spec: str) -> SyntheticParams:
+def parse_spec(spec: str) -> SyntheticParams:  # noqa: C901 (a check per kind)
     """SyntheticParams from `synthetic:?key=value&...`; SourceSpecError on anything bad."""
     text = spec.strip()
     if not text.startswith(PREFIX):

@@ -311,7 +311,7 @@ class PersonPainter:
             ]
         )
 
-    def parts(self, sk: Skeleton) -> list[tuple[float, Callable[[np.ndarray], None]]]:
+    def parts(self, sk: Skeleton) -> list[tuple[float, Callable[[np.ndarray], None]]]:  # noqa: C901 (a branch per part)
         """(depth, draw) for every part; the caller sorts all people's parts far to near."""
         cam = self.camera
         body = self.body
