@@ -10,6 +10,8 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3.1
 ARGS ?=
 # CI runs the long soak tests too; a developer's `make test` leaves them out.
 PYTEST_MARK := $(if $(filter true,$(CI)),,-m "not slow")
+# CI also lists its slowest tests: where its time goes.
+PYTEST_REPORT := $(if $(filter true,$(CI)),--durations=30,)
 
 .PHONY: setup run test lint typecheck unit soak bench check-wheels check-install install-service clean
 
@@ -33,7 +35,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup
-	$(BIN)/python -m pytest $(PYTEST_MARK) $(ARGS)
+	$(BIN)/python -m pytest $(PYTEST_MARK) $(PYTEST_REPORT) $(ARGS)
 
 test: lint typecheck unit
 
