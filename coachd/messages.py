@@ -146,6 +146,5 @@ class Cue:
     text: str
     kind: CueKind
     priority: int = 0
-    evidence_t: float = 0.0  # time of the newest stride that supports it
     chime: bool = False  # praise chime / earcon before the words
     metrics: tuple[str, ...] = ()  # what a correction or praise is about (its rule's metrics)

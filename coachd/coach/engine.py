@@ -305,15 +305,13 @@ class CueEngine:
                 self.counters.dropped_stale[rule.id] += 1
                 state.forget_episode()
                 continue
-            return self._speak(rule, state, praise, evidence, now)
+            return self._speak(rule, state, praise, now)
         return None
 
     def _view_can_see(self, rule: CueRule, view: Optional[View]) -> bool:
         return view in rule.views and any(visible(m, view) for m in rule.metrics)
 
-    def _speak(
-        self, rule: CueRule, state: RuleState, praise: bool, evidence: float, now: float
-    ) -> Cue:
+    def _speak(self, rule: CueRule, state: RuleState, praise: bool, now: float) -> Cue:
         if praise:
             text = self._pick(rule.praise, state.last_praise)
             state.last_praise = text
@@ -335,7 +333,6 @@ class CueEngine:
             text=text,
             kind="praise" if praise else "correction",
             priority=rule.priority,
-            evidence_t=evidence,
             chime=praise,
             metrics=rule.metrics,
         )

@@ -136,7 +136,7 @@ class SessionTracker:
         self._run_in = []
         text = f"Hi {self._runner}!" if self._runner else "Hi!"
         text += " I'm your running coach. I'll watch your form and speak up now and then."
-        return [Cue(update.t, GREETING_ID, text, "greeting", priority=100, evidence_t=update.t)]
+        return [Cue(update.t, GREETING_ID, text, "greeting", priority=100)]
 
     def _end(self, t_end: float, t_now: float) -> Cue:
         assert self._current is not None
@@ -144,7 +144,7 @@ class SessionTracker:
         self._last_summary = summarize(session.strides, session.cues, session.t_start, t_end)
         self._last_running = -math.inf
         text = str(self._last_summary["text"])
-        return Cue(t_now, SUMMARY_ID, text, "summary", priority=100, evidence_t=t_end)
+        return Cue(t_now, SUMMARY_ID, text, "summary", priority=100)
 
 
 def summarize(
