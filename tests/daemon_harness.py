@@ -496,3 +496,9 @@ def newest_session(db: Path) -> Optional[SessionRecord]:
         return None
     finally:
         store.close()
+
+
+def newest_stride_time(db: Path) -> float:
+    """Wall-clock time of the newest stored stride; 0 when there is none."""
+    session = newest_session(db)
+    return max((s.t for s in session.strides), default=0.0) if session else 0.0

@@ -35,6 +35,7 @@ from daemon_harness import (
     free_port,
     gaps,
     newest_session,
+    newest_stride_time,
     require_synthetic,
     start_daemon,
     summary_figures,
@@ -165,51 +166,6 @@ def test_a_wedged_camera_read_stops_the_watchdog_while_the_process_lives(
     assert code == 0 and stop_s < TIMEOUT_STOP_S, output[-2000:]
 
 
-def test_a_lost_network_camera_is_reconnected_counted_and_coached_again(
-    tmp_path: Path, real_clip: Path
-) -> None:
-    server = MjpegServer(real_clip, free_port(), tmp_path / "ffmpeg.log")
-    server.start()
-    daemon = start_daemon(tmp_path / "daemon", server.url, [QUICK_SESSION])
-    try:
-        ready = daemon.wait_ready(STARTUP_S)
-        first_up = wait_until(lambda: daemon.healthz() == 200, 30.0)
-        runner_seen = wait_until(lambda: daemon.metric("coachd_runner_present") == 1, 20.0)
-        reconnects_before = daemon.metric("coachd_camera_reconnects_total")
-        server.kill()
-        lost_at = time.monotonic()
-        went_down = wait_until(lambda: daemon.healthz() == 503, 15.0)
-        down_s = time.monotonic() - lost_at
-        server.start()
-        restarted_at = time.monotonic()
-        came_back = wait_until(lambda: daemon.healthz() == 200, 40.0)
-        back_s = time.monotonic() - restarted_at
-        back_wall = time.time()
-        # Coaching goes on: the runner is tracked and strides are stored again.
-        runner_again = wait_until(lambda: daemon.metric("coachd_runner_present") == 1, 20.0)
-        db = daemon.state_dir / DB_NAME
-        strides_again = wait_until(lambda: newest_stride_time(db) > back_wall, 30.0, step=0.5)
-        metrics = daemon.metrics()
-        code = daemon.stop()
-    finally:
-        server.close()
-        daemon.cleanup()
-    output = daemon.output()
-    print(f"/healthz 503 {down_s:.1f} s after the camera died, 200 {back_s:.1f} s after return")
-    assert first_up and runner_seen, output[-2000:]
-    assert reconnects_before == 0
-    assert went_down, "/healthz stayed 200 with the camera gone"
-    assert any("camera lost" in s for s in daemon.notify.statuses(lost_at))
-    assert came_back, f"no frames again after the camera came back:\n{output[-2000:]}"
-    print(f"coachd_camera_reconnects_total {metrics['coachd_camera_reconnects_total']:g}")
-    assert metrics["coachd_camera_reconnects_total"] > 0
-    assert runner_again and strides_again, output[-2000:]
-    assert daemon.proc.returncode == code == 0
-    # The camera loss is not the daemon's fault: systemd's watchdog never starved.
-    pings = [t for t in daemon.notify.times("WATCHDOG", "1") if t >= ready]
-    assert max(gaps([ready, *pings])) < WATCHDOG_S, gaps([ready, *pings])
-
-
 def test_a_camera_absent_at_start_is_waited_for(tmp_path: Path, real_clip: Path) -> None:
     """The kiosk boots before its network camera: coachd must come up, say it waits for the
     camera, and start coaching once it appears, not exit and leave it to systemd restarts."""
@@ -235,12 +191,6 @@ MIN_STRIDES = 8
 def stored_strides(db: Path) -> int:
     session = newest_session(db)
     return len(session.strides) if session else 0
-
-
-def newest_stride_time(db: Path) -> float:
-    """Wall-clock time of the newest stored stride; 0 when there is none."""
-    session = newest_session(db)
-    return max((s.t for s in session.strides), default=0.0) if session else 0.0
 
 
 @dataclass(frozen=True)

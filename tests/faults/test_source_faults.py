@@ -29,6 +29,7 @@ from daemon_harness import (
     ffmpeg_path,
     free_port,
     gaps,
+    newest_stride_time,
     require_synthetic,
     start_daemon,
     wait_until,
@@ -39,6 +40,7 @@ from coachd.capture import FrameSource, open_source
 from coachd.messages import Frame, TrackedFrame
 from coachd.pipeline import LivePipeline
 from coachd.pose import create_tracker
+from coachd.service.store import DB_NAME
 from coachd.settings import CameraSettings, PoseSettings
 
 # A permanent fault must end the command within a second; this bound only allows for a busy
@@ -255,9 +257,10 @@ RETRY_STATUS = re.compile(r"camera lost, retrying in (\d+) s")
 def test_a_network_camera_back_after_a_long_outage_is_tracked_again_at_once(
     tmp_path: Path, real_clip: Path
 ) -> None:
-    """Down long enough for the back-off to grow to 16 s: once the camera is back, frames
-    must flow again within seconds, long before that back-off would have run out. While it
-    is down nobody can be seen: coachd_runner_present is 0."""
+    """Down long enough for the back-off to grow to 16 s: /healthz says so, nobody can be seen
+    (coachd_runner_present 0). Once the camera is back, frames flow again within seconds, long
+    before that back-off would have run out; the reconnect is counted and coaching goes on
+    (strides stored again)."""
     server = MjpegServer(real_clip, free_port(), tmp_path / "ffmpeg.log")
     server.start()
     daemon = start_daemon(tmp_path / "daemon", server.url, [QUICK_SESSION])
@@ -268,6 +271,7 @@ def test_a_network_camera_back_after_a_long_outage_is_tracked_again_at_once(
         server.kill()
         lost_at = time.monotonic()
         runner_gone = wait_until(lambda: daemon.metric("coachd_runner_present") == 0, 15.0)
+        went_down = wait_until(lambda: daemon.healthz() == 503, 15.0)
 
         def long_backoff() -> list[tuple[float, int]]:
             return [
@@ -283,7 +287,10 @@ def test_a_network_camera_back_after_a_long_outage_is_tracked_again_at_once(
         server.start()
         restarted_at = time.monotonic()
         back = wait_until(lambda: daemon.healthz() == 200, 40.0)
-        back_at = time.monotonic()
+        back_at, back_wall = time.monotonic(), time.time()
+        runner_again = wait_until(lambda: daemon.metric("coachd_runner_present") == 1, 20.0)
+        db = daemon.state_dir / DB_NAME
+        strides_again = wait_until(lambda: newest_stride_time(db) > back_wall, 30.0, step=0.5)
         metrics = daemon.metrics()
         code = daemon.stop()
     finally:
@@ -292,6 +299,8 @@ def test_a_network_camera_back_after_a_long_outage_is_tracked_again_at_once(
     output = daemon.output()
     assert first_up and runner_seen, output[-2000:]
     assert runner_gone, "coachd_runner_present stayed 1 with the camera gone"
+    assert went_down, "/healthz stayed 200 with the camera gone"
+    assert any("camera lost" in status for status in daemon.notify.statuses(lost_at))
     assert grown, f"the back-off never reached 16 s: {daemon.notify.statuses(lost_at)}"
     assert back, f"no frames again after the camera came back:\n{output[-2000:]}"
     due = announced_at + backoff - restarted_at
@@ -302,6 +311,8 @@ def test_a_network_camera_back_after_a_long_outage_is_tracked_again_at_once(
     # Generous for a busy machine, yet before the old code's next attempt could even start.
     assert back_at - restarted_at < 10.0
     assert back_at < announced_at + backoff
+    assert metrics["coachd_camera_reconnects_total"] > 0
+    assert runner_again and strides_again, output[-2000:]
     assert metrics.get(RESTARTS % "capture") == 0 and metrics.get(RESTARTS % "tracker") == 0
     assert code == 0
     pings = [t for t in daemon.notify.times("WATCHDOG", "1") if t >= ready]
