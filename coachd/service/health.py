@@ -17,7 +17,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -69,6 +69,25 @@ class ComponentHealth:
 
 
 ComponentsReader = Callable[[], Mapping[str, ComponentHealth]]
+
+
+class StateGauge:
+    """A gauge with a series per state: the current state's 1, every other 0 (a state not
+    known yet is added)."""
+
+    def __init__(
+        self, name: str, documentation: str, states: Sequence[str], registry: CollectorRegistry
+    ) -> None:
+        self._gauge = Gauge(name, documentation, ["state"], registry=registry)
+        self._states = list(states)
+        self._lock = threading.Lock()
+
+    def set(self, state: str) -> None:
+        with self._lock:
+            if state not in self._states:
+                self._states.append(state)
+            for known in self._states:
+                self._gauge.labels(state=known).set(1 if known == state else 0)
 
 
 class Metrics:
@@ -136,8 +155,8 @@ class Metrics:
             registry=r,
         )
         self._restarts_seen: dict[str, int] = {}
-        self._audio = Gauge(
-            "coachd_audio_state", "1 for the audio output's current state", ["state"], registry=r
+        self._audio = StateGauge(
+            "coachd_audio_state", "1 for the audio output's current state", AUDIO_STATES, r
         )
         self._last_frame_age = Gauge(
             "coachd_last_frame_age_seconds",
@@ -159,11 +178,8 @@ class Metrics:
         )
         for reason in HTTP_DROP_REASONS:
             self._http_dropped.labels(reason=reason)  # each series from 0, for rate()
-        self._store = Gauge(
-            "coachd_store_state",
-            "1 for the sessions database's current state",
-            ["state"],
-            registry=r,
+        self._store = StateGauge(
+            "coachd_store_state", "1 for the sessions database's current state", STORE_STATES, r
         )
         self._store_pending = Gauge(
             "coachd_store_pending_strides",
@@ -176,8 +192,6 @@ class Metrics:
             ["kind"],
             registry=r,
         )
-        self._audio_states: list[str] = list(AUDIO_STATES)
-        self._audio_lock = threading.Lock()
         self._dropped_seen = 0
         self._tracked_seen = 0
         self.set_audio_state("ok")
@@ -224,17 +238,10 @@ class Metrics:
             counter.inc(count)
 
     def set_audio_state(self, state: str) -> None:
-        """One of AUDIO_STATES (others are added): that series 1, every other 0."""
-        with self._audio_lock:
-            if state not in self._audio_states:
-                self._audio_states.append(state)
-            for known in self._audio_states:
-                self._audio.labels(state=known).set(1 if known == state else 0)
+        self._audio.set(state)
 
     def set_store_state(self, state: str) -> None:
-        """One of STORE_STATES: that series 1, every other 0."""
-        for known in STORE_STATES:
-            self._store.labels(state=known).set(1 if known == state else 0)
+        self._store.set(state)
 
     def set_store_pending_strides(self, count: int) -> None:
         self._store_pending.set(count)
