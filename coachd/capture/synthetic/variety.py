@@ -42,7 +42,7 @@ def draw_variety(seed: int) -> dict[str, object]:
         "view": _pick(rng, ("side-left", "side-right")),
         "cadence": round(float(rng.uniform(150.0, 190.0)), 1),
         "speed": round(float(rng.uniform(8.0, 14.0)), 1),
-        "strike": _pick(rng, ("heel", "midfoot", "midfoot", "forefoot")),
+        "strike": _pick(rng, ("forefoot", "midfoot", "midfoot", "forefoot")),  # heel: a fault
         "duty": round(float(rng.uniform(0.28, 0.4)), 3),
         "jitter": round(float(rng.uniform(0.0, 0.03)), 3),
         "fps": _pick(rng, FRAME_RATES),
@@ -72,6 +72,6 @@ def draw_variety(seed: int) -> dict[str, object]:
         "noise": round(float(rng.uniform(0.0, 8.0)), 1),
         "jpeg": int(_pick(rng, (0, 0, 40, 60, 80))),  # type: ignore[call-overload]
         "shutter": round(float(_pick(rng, (0.0, 0.0, 0.004, 0.008, 0.016))), 3),  # type: ignore[arg-type]
-        "occluder": _pick(rng, ("none", "none", "rail", "panel")),
+        "occluder": _pick(rng, ("none", "none", "rail", "none", "panel", "none")),
     }
     return values
