@@ -22,6 +22,7 @@ WALKER_FIRST_S = 2.0
 WALKER_SPAN_M = 4.5  # walks from this far on one side of the runner to as far on the other
 BYSTANDER_NEARER_M = 0.8  # the bystander stands this much nearer the camera than the runner
 SHUTTER_SAMPLES = 4  # instants averaged over the exposure for motion blur
+NOISE_FIELDS = 7  # sensor noise fields, cycled through frame by frame
 
 
 class Walker:
@@ -153,6 +154,7 @@ class SyntheticSource(FrameSource):
         )
         self.walker = Walker(params, self.camera) if params.walker else None
         self.bystander = Bystander(params, self.camera) if params.bystander != "none" else None
+        self._noise: Optional[list[tuple[np.ndarray, np.ndarray]]] = None
         self._seq = 0
         self._started: Optional[float] = None
 
@@ -167,10 +169,10 @@ class SyntheticSource(FrameSource):
         shutter = min(p.shutter, 0.9 / p.fps)
         if shutter > 0.0:
             offsets = (np.arange(SHUTTER_SAMPLES) / (SHUTTER_SAMPLES - 1) - 0.5) * shutter
-            total = np.zeros(self.scene.image.shape, dtype=np.float32)
+            total = np.zeros(self.scene.image.shape, dtype=np.uint16)
             for offset in offsets:
                 total += self.draw(t + float(offset))
-            img = (total * (1.0 / SHUTTER_SAMPLES) + 0.5).astype(np.uint8)
+            img = ((total + SHUTTER_SAMPLES // 2) // SHUTTER_SAMPLES).astype(np.uint8)
         else:
             img = self.draw(t)
         return self._sensor(img, t)
@@ -178,14 +180,19 @@ class SyntheticSource(FrameSource):
     def _sensor(self, img: np.ndarray, t: float) -> np.ndarray:
         """Exposure, sensor noise and JPEG compression, each only when asked for."""
         p = self.params
-        if p.light != 1.0 or p.noise > 0.0:
-            out = img.astype(np.float32)
-            if p.light != 1.0:
-                out *= p.light
-            if p.noise > 0.0:
-                rng = np.random.default_rng([p.seed, round(t * 1e6)])
-                out += rng.standard_normal(out.shape, dtype=np.float32) * p.noise
-            img = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        if p.light != 1.0:
+            img = cv2.convertScaleAbs(img, alpha=p.light)
+        if p.noise > 0.0:
+            # A few noise fields drawn once, one chosen per frame: cheap, and still grain.
+            if self._noise is None:
+                rng = np.random.default_rng([p.seed, 31])
+                fields = np.rint(rng.standard_normal((NOISE_FIELDS, *img.shape)) * p.noise)
+                self._noise = [
+                    (np.clip(f, 0, 255).astype(np.uint8), np.clip(-f, 0, 255).astype(np.uint8))
+                    for f in fields
+                ]
+            brighter, darker = self._noise[round(t * 1e6) % NOISE_FIELDS]
+            img = cv2.subtract(cv2.add(img, brighter), darker)
         if p.jpeg:
             ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, p.jpeg])
             if ok:
