@@ -7,6 +7,7 @@ Through the real pose model on the synthetic runner with someone walking across 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from synthetic_truth import FrameTruths
 from test_pose_synthetic import on_runner, synthetic_frames, track
 
@@ -14,12 +15,26 @@ from coachd.capture.synthetic import SyntheticSource, parse_spec
 from coachd.capture.synthetic.kinematics import GaitModel
 from coachd.capture.synthetic.params import default_params
 from coachd.messages import TrackedFrame
+from coachd.pose.parallel import FrameParallelTracker, Layout
 from coachd.pose.selection import SAMPLE_S, RunnerAnchor, motion_between
+from coachd.settings import PoseSettings
 
 
-def followed(spec: str) -> tuple[list[TrackedFrame], list[bool]]:
-    """Each frame's tracking and whether it is on the runner."""
-    results = track(synthetic_frames(spec))
+def followed(spec: str, parallel: bool = False) -> tuple[list[TrackedFrame], list[bool]]:
+    """Each frame's tracking (by the serial or the two-worker tracker) and whether it is on
+    the runner."""
+    frames = synthetic_frames(spec)
+    if parallel:
+        tracker = FrameParallelTracker(PoseSettings(), Layout(2, 1))
+        results: list[TrackedFrame] = []
+        try:
+            for frame in frames:
+                tracker.submit(frame, results.append)
+            assert tracker.drain(timeout=300.0)
+        finally:
+            tracker.close()
+    else:
+        results = track(frames)
     truths = FrameTruths(parse_spec(spec))
     return results, [r.pose is not None and on_runner(r, truths) for r in results]
 
@@ -65,9 +80,10 @@ def test_the_runner_stepping_on_wins_over_a_bystander_seen_first() -> None:
     assert first_of_the_rest(results, on) <= 4.0
 
 
-def test_the_runner_stepping_on_wins_over_someone_walking_across() -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "two workers"])
+def test_the_runner_stepping_on_wins_over_someone_walking_across(parallel: bool) -> None:
     # The walker crosses from 2 s and is followed while nobody else is there.
-    results, on = followed("synthetic:?walker=1&absent=0-4&seconds=7")
+    results, on = followed("synthetic:?walker=1&absent=0-4&seconds=7", parallel)
     assert first_of_the_rest(results, on) <= 5.5
 
 

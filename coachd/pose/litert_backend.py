@@ -224,6 +224,7 @@ class LiteRTBackend:
         self._motion = MotionGauge()
         self._last_recheck = -math.inf
         self._probes: list[_Probe] = []
+        self.switches = 0  # times the crop moved to someone else on the belt
         self._alignment_filter = OneEuroFilter(
             ALIGNMENT_MIN_CUTOFF_HZ, ALIGNMENT_BETA, ALIGNMENT_DERIVATIVE_CUTOFF_HZ
         )
@@ -314,6 +315,7 @@ class LiteRTBackend:
                     self._anchor.reset()
                     self._motion.reset()
                     self._alignment_filter.reset()
+                    self.switches += 1
                     return
             return
         self._last_recheck = t

@@ -256,7 +256,10 @@ class FrameParallelTracker(Tracker):
                     pose = mirror_pose(pose)
                 tracked = self._finish(frame, pose, started)
             else:
+                switches = backend.switches
                 tracked = Tracker.track(self, frame)
+                if backend.switches != switches:
+                    self._epoch += 1  # now following someone else: frames in flight are stale
             if tracked.pose is None:
                 self._epoch += 1  # the runner is to be found afresh: frames in flight are stale
             return tracked
