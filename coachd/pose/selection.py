@@ -69,8 +69,9 @@ class RunnerAnchor:
 
     On a treadmill the runner stays in place: a tracked body whose hips jump away or whose
     size changes suddenly is someone else (a person walking past between runner and camera),
-    and re-detection then prefers whoever fits where the runner was. Forgotten once nobody has
-    fitted for `forget_s`, so the next runner is chosen afresh.
+    and re-detection then prefers whoever fits where the runner was. It holds only once the
+    person has been followed for `confirm_s` (one frame's bystander holds nobody back), and is
+    forgotten once nobody has fitted for `forget_s`, so the next runner is chosen afresh.
     """
 
     def __init__(
@@ -105,7 +106,7 @@ class RunnerAnchor:
         )
 
     def near(self, centre: tuple[float, float]) -> bool:
-        """Whether hips at `centre` (pixels) are where the followed person is (anyone, when
+        """Whether hips at `centre` (pixels) are where the followed person is (never, when
         nobody is followed)."""
         if self._centre is None:
             return False
