@@ -10,7 +10,6 @@ metric, and whether the fault was cued (or a clean runner corrected).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,6 +99,7 @@ class Collector(ChainListener):
     strides: list[Stride] = field(default_factory=list)
     cues: list[Cue] = field(default_factory=list)
     repairs: int = 0
+    rejected: int = 0
     frames: int = 0
 
     def frame_measured(
@@ -108,19 +108,12 @@ class Collector(ChainListener):
         self.frames += 1
         self.events.extend(update.events)
         self.strides.extend(update.strides)
-        self.repairs = max(self.repairs, label_repairs(update))
+        # Running counts since the start, where the gait stage reports them.
+        self.repairs = max(self.repairs, int(getattr(update, "label_repairs", 0)))
+        self.rejected = max(self.rejected, int(getattr(update, "steps_rejected", 0)))
 
     def cue_decided(self, cue: Cue) -> None:
         self.cues.append(cue)
-
-
-def label_repairs(update: GaitUpdate) -> int:
-    """The gait stage's running count of repaired leg labels, where it reports one."""
-    return sum(
-        int(getattr(update, f.name))
-        for f in dataclasses.fields(update)
-        if "repair" in f.name and isinstance(getattr(update, f.name), int)
-    )
 
 
 def run_variant(variant: Variant, settings: Settings) -> dict[str, Any]:
@@ -236,6 +229,7 @@ def score(
         "measured_steps": len(measured.strides),
         "errors": _metric_errors(truth, truth_steps, measured.strides, tolerance),
         "label_repairs": measured.repairs,
+        "steps_rejected": measured.rejected,
         "corrections": corrections,
         "fault_cued": None if expected is None else expected in corrections,
         "clean_corrected": None if expected is not None else bool(corrections),
@@ -276,6 +270,7 @@ def summarise(clips: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "faults_cued": f"{sum(bool(c['fault_cued']) for c in faulty)}/{len(faulty)}",
         "clean_corrected": f"{sum(bool(c['clean_corrected']) for c in clean)}/{len(clean)}",
         "label_repairs": sum(c["label_repairs"] for c in clips),
+        "steps_rejected": sum(c["steps_rejected"] for c in clips),
         "side_swapped": sum(c["side_swapped"] for c in clips),
     }
     against_goals = {

@@ -129,7 +129,7 @@ def table(report: dict[str, Any]) -> str:
         f"overall: {o['clips']} clips, {o['truth_steps']} steps: {o['found']} found, "
         f"{o['missed']} missed, {o['spurious']} spurious, {o['side_swapped']} on the wrong "
         f"foot; faults cued {o['faults_cued']}, clean runners corrected {o['clean_corrected']}; "
-        f"label repairs {o['label_repairs']}"
+        f"label repairs {o['label_repairs']}, steps rejected {o['steps_rejected']}"
     )
     for key, goal in o["goals"].items():
         met = {True: "met", False: "NOT met", None: "no data"}[goal["met"]]
