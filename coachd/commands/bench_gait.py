@@ -55,7 +55,7 @@ def _seeds(args: argparse.Namespace) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coachd.bench.gait import bench_gait, plan_variants
+    from coachd.bench.gait import WARMUP_S, bench_gait, plan_variants
 
     if not 2.0 <= args.seconds <= 600.0:
         raise UsageError(f"--seconds {args.seconds:g}: gait clips must be 2 to 600 s long")
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--drop: each share of frames dropped must be from 0 to below 100")
     seeds = _seeds(args)
     print(f"seeds: {' '.join(str(s) for s in seeds)}", file=sys.stderr)
-    settings = settings_from_args(args, {}).settings
+    settings = settings_from_args(args, {"engine.warmup_s": WARMUP_S}).settings
     variants = plan_variants(seeds, args.seconds, args.drop)
     bar = _bar(len(variants))
     try:
