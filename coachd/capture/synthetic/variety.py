@@ -38,10 +38,12 @@ def draw_variety(seed: int) -> dict[str, object]:
     # Skin-coloured legwear: tights or shorts in the skin's own tone.
     bottoms = skin if rng.random() < 0.15 else _colour(rng, BOTTOMS)
     wide = rng.random() < 0.3
+    speed = round(float(rng.uniform(8.0, 14.0)), 1)
     values: dict[str, object] = {
         "view": _pick(rng, ("side-left", "side-right")),
-        "cadence": round(float(rng.uniform(150.0, 190.0)), 1),
-        "speed": round(float(rng.uniform(8.0, 14.0)), 1),
+        "speed": speed,
+        # Clear of the cue pack's low-cadence floor (155 spm, 2.5 more per km/h over 10).
+        "cadence": round(float(rng.uniform(162.0 + 2.5 * max(speed - 10.0, 0.0), 192.0)), 1),
         "strike": _pick(rng, ("forefoot", "midfoot", "midfoot", "forefoot")),  # heel: a fault
         "duty": round(float(rng.uniform(0.28, 0.4)), 3),
         "jitter": round(float(rng.uniform(0.0, 0.03)), 3),
