@@ -23,6 +23,9 @@ CADENCE_BLOCK_S = 180.0
 CADENCE_REST_S = 120.0
 CADENCE_SETTLE_S = 20.0  # before judging whether the runner found the new rhythm
 CADENCE_NUDGE_EVERY_S = 20.0
+# After any word on the rhythm, none for this long: a runner told to hold it is not told to
+# speed up seconds later because one reading dipped.
+CADENCE_WORD_GAP_S = 20.0
 CADENCE_TOLERANCE = 0.02  # within 2% of the target counts as on it
 WEEKLY_MAX_INCREASE = 0.10
 
@@ -160,8 +163,12 @@ class Metronome:
         return clicks
 
 
-CADENCE_START_CLICKS = "Cadence block: quicker, lighter steps, in time with the clicks."
-CADENCE_START = "Cadence block: slightly quicker, lighter steps."
+def cadence_start(target_spm: float, clicks: bool) -> str:
+    """The block's first words: its target in steps a minute, said once."""
+    how = "in time with the clicks" if clicks else "slightly quicker, lighter steps"
+    return f"Cadence block: {target_spm:.0f} steps a minute, {how}."
+
+
 CADENCE_QUICKER = "A touch quicker."
 CADENCE_HOLD = "That's the rhythm, hold it."
 CADENCE_END = "Block done: run easy and relaxed."
@@ -180,6 +187,7 @@ class CadenceBlocks:
         self._start_t = 0.0
         self._end_running_s = 0.0
         self._nudged_t = -math.inf
+        self._said_t = -math.inf  # the last word on the rhythm (quicker or hold)
         self._nudged = False
         self._held = False
 
@@ -200,12 +208,12 @@ class CadenceBlocks:
                 self._start_t = now
                 self._end_running_s = running_s + CADENCE_BLOCK_S
                 self._nudged, self._held, self._nudged_t = False, False, -math.inf
+                self._said_t = -math.inf
                 self.blocks += 1
                 if self.use_metronome:
                     end = now + CADENCE_BLOCK_S + 60.0  # running time may pause; end() stops it
                     self.metronome = Metronome(now, end, 60.0 / self.target_spm)
-                    return [("cadence_start", CADENCE_START_CLICKS)]
-                return [("cadence_start", CADENCE_START)]
+                return [("cadence_start", cadence_start(self.target_spm, self.use_metronome))]
             return []
         if running_s >= self._end_running_s:
             self.target_spm = None
@@ -214,18 +222,22 @@ class CadenceBlocks:
             return [("cadence_end", CADENCE_END)]
         if not running or recent_spm is None or now - self._start_t < CADENCE_SETTLE_S:
             return []
+        if now - self._said_t < CADENCE_WORD_GAP_S:
+            return []
         on_target = recent_spm >= self.target_spm * (1.0 - CADENCE_TOLERANCE)
         if on_target and self._nudged and not self._held:
-            self._held = True
+            self._held, self._said_t = True, now
             return [("cadence_hold", CADENCE_HOLD)]
         if not on_target and now - self._nudged_t >= CADENCE_NUDGE_EVERY_S:
-            self._nudged, self._nudged_t = True, now
+            self._nudged, self._nudged_t, self._said_t = True, now, now
+            self._held = False  # found and lost again: holding it deserves a word again
             return [("cadence_quicker", CADENCE_QUICKER)]
         return []
 
     @staticmethod
     def phrases() -> list[str]:
-        return [CADENCE_START_CLICKS, CADENCE_START, CADENCE_QUICKER, CADENCE_HOLD, CADENCE_END]
+        """The fixed words (the start, with its number, is rendered on first use)."""
+        return [CADENCE_QUICKER, CADENCE_HOLD, CADENCE_END]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,10 @@ RUN_IN_BLIP_S = 1.0
 NO_FRAMES_S = 1.0
 # Fewer strides than this in a window says nothing about change.
 MIN_WINDOW = 5
+# A change is real when the means differ by more than this many standard errors.
+SPREADS = 2.0
+# Fewer measured strides than this: nothing is said about form, good or bad.
+MIN_JUDGED_STRIDES = 3 * MIN_WINDOW
 
 
 @dataclass
@@ -41,7 +45,9 @@ class SessionTracker:
     """Starts a session after service.session_start_s of running and ends it after
     service.session_end_s without running or walking; greets and sums up with Cues."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, greeting_note: str = "") -> None:
+        """`greeting_note`: said after the greeting (the demo runner's short warm-up)."""
+        self._greeting_note = greeting_note
         self._start_s = settings.session_start_s
         self._end_s = settings.session_end_s
         self._runner = settings.runner_profile.strip()
@@ -136,6 +142,8 @@ class SessionTracker:
         self._run_in = []
         text = f"Hi {self._runner}!" if self._runner else "Hi!"
         text += " I'm your running coach. I'll watch your form and speak up now and then."
+        if self._greeting_note:
+            text += " " + self._greeting_note
         return [Cue(update.t, GREETING_ID, text, "greeting", priority=100)]
 
     def _end(self, t_end: float, t_now: float) -> Cue:
@@ -169,7 +177,10 @@ def summarize(
         "improved": improved,
         "work_on": work_on[0] if work_on else None,
     }
-    summary["text"] = _say_summary(duration, summary["cadence_spm"], improved, work_on)
+    judged = len(strides) >= MIN_JUDGED_STRIDES and any(
+        name in medians for name, metric in METRICS.items() if metric.advice
+    )
+    summary["text"] = _say_summary(duration, summary["cadence_spm"], improved, work_on, judged)
     return summary
 
 
@@ -183,7 +194,9 @@ def _series(strides: Sequence[Stride]) -> dict[str, list[float]]:
 
 
 def _improved(series: dict[str, list[float]], cued: set[str]) -> list[str]:
-    """Metrics whose last third is reliably better than their first third, cued ones first."""
+    """Metrics whose last third is better than their first third by more than the measurement's
+    own spread (SPREADS standard errors of the difference of means, counting a rolling mean's
+    steps once) and more than the metric's resolution; cued ones first."""
     gains: list[tuple[bool, float, str]] = []
     for name, values in series.items():
         n = len(values) // 3
@@ -192,16 +205,23 @@ def _improved(series: dict[str, list[float]], cued: set[str]) -> list[str]:
             continue
         early = [b for v in values[:n] if (b := metric.badness(v, name in cued)) is not None]
         late = [b for v in values[-n:] if (b := metric.badness(v, name in cued)) is not None]
-        if not early or not late:
+        if len(early) < MIN_WINDOW or len(late) < MIN_WINDOW:
             continue
-        gain = statistics.median(early) - statistics.median(late)
-        # Median of n values: standard error about 1.25 sigma / sqrt(n).
-        noise = 1.25 * math.sqrt((statistics.pvariance(early) + statistics.pvariance(late)) / n)
-        relevant = max(abs(statistics.median(early)), 1e-9)
-        if gain > 2.0 * noise and gain > 0.05 * relevant:
-            gains.append((name in cued, gain / relevant, name))
+        gain = statistics.fmean(early) - statistics.fmean(late)
+        if gain > max(
+            SPREADS * _standard_error(early, late, metric.steps_averaged), metric.resolution
+        ):
+            gains.append((name in cued, gain / max(metric.resolution, 1e-9), name))
     gains.sort(reverse=True)
     return [name for _, _, name in gains]
+
+
+def _standard_error(early: Sequence[float], late: Sequence[float], steps_averaged: int) -> float:
+    """Of the difference of the two means; a rolling mean's neighbours are one sample."""
+    independent = [max(1.0, len(w) / steps_averaged) for w in (early, late)]
+    return math.sqrt(
+        statistics.variance(early) / independent[0] + statistics.variance(late) / independent[1]
+    )
 
 
 def _work_on(
@@ -230,19 +250,22 @@ def _say_summary(
     cadence: Optional[float],
     improved: list[str],
     work_on: Optional[tuple[str, str]],
+    judged: bool,
 ) -> str:
+    """What the summary says; praise only for what was measured (`judged`: enough strides)."""
     minutes = round(duration_s / 60)
     length = f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else "a short run"
-    parts = [f"Well done: {length}"]
     if cadence:
-        parts[0] += f" at {cadence:.0f} steps a minute"
-    parts[0] += "."
+        length += f" at {cadence:.0f} steps a minute"
+    if not judged and work_on is None and not improved:
+        return f"That was {length}. I could not see enough of your steps to judge your form."
+    parts = [f"Well done: {length}."]
     said_improved = [w for m in improved if (w := METRICS[m].improved)][:2]
     if said_improved:
         parts.append("As you went, " + " and ".join(said_improved) + ".")
     if work_on is not None:
         words = work_on[1]
         parts.append(f"Next time, work on this: {words[:1].lower() + words[1:]}.")
-    else:
+    elif judged:
         parts.append("Your form held well; next time, keep that same easy rhythm.")
     return " ".join(parts)

@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Callable, Optional
 
 from coachd.capture import FrameSource, open_source
-from coachd.capture.open import source_probe
+from coachd.capture.open import DEMO_FIX_AT_S, is_demo, source_probe
 from coachd.chain import CoachingChain
 from coachd.coach import CueEngine, load_packs
 from coachd.coach.coaching import Coaching
@@ -35,6 +35,7 @@ from coachd.service.health import ComponentHealth, HealthServer, Metrics
 from coachd.service.listeners import (
     MetricsListener,
     RecorderListener,
+    SessionSavedNotice,
     SpeakerListener,
     StoreListener,
 )
@@ -42,7 +43,7 @@ from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
 from coachd.service.store import DB_NAME, keep_files_private, state_directory
 from coachd.service.store_writer import StoreWriter
-from coachd.settings import LoadedSettings
+from coachd.settings import LoadedSettings, Settings
 from coachd.speech import Speaker
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,16 @@ log = logging.getLogger(__name__)
 SettingsLoader = Callable[[], LoadedSettings]
 # At stop, time to write what waits for the database (TimeoutStopSec is 15 s).
 STORE_CLOSE_S = 4.0
+# At stop mid-session, time to say the summary (with the above, inside TimeoutStopSec).
+SUMMARY_SPEAK_S = 8.0
+# The demo runner's warm-up: long enough for a baseline, short enough for a first minute.
+DEMO_WARMUP_S = 10.0
+DEMO_NOTICE = (
+    f"demo: no camera found, so this is the demo runner. It overstrides, and (scripted) lands "
+    f"under its hips from {DEMO_FIX_AT_S:.0f} s on. Demo warm-up: {DEMO_WARMUP_S:.0f} s "
+    "instead of a minute."
+)
+DEMO_GREETING = f"This is a demo, with a {DEMO_WARMUP_S:.0f} second warm-up instead of a minute."
 
 
 @dataclass(frozen=True)
@@ -73,9 +84,11 @@ class Daemon:
         self._notifier = Notifier.from_environment()
 
         pack = load_packs(self.settings.engine)  # a broken pack stops the start here
-        self._engine = CueEngine(self.settings.engine, pack)
         keep_files_private()
         source = self._first_source()  # before the slow parts: a bad source exits at once
+        self._demo = is_demo(self.settings.camera.source, source)
+        self.settings = self._for_demo(self.settings)
+        self._engine = CueEngine(self.settings.engine, pack)
         self._state_dir = state_directory(self.settings.service)
         # Coaching never waits on storage: an unusable folder or database is reported
         # and retried by the writer, which creates the folder (0700) when it can.
@@ -106,9 +119,8 @@ class Daemon:
         self._source_name = source.describe() if source else redact(self.settings.camera.source)
         fps = source.nominal_fps if source else float(self.settings.camera.fps)
         self._tracker = create_tracker(self.settings.pose, fps=fps)
-        coaching = Coaching(
-            self._engine, SessionTracker(self.settings.service), self._start_engine_session
-        )
+        sessions = SessionTracker(self.settings.service, DEMO_GREETING if self._demo else "")
+        coaching = Coaching(self._engine, sessions, self._start_engine_session)
         self._chain = CoachingChain(GaitAnalyzer(self.settings.gait, fps=fps), coaching)
         store = StoreListener(self._store, self.settings.service.runner_profile)
         self._chain.add_listener(store)
@@ -121,6 +133,9 @@ class Daemon:
         self._chain.add_listener(MetricsListener(self.metrics, self._health))
         self._said = SpeakerListener(self._speaker, print_cues=not options.quiet)
         self._chain.add_listener(self._said)
+        if not options.quiet:
+            notice = SessionSavedNotice(lambda: store.session_key, self._page_url())
+            self._chain.add_listener(notice)
         self._pipeline = LivePipeline(
             source,
             reopen=self._open_source,
@@ -131,6 +146,22 @@ class Daemon:
             probe=source_probe(self.settings.camera.source),
             on_rate=self._on_rate,
         )
+
+    def _for_demo(self, settings: Settings) -> Settings:
+        """The demo runner's settings: a short warm-up, so the first minute coaches."""
+        if not self._demo:
+            return settings
+        engine = settings.engine.model_copy(update={"warmup_s": DEMO_WARMUP_S})
+        return settings.model_copy(update={"engine": engine})
+
+    def _page_url(self) -> Optional[str]:
+        """The live server's address (sessions are at /sessions/N), or None when it is off."""
+        service = self.settings.service
+        if not service.http_port:
+            return None
+        host = "127.0.0.1" if service.http_host in ("0.0.0.0", "::", "") else service.http_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{service.http_port}"
 
     def _open_source(self) -> FrameSource:
         return open_source(self.settings.camera.source, self.settings.camera, realtime=True)
@@ -198,6 +229,8 @@ class Daemon:
             self._health.start()
         self._pipeline.start()
         log.info("coaching from %s", self._source_name)
+        if self._demo and not self._options.quiet:
+            print(DEMO_NOTICE, flush=True)
         self._notifier.ready(f"waiting for a runner on {self._source_name}")
         ping_every = self._notifier.watchdog_interval() or 1.0
         next_ping = 0.0
@@ -278,21 +311,21 @@ class Daemon:
         """SIGHUP: new settings and cue packs; a bad file is reported and the running ones stay."""
         self._notifier.reloading()
         try:
-            loaded = self._load()
-            pack = load_packs(loaded.settings.engine)
+            settings = self._for_demo(self._load().settings)
+            pack = load_packs(settings.engine)
         except CoachdError as exc:
             log.error("reload refused, keeping the running settings: %s", exc)
             self._notifier.ready("reload refused: " + str(exc)[:150])
             return
-        self._chain.reload(loaded.settings.engine, pack)
+        self._chain.reload(settings.engine, pack)
         restart_needed = [
             section
             for section in ("camera", "pose", "service")
-            if getattr(loaded.settings, section) != getattr(self.settings, section)
+            if getattr(settings, section) != getattr(self.settings, section)
         ]
         if restart_needed:
             log.warning("changed [%s] settings take effect at restart", ", ".join(restart_needed))
-        self.settings = loaded.settings
+        self.settings = settings
         log.info("settings and cue packs reloaded")
         self._notifier.ready("settings reloaded")
 
@@ -304,10 +337,11 @@ class Daemon:
         if self._health is not None:
             self._health.set_stopping()
         self._pipeline.stop(timeout=0.8)
-        if ended:
-            self._chain.finish(time.monotonic())
+        summing_up = self._chain.in_session
+        # The runner hears and reads their summary whether the source ended or they stopped.
+        self._chain.finish(time.monotonic())
         self._chain.abandon()
-        self._speaker.close(finish_current=True, timeout=5.0 if ended else 0.8)
+        self._speaker.close(finish_current=True, timeout=SUMMARY_SPEAK_S if summing_up else 0.8)
         if self._health is not None:
             self._health.stop()
         self._tracker.close()
@@ -318,7 +352,7 @@ class Daemon:
         snapshot = self._pipeline.snapshot()
         if not self._options.quiet and sys.stderr.isatty():
             print(file=sys.stderr)
-        print(self._summary_line(snapshot, ended))
+        log.info("%s", self._summary_line(snapshot, ended))  # for the operator, not the runner
         return 0
 
     def _summary_line(self, s: PipelineSnapshot, ended: bool) -> str:

@@ -51,6 +51,32 @@ class StoreListener(ChainListener):
         self.session_key = None
 
 
+class SessionSavedNotice(ChainListener):
+    """After a session's summary, one line saying where it was saved and how to see it
+    (add it after the StoreListener whose `session_key` it reads)."""
+
+    def __init__(self, session_key: Callable[[], Optional[int]], page_url: Optional[str]):
+        self._session_key = session_key
+        self._page_url = page_url  # the live server's address, None when it is off
+        self._key: Optional[int] = None
+
+    def session_started(self, t0: float, program: str) -> None:
+        self._key = self._session_key()
+
+    def session_ended(self, summary: Mapping[str, Any], retro: Optional[RetroProgress]) -> None:
+        if self._key is not None:
+            print(saved_notice(self._key, self._page_url), flush=True)
+        self._key = None
+
+
+def saved_notice(session: int, page_url: Optional[str]) -> str:
+    """ "session N saved: ..." with the command that writes its report and its page."""
+    line = f"session {session} saved: coachd report {session}"
+    if page_url:
+        line += f", or open {page_url.rstrip('/')}/sessions/{session}"
+    return line
+
+
 class RecorderListener(ChainListener):
     """A video per session, named by the session's key in the store (so add it after the
     StoreListener that `session_key` reads)."""
