@@ -6,6 +6,7 @@ every phrase can be pre-rendered; time comes from the caller, never the wall clo
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
@@ -167,6 +168,15 @@ def cadence_start(target_spm: float, clicks: bool) -> str:
     """The block's first words: its target in steps a minute, said once."""
     how = "in time with the clicks" if clicks else "slightly quicker, lighter steps"
     return f"Cadence block: {target_spm:.0f} steps a minute, {how}."
+
+
+_TARGET_WORDS = re.compile(r"^Cadence block: (\d+) steps a minute")
+
+
+def cadence_target(text: str) -> Optional[float]:
+    """The target a cadence block's first words said (for reports), or None."""
+    match = _TARGET_WORDS.match(text)
+    return float(match.group(1)) if match else None
 
 
 CADENCE_QUICKER = "A touch quicker."

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Callable, Optional
@@ -41,6 +42,7 @@ from coachd.service.listeners import (
 )
 from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
+from coachd.service.report import session_page
 from coachd.service.store import DB_NAME, keep_files_private, state_directory
 from coachd.service.store_writer import StoreWriter
 from coachd.settings import LoadedSettings, Settings
@@ -105,6 +107,7 @@ class Daemon:
                 self.metrics,
                 frames_flowing=self._frames_flowing,
                 components=self._component_health,
+                pages=partial(session_page, self._state_dir / DB_NAME),
             )
         cache_dir = Path(self.settings.speech.cache_dir or self._state_dir / "voice-cache")
         # The daemon prints every cue as it is decided, so the speaker's printed fallback

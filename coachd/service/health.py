@@ -336,6 +336,7 @@ class HealthServer:
         port: Optional[int] = None,
         components: Optional[ComponentsReader] = None,
         limits: HttpLimits = HttpLimits(),
+        pages: Optional[Callable[[str], Optional[tuple[int, str]]]] = None,
     ) -> None:
         """`frames_flowing` decides /healthz; without it, mark_frame() calls within
         service.health_stale_s do. `components` (camera, pose, audio, store) are reported
@@ -353,6 +354,7 @@ class HealthServer:
         self._last_frame: Optional[float] = None
         self._stopping = False
         self._serving: Optional[_Serving] = None
+        self.pages = pages  # path -> (status, HTML) for the pages it knows (/sessions), or None
 
     def mark_frame(self, t: Optional[float] = None) -> None:
         """A frame went through the pipeline (t: its time.monotonic(), default now)."""
@@ -658,6 +660,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/":
             text = b"coachd: /healthz (200 while frames flow), /metrics (Prometheus)\n"
             self._send(HTTPStatus.OK, "text/plain; charset=utf-8", text)
+        elif owner.pages is not None and (page := owner.pages(path)) is not None:
+            self._send(HTTPStatus(page[0]), "text/html; charset=utf-8", page[1].encode())
         else:
             self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
 
