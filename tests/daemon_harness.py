@@ -223,6 +223,7 @@ def start_daemon(
     settings: Sequence[str] = (),
     watchdog_usec: Optional[int] = 2_000_000,
     speech_env: Optional[dict[str, str]] = None,
+    quiet: bool = True,
 ) -> DaemonProcess:
     """`coachd run --source SOURCE` with its own state dir, config and port, started as
     systemd starts a Type=notify service with WatchdogSec. Speech is off unless `speech_env`
@@ -241,7 +242,7 @@ def start_daemon(
         "--source",
         source,
         *(["--no-speech"] if speech_env is None else []),
-        "--quiet",
+        *(["--quiet"] if quiet else []),
         "--speech-log",
         str(speech_log),
         "--set",
