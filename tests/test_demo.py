@@ -13,7 +13,7 @@ from daemon_harness import require_synthetic, start_daemon, wait_until
 from landmark_streams import landmark_run
 
 from coachd.capture.camera import video_devices
-from coachd.capture.open import DEMO_FIX_AT_S, DEMO_SOURCE
+from coachd.capture.open import DEMO_FIX_AT_S, DEMO_REACTION_S, DEMO_SOURCE
 from coachd.coach import CueEngine, load_packs
 from coachd.coach.coaching import Coaching
 from coachd.coach.sessions import SessionTracker
@@ -25,24 +25,35 @@ from coachd.settings import EngineSettings, GaitSettings, ServiceSettings
 FIRST_MINUTE_S = 60.0
 
 
-def test_the_demo_runner_is_told_fixes_it_and_is_praised_in_the_first_minute() -> None:
-    """The coaching the demo's frames get, at every frame (so it holds on a busy machine too;
-    `coachd run` may track fewer of them, README 'What you see and hear' shows a real run)."""
+def _coach_demo(spec: str) -> list[tuple[str, str, float]]:
+    """(kind, cue id, seconds from the first frame) of what the demo's frames are told, at
+    every frame (so it holds on a busy machine too: `coachd run` may track fewer of them;
+    README 'What you see and hear' shows a real run)."""
     settings = EngineSettings(warmup_s=DEMO_WARMUP_S)
     engine = CueEngine(settings, load_packs(settings))
     coaching = Coaching(engine, SessionTracker(ServiceSettings()))
     gait = GaitAnalyzer(GaitSettings(), 30.0)
-    run = landmark_run(f"{DEMO_SOURCE}&seconds={FIRST_MINUTE_S:g}", noise_px=2.0)
+    run = landmark_run(spec, noise_px=2.0)
     start = run.frames[0].t
     cues: list[Cue] = []
     for frame in run.frames:
         cues += coaching.update(gait.update(frame)).cues
-    said = [(c.kind, c.cue_id, round(c.t_emit - start, 1)) for c in cues if c.kind != "greeting"]
-    told = [t for kind, cue_id, t in said if (kind, cue_id) == ("correction", "overstride")]
-    praised = [t for kind, cue_id, t in said if (kind, cue_id) == ("praise", "overstride")]
-    assert told and told[0] < DEMO_FIX_AT_S, said
-    assert praised and DEMO_FIX_AT_S < praised[0] < FIRST_MINUTE_S, said
-    assert [kind for kind, _, _ in said] == ["correction", "praise"], said
+    return [(c.kind, c.cue_id, c.t_emit - start) for c in cues if c.kind != "greeting"]
+
+
+def test_the_demo_runner_is_told_fixes_it_and_is_praised_in_the_first_minute() -> None:
+    seconds = f"&seconds={FIRST_MINUTE_S:g}"
+    untold = _coach_demo(DEMO_SOURCE + seconds)
+    told = [t for kind, cue_id, t in untold if (kind, cue_id) == ("correction", "overstride")]
+    assert told and told[0] + DEMO_REACTION_S < DEMO_FIX_AT_S, untold
+    # The daemon has the runner fix it DEMO_REACTION_S after the correction: the same here.
+    fix_at = told[0] + DEMO_REACTION_S
+    said = _coach_demo(re.sub(r"fix_at=[\d.]+", f"fix_at={fix_at:.2f}", DEMO_SOURCE) + seconds)
+    assert [(kind, cue_id) for kind, cue_id, _ in said] == [
+        ("correction", "overstride"),
+        ("praise", "overstride"),
+    ], said
+    assert said[0][2] == told[0] and fix_at < said[1][2] < FIRST_MINUTE_S, said
 
 
 @pytest.mark.timeout(240)
@@ -71,3 +82,20 @@ def test_coachd_run_without_a_camera_coaches_the_demo_runner_and_says_where_it_s
     saved = f"session 1 saved: coachd report 1, or open http://127.0.0.1:{daemon.port}/sessions/1"
     assert saved in out and out.index(saved) > summary, out
     assert "frames tracked" not in out, "the operator's figures go to the log, not the runner"
+
+
+def test_the_demo_source_fixes_its_runner_after_being_told() -> None:
+    require_synthetic()
+    from coachd.capture.open import open_synthetic
+    from coachd.capture.synthetic import SyntheticSource
+
+    source = open_synthetic(DEMO_SOURCE, realtime=False)
+    assert isinstance(source, SyntheticSource)
+    with source:
+        for _ in range(30):
+            source.read()
+        source.fix_after(DEMO_REACTION_S)
+        assert source.params.fix_at == pytest.approx(1.0 + DEMO_REACTION_S)
+        source.fix_after(30.0)  # told again later: the earlier fix stands
+        assert source.params.fix_at == pytest.approx(1.0 + DEMO_REACTION_S)
+        assert source.model.params.at(5.0).overstride < source.params.overstride

@@ -28,9 +28,11 @@ log = logging.getLogger(__name__)
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 SYNTHETIC_PREFIX = "synthetic:"
 NO_CAMERA_NOTICE = "no camera found: coaching the demo runner instead"
-# The demo runner for a first run without a camera: it overstrides (the coach's top cue) and,
-# scripted, lands under its hips from 30 s on, so the first minute shows a cue and its praise.
-DEMO_FIX_AT_S = 30.0
+# The demo runner for a first run without a camera: it overstrides (the coach's top cue) and
+# lands under its hips DEMO_REACTION_S after the coach's first correction (the daemon tells it,
+# `SyntheticSource.fix_after`), or at DEMO_FIX_AT_S if no correction came by then.
+DEMO_REACTION_S = 3.0
+DEMO_FIX_AT_S = 50.0
 DEMO_SOURCE = f"{SYNTHETIC_PREFIX}?overstride=0.35&fix_at={DEMO_FIX_AT_S:g}"
 
 _ROTATIONS = {

@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Callable, Optional
 
 from coachd.capture import FrameSource, open_source
-from coachd.capture.open import DEMO_FIX_AT_S, is_demo, source_probe
+from coachd.capture.open import DEMO_REACTION_S, is_demo, source_probe, synthetic_source_class
 from coachd.chain import CoachingChain
 from coachd.coach import CueEngine, load_packs
 from coachd.coach.coaching import Coaching
@@ -34,6 +34,7 @@ from coachd.pose import create_tracker
 from coachd.redact import redact
 from coachd.service.health import ComponentHealth, HealthServer, Metrics
 from coachd.service.listeners import (
+    DemoRunnerListener,
     MetricsListener,
     RecorderListener,
     SessionSavedNotice,
@@ -58,9 +59,9 @@ SUMMARY_SPEAK_S = 8.0
 # The demo runner's warm-up: long enough for a baseline, short enough for a first minute.
 DEMO_WARMUP_S = 10.0
 DEMO_NOTICE = (
-    f"demo: no camera found, so this is the demo runner. It overstrides, and (scripted) lands "
-    f"under its hips from {DEMO_FIX_AT_S:.0f} s on. Demo warm-up: {DEMO_WARMUP_S:.0f} s "
-    "instead of a minute."
+    "demo: no camera found, so this is the demo runner. It overstrides and, scripted, lands "
+    f"under its hips {DEMO_REACTION_S:.0f} s after the coach tells it. "
+    f"Demo warm-up: {DEMO_WARMUP_S:.0f} s instead of a minute."
 )
 DEMO_GREETING = f"This is a demo, with a {DEMO_WARMUP_S:.0f} second warm-up instead of a minute."
 
@@ -136,6 +137,8 @@ class Daemon:
         self._chain.add_listener(MetricsListener(self.metrics, self._health))
         self._said = SpeakerListener(self._speaker, print_cues=not options.quiet)
         self._chain.add_listener(self._said)
+        if self._demo and isinstance(source, synthetic_source_class()):
+            self._chain.add_listener(DemoRunnerListener(source.fix_after, DEMO_REACTION_S))
         if not options.quiet:
             notice = SessionSavedNotice(lambda: store.session_key, self._page_url())
             self._chain.add_listener(notice)

@@ -77,6 +77,21 @@ def saved_notice(session: int, page_url: Optional[str]) -> str:
     return line
 
 
+class DemoRunnerListener(ChainListener):
+    """The demo runner (no camera) fixes its form `reaction_s` after the coach's first
+    correction: scripted, so a first run shows a cue and its praise."""
+
+    def __init__(self, fix_after: Callable[[float], None], reaction_s: float) -> None:
+        self._fix_after = fix_after
+        self._reaction_s = reaction_s
+        self._told = False
+
+    def cue_decided(self, cue: Cue) -> None:
+        if cue.kind == "correction" and not self._told:
+            self._told = True
+            self._fix_after(self._reaction_s)
+
+
 class RecorderListener(ChainListener):
     """A video per session, named by the session's key in the store (so add it after the
     StoreListener that `session_key` reads)."""

@@ -101,6 +101,14 @@ class SyntheticSource(FrameSource):
     def from_spec(cls, spec: str, realtime: bool = False) -> SyntheticSource:
         return cls(parse_spec(spec), realtime)
 
+    def fix_after(self, delay_s: float) -> None:
+        """The runner's faults go `delay_s` after the newest frame (a demo runner who was
+        told); an earlier `fix_at` stands. Safe to call from another thread."""
+        fix_at = self._seq / self.params.fps + delay_s
+        if self.params.fix_at is None or fix_at < self.params.fix_at:
+            self.params = dataclasses.replace(self.params, fix_at=fix_at)
+            self.model.params = self.params
+
     # -- frames ---------------------------------------------------------------------------
     def render(self, t: float) -> np.ndarray:
         """The image (BGR) at simulation time t."""
