@@ -79,7 +79,11 @@ def db(tmp_path: Path) -> tuple[Path, dict[str, int]]:
                 "shoulder_sway_ratio": 0.4,
             },
             2,
-            {"improved": ["overstride_ratio"], "work_on": "overstride"},
+            {
+                "improved": ["overstride_ratio"],
+                "work_on": "overstride",
+                "work_on_text": "Land <under> your hips",
+            },
         ),
         "anon": _session(
             store, "", 0.5, {"cadence_spm": 172.0, "shoulder_sway_ratio": 0.1}, 0, view="front"
@@ -196,6 +200,7 @@ def test_the_live_server_serves_the_sessions_pages(db: tuple[Path, dict[str, int
             assert reply.headers["Content-Type"].startswith("text/html")
         for sid in ids.values():
             assert f'href="/sessions/{sid}"' in listing
+        assert "Land &lt;under&gt; your hips" in listing and ">overstride<" not in listing
         with urllib.request.urlopen(f"{base}/sessions/{ids['ana_new']}", timeout=30) as reply:
             page = reply.read().decode()
         _self_contained(page)

@@ -176,6 +176,7 @@ def summarize(
         "cues": dict(said),
         "improved": improved,
         "work_on": work_on[0] if work_on else None,
+        "work_on_text": work_on[1] if work_on else None,  # its words, for reports
     }
     judged = len(strides) >= MIN_JUDGED_STRIDES and any(
         name in medians for name, metric in METRICS.items() if metric.advice

@@ -271,11 +271,13 @@ def _work_on_words(summary: Mapping[str, object], cues: Sequence[StoredCue]) -> 
     work_on = summary.get("work_on")
     if not work_on:
         return None
+    if summary.get("work_on_text"):
+        return str(summary["work_on_text"])
     said = [c.text for c in cues if c.cue_id == work_on and c.kind == "correction"]
     if said:
         return said[-1]
     metric = METRICS.get(str(work_on))
-    return metric.advice if metric and metric.advice else label(str(work_on))
+    return metric.advice if metric else None  # never a bare cue id
 
 
 def _evidence(record: SessionRecord, name: str) -> str:
