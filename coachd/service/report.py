@@ -95,7 +95,7 @@ def render_sessions_html(store: Optional[SessionStore], limit: int = 100) -> str
         cadence = summary.get("cadence_spm")
         rows.append(
             f'<tr><td><a href="/sessions/{row.id}">{row.id}</a></td>'
-            f"<td>{html.escape(_when(row.started))}</td>"
+            f"<td>{time.strftime('%d %b %H:%M', time.localtime(row.started))}</td>"
             f"<td>{html.escape(_duration(row.duration_s) if row.ended else 'unfinished')}</td>"
             f"<td>{html.escape(row.runner or '')}</td>"
             f"<td>{'' if not cadence else f'{float(cadence):.0f}'}</td>"
