@@ -50,9 +50,8 @@ class PgServer:
             owner = pwd.getpwnam("postgres")
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
         os.chmod(self.root, 0o755)
-        self._run(
-            "initdb", "-D", str(self.data), "-A", "trust", "-U", self.role, "--no-sync", "-E", "UTF8"
-        )
+        initdb = ["-D", str(self.data), "-A", "trust", "-U", self.role, "--no-sync"]
+        self._run("initdb", *initdb, "-E", "UTF8")
 
     @property
     def url(self) -> str:

@@ -57,11 +57,13 @@ class KioskFleet:
             if self._server is not None
             else None
         )
+        self._configured_key = settings.runners.key
+        self._state_dir = state_dir
+        self._key: Optional[bytes] = None
         self._qr: Optional[QrSignIn] = None
         if settings.runners.qr_sign_in:
-            key = load_key(settings.runners.key, state_dir)
             directory = RunnerDirectory(self._open_local, self._server)
-            self._qr = QrSignIn(key, directory, self.signed_in, self._signed_in)
+            self._qr = QrSignIn(self._hash_key, directory, self.signed_in, self._signed_in)
         self._on_sign_in: Callable[[RunnerProfile], None] = lambda profile: None
 
     @property
@@ -95,6 +97,13 @@ class KioskFleet:
             self._qr.close()
         if self._uploader is not None:
             self._uploader.close(timeout=UPLOAD_CLOSE_S)
+
+    def _hash_key(self) -> bytes:
+        """(The QR reader's thread.) Loaded at the first code shown: an unwritable state
+        folder must not keep the kiosk from coaching. OSError, ConfigError."""
+        if self._key is None:
+            self._key = load_key(self._configured_key, self._state_dir)
+        return self._key
 
     def _open_local(self) -> SessionStore:
         return SessionStore(self._db, recover=False)

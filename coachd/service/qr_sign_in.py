@@ -18,6 +18,7 @@ import numpy as np
 
 from coachd.chain import ChainListener
 from coachd.coach.programs import RetroProgress
+from coachd.errors import ConfigError
 from coachd.messages import GaitUpdate, TrackedFrame
 from coachd.service.runners import RunnerDirectory, RunnerProfile, SignedIn, runner_key
 
@@ -33,7 +34,7 @@ class QrSignIn(ChainListener):
 
     def __init__(
         self,
-        key: bytes,
+        key: Callable[[], bytes],
         directory: RunnerDirectory,
         signed_in: SignedIn,
         on_sign_in: Callable[[RunnerProfile], None],
@@ -102,9 +103,9 @@ class QrSignIn(ChainListener):
 
     def _sign_in(self, text: str) -> None:
         try:
-            profile = self._directory.sign_in(runner_key(self._key, text))
-        except sqlite3.Error as exc:
-            log.error("a runner showed a QR code but no history could be read: %s", exc)
+            profile = self._directory.sign_in(runner_key(self._key(), text))
+        except (sqlite3.Error, OSError, ConfigError) as exc:
+            log.error("a runner showed a QR code but could not be signed in: %s", exc)
             return
         self._last_code = text
         self._signed_in.set(profile)
