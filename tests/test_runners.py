@@ -49,3 +49,28 @@ def test_the_synthetic_runner_holds_up_a_code_for_its_first_seconds() -> None:
     assert (params.qr, params.qr_seconds) == ("member 4711", 3.0)
     with pytest.raises(SourceSpecError, match="qr='' is not allowed; qr must be 1 to 200"):
         parse_spec("synthetic:?qr=")
+
+
+def test_a_known_runners_baseline_comes_with_them_and_shortens_the_warm_up() -> None:
+    from coachd.coach import CueEngine, load_packs
+    from coachd.messages import GaitUpdate
+    from coachd.settings import EngineSettings
+
+    settings = EngineSettings(warmup_s=60.0)
+    engine = CueEngine(settings, load_packs(settings))
+
+    def run_for(seconds: float) -> None:
+        t = 0.0
+        while t < seconds:
+            t += 0.5
+            engine.update(GaitUpdate(t, "running", "side-right"), now=t)
+
+    engine.reset(baseline={"cadence_spm": 171.5})
+    assert engine.baseline.get("cadence_spm") == 171.5
+    assert engine.baseline.get("trunk_lean_deg") is None  # learned afresh
+    run_for(25.0)
+    assert engine.warm and engine.baseline.get("cadence_spm") == 171.5
+    engine.reset()
+    assert engine.baseline.get("cadence_spm") is None
+    run_for(25.0)
+    assert not engine.warm

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
 from coachd.commands import Command
-from coachd.commands.sessions import add_database_argument, database_errors, open_database
+from coachd.commands.sessions import add_database_argument, history_errors, open_history
 from coachd.errors import UsageError
 
 # Earlier sessions of the same runner shown in the comparison.
@@ -23,13 +24,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from coachd.service.report import render_report
 
-    store = open_database(args)
-    with database_errors(store.path):
+    store = open_history(args)
+    with history_errors(store):
         try:
             if args.session == "last":
                 newest = store.list_sessions(limit=1)
                 if not newest:
-                    raise UsageError(f"no sessions in {store.path} yet")
+                    raise UsageError(f"no sessions in {store.where} yet")
                 session_id = newest[0].id
             else:
                 try:
@@ -42,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
                 record = store.load_session(session_id)
             except LookupError:
                 raise UsageError(
-                    f"no session {session_id} in {store.path}; `coachd sessions list` shows them"
+                    f"no session {session_id} in {store.where}; `coachd sessions list` shows them"
                 ) from None
             history = []
             if record.row.runner:
@@ -52,6 +53,10 @@ def _run(args: argparse.Namespace) -> int:
                     if r.started < record.row.started
                 ][:HISTORY_SESSIONS]
                 history = [store.load_session(r.id) for r in reversed(earlier)]
+                runner = store.find_runner(record.row.runner)
+                if runner is not None:  # known by QR code: their name, never the hash
+                    named = dataclasses.replace(record.row, runner=runner.name)
+                    record = dataclasses.replace(record, row=named)
         finally:
             store.close()
     page = render_report(record, history)

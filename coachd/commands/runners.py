@@ -102,6 +102,21 @@ def _list(args: argparse.Namespace, history: Union[ServerStore, SessionStore]) -
     return 0
 
 
+def _forget_here_too(args: argparse.Namespace, row: RunnerRow) -> None:
+    """This kiosk's own copy (its upload queue) goes as well."""
+    settings = settings_from_args(args).settings
+    path = state_directory(settings.service, reading=True) / DB_NAME
+    if not path.is_file():
+        return
+    local = SessionStore(path, recover=False)
+    try:
+        with history_errors(local):
+            gone = local.forget_runner(row.runner)
+    finally:
+        local.close()
+    print(f"and with {gone} session(s) in {path}")
+
+
 def _run(args: argparse.Namespace) -> int:
     wanted = _ACTIONS[args.action]
     if len(args.names) != wanted:
@@ -121,6 +136,8 @@ def _run(args: argparse.Namespace) -> int:
                 return 0
             gone = history.forget_runner(row.runner)
             print(f"runner {row.name!r} forgotten with {gone} session(s) in {history.where}")
+            if isinstance(history, ServerStore):
+                _forget_here_too(args, row)
             return 0
     finally:
         history.close()

@@ -41,7 +41,7 @@ from coachd.service.listeners import (
 )
 from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
-from coachd.service.runners import RunnerProfile
+from coachd.service.runners import BASELINE_STATE, RunnerProfile
 from coachd.service.store import DB_NAME, keep_files_private, state_directory
 from coachd.service.store_writer import StoreWriter
 from coachd.settings import LoadedSettings
@@ -115,7 +115,9 @@ class Daemon:
         coaching = Coaching(self._engine, sessions, self._start_engine_session)
         self._chain = CoachingChain(GaitAnalyzer(self.settings.gait, fps=fps), coaching)
         profile = self.settings.service.runner_profile
-        store = StoreListener(self._store, lambda: self._fleet.runner(profile))
+        store = StoreListener(
+            self._store, lambda: self._fleet.runner(profile), lambda: self._engine.baseline.values
+        )
         self._store_listener = store
         self._chain.add_listener(store)
         if self._fleet.qr_listener is not None:
@@ -360,7 +362,9 @@ class Daemon:
         history = [(date.fromtimestamp(started), minutes) for started, minutes in sessions]
         state = known.program_state.get("retro")
         retro = RetroProgress(**state) if state else None
-        self._engine.reset(history=history, today=date.today(), retro=retro)
+        carried = known.program_state.get(BASELINE_STATE) or {}
+        baseline = {k: float(v) for k, v in carried.items() if isinstance(v, (int, float))}
+        self._engine.reset(history=history, today=date.today(), retro=retro, baseline=baseline)
 
     def _runner_signed_in(self, profile: RunnerProfile) -> None:
         """(The QR reader's thread.) A runner who shows their code after their session began:

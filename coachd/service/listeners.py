@@ -17,6 +17,7 @@ from coachd.coach.programs import RetroProgress
 from coachd.messages import Cue, GaitUpdate, Stride, TrackedFrame
 from coachd.service.health import HealthServer, Metrics
 from coachd.service.recording import SessionRecorder
+from coachd.service.runners import BASELINE_STATE
 from coachd.service.store_writer import StoreWriter
 from coachd.speech import Speaker
 
@@ -25,10 +26,17 @@ class StoreListener(ChainListener):
     """Sessions, their strides, cues and summaries into the store writer's queue; the
     runner's retro progress after each session."""
 
-    def __init__(self, store: StoreWriter, runner: Callable[[], str]) -> None:
-        """`runner` says whom a session starting now is filed under."""
+    def __init__(
+        self,
+        store: StoreWriter,
+        runner: Callable[[], str],
+        baseline: Callable[[], Mapping[str, float]] = dict,
+    ) -> None:
+        """`runner` says whom a session starting now is filed under; `baseline` what the
+        session settled on, kept for the runner's next session."""
         self._store = store
         self._runner = runner
+        self._baseline = baseline
         self._session_runner = ""
         self.session_key: Optional[int] = None
 
@@ -54,6 +62,9 @@ class StoreListener(ChainListener):
         runner = self._runner() or self._session_runner
         if runner and retro is not None:
             self._store.set_program_state(runner, "retro", asdict(retro))
+        baseline = self._baseline()
+        if runner and baseline:
+            self._store.set_program_state(runner, BASELINE_STATE, baseline)
         self.session_key = None
 
 

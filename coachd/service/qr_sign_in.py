@@ -1,8 +1,9 @@
 """Hands-free sign-in: a runner holds their QR code up to the camera.
 
-A chain listener offers a frame twice a second while it matters (nobody signed in yet, or the
-first seconds of a session) to a one-slot queue; its own thread runs OpenCV's QR detector and
-signs the runner in. The tracker thread only copies a reference: the detector never delays it.
+A chain listener offers a frame twice a second while it matters (between sessions while nobody
+is signed in, and a session's first seconds) to a one-slot queue; its own thread runs OpenCV's
+QR detector and signs the runner in. The tracker thread only hands over a reference: the
+detector never delays it.
 """
 
 from __future__ import annotations
@@ -67,8 +68,11 @@ class QrSignIn(ChainListener):
     ) -> None:
         if image is None or tracked.t - self._last_sample < SAMPLE_EVERY_S:
             return
-        early = self._session_t0 is not None and tracked.t - self._session_t0 < SESSION_SIGN_IN_S
-        if self._signed_in.signed_in and not early:
+        if self._session_t0 is None:
+            wanted = not self._signed_in.signed_in  # waiting for the next runner
+        else:  # a session's first seconds only: later the detector's CPU is the pose's
+            wanted = tracked.t - self._session_t0 < SESSION_SIGN_IN_S
+        if not wanted:
             return
         self._last_sample = tracked.t
         with self._cond:

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 KEY_FILE = "runners.key"
 KEY_PREFIX = "qr-"
+# Kept beside programme progress: the baseline each session settled on, carried to the next.
+BASELINE_STATE = "baseline"
+# What a runner's next session starts from: retro drill progress and their baseline.
+CARRIED_STATES = ("retro", BASELINE_STATE)
 # Sessions kept for the weekly-load rule (the engine looks back four weeks).
 HISTORY_SESSIONS = 120
 
@@ -92,13 +96,13 @@ def profile_of(reader: HistoryReader, row: RunnerRow, now: Optional[float] = Non
         week_minutes=reader.weekly_minutes(row.runner, now),
         last_week_minutes=reader.weekly_minutes(row.runner, now, weeks_ago=1),
     )
-    retro = reader.get_program_state(row.runner, "retro")
+    states = {name: reader.get_program_state(row.runner, name) for name in CARRIED_STATES}
     return RunnerProfile(
         row.runner,
         row.name,
         recap,
         [(r.started, r.duration_s / 60.0) for r in rows],
-        {"retro": retro} if retro else {},
+        {name: state for name, state in states.items() if state},
     )
 
 

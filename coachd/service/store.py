@@ -274,6 +274,9 @@ class SessionStore(HistoryReader):
                 return []
             raise
 
+    def find_runner(self, runner: str) -> Optional[RunnerRow]:
+        return super().find_runner(runner) if self.list_runners() else None
+
     def resolve_runner(self, name: str) -> str:
         return name if not self.list_runners() else super().resolve_runner(name)
 
@@ -495,13 +498,33 @@ class SessionStore(HistoryReader):
         )
         return int(rows[0][0])
 
-    def program_states(self) -> list[tuple[str, str, str, float]]:
+    def program_states(self, after: float = 0.0) -> list[tuple[str, str, str, float]]:
+        """Programme progress saved after `after` (wall clock)."""
         return [
             (str(a), str(b), str(c), float(d))
             for a, b, c, d in self._rows(
-                "SELECT runner, program, state, updated FROM program_state"
+                "SELECT runner, program, state, updated FROM program_state WHERE updated > ?",
+                (after,),
             )
         ]
+
+    def runners_created(self, after: float = 0.0) -> list[RunnerRow]:
+        rows = self._rows(
+            "SELECT runner, name, created FROM runners WHERE created > ? ORDER BY created",
+            (after,),
+        )
+        return [RunnerRow(*r) for r in rows]
+
+    def meta_value(self, name: str, default: str = "") -> str:
+        rows = self._rows("SELECT value FROM meta WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else default
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._write(
+            "INSERT INTO meta (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional, Union
 
 from coachd.messages import Cue, Stride
 from coachd.service.health import STORE_STATES
+from coachd.service.runners import CARRIED_STATES
 from coachd.service.store import SessionStore, move_aside, quick_check
 
 log = logging.getLogger(__name__)
@@ -379,7 +380,8 @@ class StoreWriter:
         with self._lock:
             known = self._history
         sessions = [*known.sessions, *((r.started, r.duration_s / 60.0) for r in rows)]
-        states = {"retro": store.get_program_state(self._runner, "retro"), **known.program_state}
+        stored = {name: store.get_program_state(self._runner, name) for name in CARRIED_STATES}
+        states = {**stored, **known.program_state}
         return RunnerHistory(sessions[:HISTORY_SESSIONS], {k: v for k, v in states.items() if v})
 
     def _replace_corrupt(self) -> bool:

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # strides (and cues) a transaction
 RETRY_MAX_S = 30.0
+# Meta entries: the newest runner and programme progress the server has from here.
+RUNNERS_MARK = "runners_uploaded_until"
+STATES_MARK = "program_state_uploaded_until"
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,13 @@ class Uploader:
         if local is None:
             return
         source = local.source_id()
-        self._server.upload_runners(local.list_runners())
+        # Runners and progress new since the last pass only: a runner forgotten on the server
+        # must not come back from a kiosk that knew them.
+        runners_until = float(local.meta_value(RUNNERS_MARK, "0"))
+        runners = local.runners_created(runners_until)
+        self._server.upload_runners(runners)
+        if runners:
+            local.set_meta(RUNNERS_MARK, repr(runners[-1].created))
         for session in local.sessions_to_upload():
             while True:
                 batch = local.upload_batch(session, BATCH)
@@ -104,7 +113,10 @@ class Uploader:
                 local.mark_uploaded(batch)
                 if len(batch.strides) < BATCH and len(batch.cues) < BATCH:
                     break
-        self._server.upload_program_states(local.program_states())
+        states = local.program_states(float(local.meta_value(STATES_MARK, "0")))
+        self._server.upload_program_states(states)
+        if states:
+            local.set_meta(STATES_MARK, repr(max(s[3] for s in states)))
         backlog = local.upload_backlog()
         was = self.status.state
         self._set(state="ok", reason="", backlog=backlog, uploaded=time.time())
