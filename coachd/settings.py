@@ -258,7 +258,11 @@ class RunnersSettings(Section):
         description="secret for the keyed hash of runners' QR codes (the same on every kiosk of "
         "a gym); empty: a key file made in the state directory",
     )
-    qr_sign_in: StrictBool = Field(True, description="read runners' QR codes at the camera")
+    qr_sign_in: StrictBool = Field(
+        True,
+        description="read runners' QR codes at the camera (never with service.runner_profile: "
+        "that runner is the only one)",
+    )
 
 
 class Settings(BaseSettings):

@@ -19,6 +19,7 @@ from daemon_harness import (
     DaemonProcess,
     child_environment,
     coachd_command,
+    healthz_json,
     require_synthetic,
     start_daemon,
     wait_until,
@@ -115,6 +116,8 @@ def test_a_runner_signs_in_at_two_kiosks_and_the_server_keeps_one_history(
         assert wait_until(lambda: local_strides(kiosk_b) >= 3, DEADLINE_S)
         pg.stop()
         assert wait_until(lambda: kiosk_b.metric("coachd_store_server_up") == 0.0, 20.0)
+        code, health = healthz_json(kiosk_b)  # still coaching: degraded, not failing
+        assert code == 200 and health["components"]["server"]["state"] == "unreachable"  # type: ignore[index]
         during_outage = local_strides(kiosk_b)
         assert wait_until(lambda: local_strides(kiosk_b) > during_outage, DEADLINE_S)
         pg.start()

@@ -162,12 +162,16 @@ class Daemon:
 
     def _component_health(self) -> dict[str, ComponentHealth]:
         """What /healthz reports per part of the kiosk (read from the HTTP thread)."""
-        return {
+        parts = {
             "camera": self._camera_health(),
             "pose": self._pose_health(),
             "audio": self._audio_health(),
             "store": self._store_health(),
         }
+        server = self._fleet.server_health()
+        if server is not None:
+            parts["server"] = server
+        return parts
 
     def _camera_health(self) -> ComponentHealth:
         snapshot = self._pipeline.snapshot()

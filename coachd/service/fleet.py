@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from coachd.coach.sessions import runner_greeting
 from coachd.errors import ConfigError
-from coachd.service.health import Metrics
+from coachd.service.health import ComponentHealth, Metrics
 from coachd.service.qr_sign_in import QrSignIn
 from coachd.service.runners import RunnerDirectory, RunnerProfile, SignedIn, load_key
 from coachd.service.server_store import ServerStore, is_server_url
@@ -61,7 +61,8 @@ class KioskFleet:
         self._state_dir = state_dir
         self._key: Optional[bytes] = None
         self._qr: Optional[QrSignIn] = None
-        if settings.runners.qr_sign_in:
+        # A laptop's or a home treadmill's one user (service.runner_profile) needs no sign-in.
+        if settings.runners.qr_sign_in and not settings.service.runner_profile:
             directory = RunnerDirectory(self._open_local, self._server)
             self._qr = QrSignIn(self._hash_key, directory, self.signed_in, self._signed_in)
         self._on_sign_in: Callable[[RunnerProfile], None] = lambda profile: None
@@ -86,6 +87,18 @@ class KioskFleet:
         """The words for a signed-in runner at a session's start; None for anyone else."""
         profile = self.signed_in.current
         return None if profile is None else runner_greeting(profile.name, profile.recap)
+
+    def server_health(self) -> Optional[ComponentHealth]:
+        """The gym's server for /healthz: None without store.url."""
+        if self._uploader is None:
+            return None
+        status = self._uploader.status
+        if status.state == "ok":
+            return ComponentHealth()
+        return ComponentHealth(
+            status.state,
+            f"{status.reason}; {status.backlog_strides} strides queued on this kiosk",
+        )
 
     def publish(self, metrics: Metrics) -> None:
         if self._uploader is not None:
