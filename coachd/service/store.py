@@ -318,32 +318,31 @@ class SessionStore(HistoryReader):
 
     def add_stride(self, session_id: int, stride: Stride) -> None:
         metrics = {k: v for k, v in stride.metrics.items() if _finite(v)}
-        self._write(
-            "INSERT INTO strides (session, idx, t, side, view, metrics) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                session_id,
-                self._number("strides", session_id),
-                self._wall(session_id, stride.t),
-                stride.side,
-                stride.view,
-                json.dumps(metrics),
-            ),
+        wall = self._wall(session_id, stride.t)
+        self._add_numbered(
+            "strides",
+            session_id,
+            {"t": wall, "side": stride.side, "view": stride.view, "metrics": json.dumps(metrics)},
         )
-        self._next_idx[("strides", session_id)] += 1
 
     def add_cue(self, session_id: int, cue: Cue) -> None:
-        self._write(
-            "INSERT INTO cues (session, idx, t, cue_id, text, kind) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                session_id,
-                self._number("cues", session_id),
-                self._wall(session_id, cue.t_emit),
-                cue.cue_id,
-                cue.text,
-                cue.kind,
-            ),
+        wall = self._wall(session_id, cue.t_emit)
+        self._add_numbered(
+            "cues",
+            session_id,
+            {"t": wall, "cue_id": cue.cue_id, "text": cue.text, "kind": cue.kind},
         )
-        self._next_idx[("cues", session_id)] += 1
+
+    def _add_numbered(self, table: str, session_id: int, values: Mapping[str, Any]) -> None:
+        """A stride or cue, numbered within its session (the server's key for it)."""
+        columns = ", ".join(["session", "idx", *values])
+        marks = ", ".join("?" * (len(values) + 2))
+        number = self._number(table, session_id)
+        self._write(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+            (session_id, number, *values.values()),
+        )
+        self._next_idx[(table, session_id)] = number + 1
 
     def _number(self, table: str, session_id: int) -> int:
         """The next stride's or cue's number in its session."""
