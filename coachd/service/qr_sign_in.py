@@ -1,9 +1,9 @@
 """Hands-free sign-in: a runner holds their QR code up to the camera.
 
-A chain listener offers a frame twice a second while it matters (between sessions while nobody
-is signed in, and a session's first seconds) to a one-slot queue; its own thread runs OpenCV's
-QR detector and signs the runner in. The tracker thread only hands over a reference: the
-detector never delays it.
+A chain listener offers a frame twice a second while it matters (someone in view between
+sessions while nobody is signed in, and a session's first seconds) to a one-slot queue; its own
+thread runs OpenCV's QR detector and signs the runner in. The tracker thread only hands over a
+reference: the detector never delays it.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ class QrSignIn(ChainListener):
     def frame_measured(
         self, tracked: TrackedFrame, update: GaitUpdate, image: Optional[np.ndarray]
     ) -> None:
-        if image is None or tracked.t - self._last_sample < SAMPLE_EVERY_S:
+        # Someone holding up a code is someone in view: an empty treadmill costs nothing.
+        if image is None or tracked.pose is None or tracked.t - self._last_sample < SAMPLE_EVERY_S:
             return
         if self._session_t0 is None:
             wanted = not self._signed_in.signed_in  # waiting for the next runner
