@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from coachd.coach.sessions import runner_greeting
 from coachd.errors import ConfigError
+from coachd.redact import redact
 from coachd.service.health import ComponentHealth, Metrics
 from coachd.service.qr_sign_in import QrSignIn
 from coachd.service.runners import RunnerDirectory, RunnerProfile, SignedIn, load_key
@@ -38,8 +39,9 @@ def open_server(url: str) -> Optional[ServerStore]:
         return None
     if not is_server_url(url):
         raise ConfigError(
-            "config error: store.url must be empty (this kiosk's SQLite only) or "
-            "postgresql://ROLE@HOST/DATABASE"
+            f"config error: store.url {redact(url)!r} is not allowed; give a PostgreSQL URL "
+            "(postgresql://db.gym.lan/coachd?sslmode=verify-full) or nothing (this kiosk's "
+            "SQLite database only)"
         )
     return ServerStore(url)
 
