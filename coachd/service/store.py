@@ -443,14 +443,13 @@ class SessionStore(HistoryReader):
         """Sessions the server does not have all of yet, oldest first."""
         rows = self._rows(
             "SELECT s.id FROM sessions s LEFT JOIN uploads u ON u.session = s.id "
-            "WHERE u.session IS NULL OR u.ended = 0 "
-            "OR u.strides < (SELECT count(*) FROM strides WHERE session = s.id) "
-            "OR u.cues < (SELECT count(*) FROM cues WHERE session = s.id) ORDER BY s.id"
+            "WHERE u.session IS NULL OR u.ended = 0 ORDER BY s.id"
         )
         return [int(r[0]) for r in rows]
 
     def upload_batch(self, session_id: int, limit: int) -> UploadBatch:
-        """The session's head and its strides and cues the server does not have yet."""
+        """The session's head and up to `limit` of its strides and of its cues that the
+        server does not have yet."""
         head = self._rows(
             "SELECT started, ended, runner, program, summary, kiosk FROM sessions WHERE id = ?",
             (session_id,),
@@ -468,7 +467,9 @@ class SessionStore(HistoryReader):
             "ORDER BY idx LIMIT ?",
             (session_id, done[0][1], limit),
         )
-        return UploadBatch(session_id, head, strides, cues)
+        # An ended session gets nothing more: the batch that empties it is its last.
+        final = head[1] is not None and len(strides) < limit and len(cues) < limit
+        return UploadBatch(session_id, head, strides, cues, final)
 
     def mark_uploaded(self, batch: UploadBatch) -> None:
         """The server has everything in `batch` (committed there)."""
@@ -478,14 +479,7 @@ class SessionStore(HistoryReader):
             "INSERT INTO uploads (session, strides, cues, ended) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (session) DO UPDATE SET "
             "strides = coalesce(?, strides), cues = coalesce(?, cues), ended = excluded.ended",
-            (
-                batch.session,
-                strides or 0,
-                cues or 0,
-                int(batch.complete),
-                strides,
-                cues,
-            ),
+            (batch.session, strides or 0, cues or 0, int(batch.final), strides, cues),
         )
 
     def upload_backlog(self) -> int:
@@ -493,7 +487,7 @@ class SessionStore(HistoryReader):
         rows = self._rows(
             "SELECT coalesce(sum((SELECT count(*) FROM strides WHERE session = s.id) "
             "- coalesce(u.strides, 0)), 0) FROM sessions s LEFT JOIN uploads u "
-            "ON u.session = s.id"
+            "ON u.session = s.id WHERE u.session IS NULL OR u.ended = 0"
         )
         return int(rows[0][0])
 
@@ -566,17 +560,13 @@ class SessionStore(HistoryReader):
 class UploadBatch:
     """Part of one local session for the server: its head (started, ended, runner, program,
     summary, kiosk) and numbered strides (idx, t, side, view, metrics) and cues (idx, t,
-    cue_id, text, kind)."""
+    cue_id, text, kind); `final` when the server has all of the session after it."""
 
     session: int
     head: tuple[Any, ...]
     strides: list[tuple[Any, ...]]
     cues: list[tuple[Any, ...]]
-
-    @property
-    def complete(self) -> bool:
-        """The session has ended: after this batch the server may have all of it."""
-        return self.head[1] is not None
+    final: bool
 
 
 # Forgetting a runner: their history first, then the runner (a runner's right).
