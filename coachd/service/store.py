@@ -142,11 +142,11 @@ class HistoryReader:
         if not head:
             raise LookupError(f"no session {session_id} in {self.where}")
         strides = self._rows(
-            "SELECT t, side, view, metrics FROM strides WHERE session = ? ORDER BY t, idx",
+            "SELECT t, side, view, metrics FROM strides WHERE session = ? ORDER BY t",
             (session_id,),
         )
         cues = self._rows(
-            "SELECT t, cue_id, text, kind FROM cues WHERE session = ? ORDER BY t, idx",
+            "SELECT t, cue_id, text, kind FROM cues WHERE session = ? ORDER BY t",
             (session_id,),
         )
         return SessionRecord(
