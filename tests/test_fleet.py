@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemon_harness import (
@@ -140,21 +141,25 @@ def test_a_runner_signs_in_at_two_kiosks_and_the_server_keeps_one_history(
     assert b_strides == b_distinct == local_strides(kiosk_b) > during_outage
     b_minutes = (float(b_ended) - float(b_started)) / 60.0  # type: ignore[arg-type]
 
-    listed = subprocess.run(
-        [
-            *coachd_command("runners", "list", "--json"),
-            "--set",
-            f"store.url={json.dumps(pg.url)}",
-        ],
+    (known,) = coachd_json(pg, "runners", "list", "--json")
+    assert known["sessions"] == 2
+    assert known["week_minutes"] == pytest.approx(a_minutes + b_minutes, abs=0.01)
+    sessions = coachd_json(pg, "sessions", "list", "--runner", known["name"], "--json")
+    assert [s["runner"] for s in sessions] == [known["name"]] * 2
+
+
+def coachd_json(pg: PgServer, *args: str) -> list[dict[str, Any]]:
+    """What a coachd command run against the server prints as JSON."""
+    done = subprocess.run(
+        [*coachd_command(*args), "--set", f"store.url={json.dumps(pg.url)}"],
         cwd=REPO,
         env=child_environment(),
         capture_output=True,
         text=True,
         check=True,
     )
-    (known,) = json.loads(listed.stdout)
-    assert known["sessions"] == 2
-    assert known["week_minutes"] == pytest.approx(a_minutes + b_minutes, abs=0.01)
+    answer: list[dict[str, Any]] = json.loads(done.stdout)
+    return answer
 
 
 def test_an_upload_sent_again_lands_once_and_a_forgotten_runner_leaves_nothing(
