@@ -233,6 +233,38 @@ class ServiceSettings(Section):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
 
+class StoreSettings(Section):
+    url: str = Field(
+        "",
+        description="a gym's shared history: postgresql://ROLE@HOST/DB?sslmode=verify-full; "
+        "empty: the SQLite database in the state directory only",
+    )
+    upload_interval_s: float = Field(
+        2.0, ge=0.1, le=600.0, description="how often queued sessions are shipped to store.url"
+    )
+
+
+class KioskSettings(Section):
+    id: str = Field(
+        "",
+        max_length=64,
+        description="this kiosk's name in the shared history and in /metrics; empty: hostname",
+    )
+
+
+class RunnersSettings(Section):
+    key: str = Field(
+        "",
+        description="secret for the keyed hash of runners' QR codes (the same on every kiosk of "
+        "a gym); empty: a key file made in the state directory",
+    )
+    qr_sign_in: StrictBool = Field(
+        True,
+        description="read runners' QR codes at the camera (never with service.runner_profile: "
+        "that runner is the only one)",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting, by section; see config/coachd.toml for each field's documentation."""
 
@@ -244,6 +276,9 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    kiosk: KioskSettings = Field(default_factory=KioskSettings)
+    runners: RunnersSettings = Field(default_factory=RunnersSettings)
 
     @classmethod
     def settings_customise_sources(

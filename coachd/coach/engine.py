@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Optional
@@ -36,6 +36,8 @@ from coachd.settings import EngineSettings
 
 NOT_RUNNING_RESET_S = 3.0  # a pause this long (walking, standing, out of view) starts afresh
 MAX_STEP_S = 1.0  # running time added per update at most (a stalled pipeline is not running)
+# A known runner's baseline comes with them: the warm-up only waits for the belt and their legs.
+CARRIED_WARMUP = 1.0 / 3.0
 PRAISE_MAX_DELAY_S = 20.0  # praise later than this after the fix is no longer about it
 
 
@@ -69,6 +71,11 @@ class CueEngine:
         self._seed = seed
         self.reset()
 
+    @property
+    def warm(self) -> bool:
+        """The quiet warm-up is over: corrections may be said."""
+        return self._warm
+
     # --- session lifecycle -----------------------------------------------------------
 
     def reset(
@@ -77,13 +84,16 @@ class CueEngine:
         history: Optional[Sequence[tuple[date, float]]] = None,
         today: Optional[date] = None,
         retro: Optional[RetroProgress] = None,
+        baseline: Optional[Mapping[str, float]] = None,
     ) -> None:
         """Start a new session: forget the baseline, windows, counters and timers.
 
         `history` (date, minutes) of past sessions with `today` turns on the weekly-load rule;
-        `retro` is the runner's stored retro progress (for engine.program = "retro")."""
+        `retro` is the runner's stored retro progress (for engine.program = "retro");
+        `baseline` a known runner's usual values, which shorten the warm-up."""
         self._rng = random.Random(self._seed)
-        self.baseline = Baseline()
+        self.baseline = Baseline.carried(baseline) if baseline else Baseline()
+        self._warmup_s = self.settings.warmup_s * (CARRIED_WARMUP if baseline else 1.0)
         self.counters = EngineCounters()
         self._states = {rule.id: RuleState.new(rule) for rule in self.pack.rules}
         self._last_now: Optional[float] = None
@@ -181,9 +191,9 @@ class CueEngine:
         if running and not quiet:
             for stride in sorted(update.strides, key=lambda s: s.t):
                 self._observe(stride)
-            if not self._warm and self.running_s >= self.settings.warmup_s:
+            if not self._warm and self.running_s >= self._warmup_s:
                 self._warm = True
-                self.baseline.finish_warmup(self.settings.warmup_s)
+                self.baseline.finish_warmup(self._warmup_s)
         elif quiet:
             for state in self._states.values():
                 state.forget_episode()

@@ -11,7 +11,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from coachd.catalog import METRICS
 from coachd.messages import Cue, GaitUpdate, Stride
@@ -31,6 +31,8 @@ MIN_WINDOW = 5
 SPREADS = 2.0
 # Fewer measured strides than this: nothing is said about form, good or bad.
 MIN_JUDGED_STRIDES = 3 * MIN_WINDOW
+# The running knowledge's load rule: add no more than about 10% a week.
+WEEKLY_INCREASE = 0.10
 
 
 @dataclass
@@ -45,8 +47,15 @@ class SessionTracker:
     """Starts a session after service.session_start_s of running and ends it after
     service.session_end_s without running or walking; greets and sums up with Cues."""
 
-    def __init__(self, settings: ServiceSettings, greeting_note: str = "") -> None:
-        """`greeting_note`: said after the greeting (the demo runner's short warm-up)."""
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        greeting: Optional[Callable[[], Optional[str]]] = None,
+        greeting_note: str = "",
+    ) -> None:
+        """`greeting` gives the words for a known runner at each session's start (None:
+        the plain greeting); `greeting_note` is said after it (the demo's short warm-up)."""
+        self._greeting = greeting
         self._greeting_note = greeting_note
         self._start_s = settings.session_start_s
         self._end_s = settings.session_end_s
@@ -140,8 +149,10 @@ class SessionTracker:
         self._joined = list(self._run_in)
         self._run_since = None
         self._run_in = []
-        text = f"Hi {self._runner}!" if self._runner else "Hi!"
-        text += " I'm your running coach. I'll watch your form and speak up now and then."
+        text = self._greeting() if self._greeting is not None else None
+        if text is None:
+            text = f"Hi {self._runner}!" if self._runner else "Hi!"
+            text += " I'm your running coach. I'll watch your form and speak up now and then."
         if self._greeting_note:
             text += " " + self._greeting_note
         return [Cue(update.t, GREETING_ID, text, "greeting", priority=100)]
@@ -153,6 +164,44 @@ class SessionTracker:
         self._last_running = -math.inf
         text = str(self._last_summary["text"])
         return Cue(t_now, SUMMARY_ID, text, "summary", priority=100)
+
+
+@dataclass(frozen=True)
+class RunnerRecap:
+    """What a known runner's history says at greeting (minutes of running, wall-clock weeks)."""
+
+    sessions: int = 0
+    last_minutes: float = 0.0
+    last_work_on: Optional[str] = None  # the words of the last session's "work on"
+    week_minutes: float = 0.0  # the last 7 days, this session not included
+    last_week_minutes: float = 0.0  # the 7 days before those
+
+
+def runner_greeting(name: str, recap: RunnerRecap) -> str:
+    """Hello to a runner the kiosk knows: their last session, what they worked on, and the
+    10%-a-week rule when this week's running is already past it."""
+    if recap.sessions == 0:
+        return (
+            f"Hi {name}, welcome! I'm your running coach. "
+            "I'll watch your form and speak up now and then."
+        )
+    count = f"{recap.sessions} session{'s' if recap.sessions != 1 else ''}"
+    parts = [f"Welcome back, {name}: {count} so far, {_minutes(recap.week_minutes)} this week."]
+    if recap.last_work_on:
+        words = recap.last_work_on
+        parts.append(f"Last time we worked on this: {words[:1].lower() + words[1:]}.")
+    limit = recap.last_week_minutes * (1.0 + WEEKLY_INCREASE)
+    if recap.last_week_minutes > 0 and recap.week_minutes > limit:
+        parts.append(
+            f"That's more than 10% over last week's {_minutes(recap.last_week_minutes)}: "
+            "keep today easy."
+        )
+    return " ".join(parts)
+
+
+def _minutes(value: float) -> str:
+    whole = max(0, round(value))
+    return f"{whole} minute{'s' if whole != 1 else ''}"
 
 
 def summarize(

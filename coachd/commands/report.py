@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from coachd.commands import Command
-from coachd.commands.sessions import add_database_argument, database_errors, open_database
+from coachd.commands.sessions import add_database_argument, history_errors, open_history
 from coachd.errors import CoachdError, UsageError
 
 
@@ -19,10 +19,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_database_argument(parser)
 
 
-def _session_id(text: str, store_path: Path, newest: list[int]) -> int:
+def _session_id(text: str, where: str, newest: list[int]) -> int:
     if text == "last":
         if not newest:
-            raise UsageError(f"no sessions in {store_path} yet")
+            raise UsageError(f"no sessions in {where} yet")
         return newest[0]
     try:
         return int(text)
@@ -39,16 +39,16 @@ def _run(args: argparse.Namespace) -> int:
         rules = load_packs(settings_from_args(args, {}).settings.engine).rules
     except CoachdError:
         rules = ()  # a broken pack does not stop a report: its cues are listed, not marked
-    store = open_database(args)
-    with database_errors(store.path):
+    store = open_history(args)
+    with history_errors(store):
         try:
             newest = [row.id for row in store.list_sessions(limit=1)]
-            session_id = _session_id(args.session, store.path, newest)
+            session_id = _session_id(args.session, str(store.where), newest)
             try:
                 record, history = load_report(store, session_id)
             except LookupError:
                 raise UsageError(
-                    f"no session {session_id} in {store.path}; `coachd sessions list` shows them"
+                    f"no session {session_id} in {store.where}; `coachd sessions list` shows them"
                 ) from None
         finally:
             store.close()

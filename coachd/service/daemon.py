@@ -25,13 +25,14 @@ from coachd.chain import CoachingChain
 from coachd.coach import CueEngine, load_packs
 from coachd.coach.coaching import Coaching
 from coachd.coach.programs import RetroProgress
-from coachd.coach.sessions import SessionTracker
+from coachd.coach.sessions import GREETING_ID, SessionTracker, runner_greeting
 from coachd.errors import CoachdError, SourceError
 from coachd.gait import GaitAnalyzer
 from coachd.messages import Cue
 from coachd.pipeline import LivePipeline, PipelineSnapshot, every_nth
 from coachd.pose import create_tracker
 from coachd.redact import redact
+from coachd.service.fleet import KioskFleet
 from coachd.service.health import ComponentHealth, HealthServer, Metrics
 from coachd.service.listeners import (
     DemoRunnerListener,
@@ -44,6 +45,7 @@ from coachd.service.listeners import (
 from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
 from coachd.service.report import session_page
+from coachd.service.runners import BASELINE_STATE, RunnerProfile
 from coachd.service.store import DB_NAME, keep_files_private, state_directory
 from coachd.service.store_writer import StoreWriter
 from coachd.settings import LoadedSettings, Settings
@@ -95,12 +97,15 @@ class Daemon:
         self._state_dir = state_directory(self.settings.service)
         # Coaching never waits on storage: an unusable folder or database is reported
         # and retried by the writer, which creates the folder (0700) when it can.
+        self._fleet = KioskFleet(self.settings, self._state_dir, self._state_dir / DB_NAME)
         self._store = StoreWriter(
-            self._state_dir / DB_NAME, runner=self.settings.service.runner_profile
+            self._state_dir / DB_NAME,
+            runner=self.settings.service.runner_profile,
+            kiosk=self._fleet.kiosk,
         )
         self._store.start()
         self._store_drops_seen = (0, 0)
-        self.metrics = Metrics()
+        self.metrics = Metrics(kiosk=self._fleet.kiosk)
         self._health: Optional[HealthServer] = None
         if self.settings.service.http_port:
             self._health = HealthServer(
@@ -123,11 +128,21 @@ class Daemon:
         self._source_name = source.describe() if source else redact(self.settings.camera.source)
         fps = source.nominal_fps if source else float(self.settings.camera.fps)
         self._tracker = create_tracker(self.settings.pose, fps=fps)
-        sessions = SessionTracker(self.settings.service, DEMO_GREETING if self._demo else "")
+        sessions = SessionTracker(
+            self.settings.service,
+            greeting=self._fleet.greeting,
+            greeting_note=DEMO_GREETING if self._demo else "",
+        )
         coaching = Coaching(self._engine, sessions, self._start_engine_session)
         self._chain = CoachingChain(GaitAnalyzer(self.settings.gait, fps=fps), coaching)
-        store = StoreListener(self._store, self.settings.service.runner_profile)
+        profile = self.settings.service.runner_profile
+        store = StoreListener(
+            self._store, lambda: self._fleet.runner(profile), lambda: self._engine.baseline.values
+        )
+        self._store_listener = store
         self._chain.add_listener(store)
+        if self._fleet.qr_listener is not None:
+            self._chain.add_listener(self._fleet.qr_listener)
         self._recorder: Optional[SessionRecorder] = None
         if self.settings.service.record:
             self._recorder = SessionRecorder(
@@ -189,12 +204,16 @@ class Daemon:
 
     def _component_health(self) -> dict[str, ComponentHealth]:
         """What /healthz reports per part of the kiosk (read from the HTTP thread)."""
-        return {
+        parts = {
             "camera": self._camera_health(),
             "pose": self._pose_health(),
             "audio": self._audio_health(),
             "store": self._store_health(),
         }
+        server = self._fleet.server_health()
+        if server is not None:
+            parts["server"] = server
+        return parts
 
     def _camera_health(self) -> ComponentHealth:
         snapshot = self._pipeline.snapshot()
@@ -233,6 +252,7 @@ class Daemon:
         self._speaker.start(self._engine.all_phrases())
         if self._health is not None:
             self._health.start()
+        self._fleet.start(self._runner_signed_in)
         self._pipeline.start()
         log.info("coaching from %s", self._source_name)
         if self._demo and not self._options.quiet:
@@ -289,6 +309,7 @@ class Daemon:
         self.metrics.set_audio_state(speech.device_state)
         self.metrics.set_voice_cache_bytes(speech.cache_bytes)
         self._publish_store()
+        self._fleet.publish(self.metrics)
         status = self._status_text(snapshot)
         self._notifier.status(status)
         if not self._options.quiet and sys.stderr.isatty():
@@ -354,6 +375,7 @@ class Daemon:
         if self._recorder is not None:
             self._recorder.close()
         self._store.close(timeout=STORE_CLOSE_S)
+        self._fleet.close()
         self._notifier.close()
         snapshot = self._pipeline.snapshot()
         if not self._options.quiet and sys.stderr.isatty():
@@ -381,14 +403,27 @@ class Daemon:
     def _start_engine_session(self) -> None:
         """A new runner: their history feeds the weekly-load rule and the retro ladder."""
         runner = self.settings.service.runner_profile
-        if not runner:
+        known = self._fleet.signed_in.current or (self._store.history() if runner else None)
+        if known is None:
             self._engine.reset(today=date.today())
             return
-        known = self._store.history()
-        history = [(date.fromtimestamp(started), minutes) for started, minutes in known.sessions]
+        sessions = known.history if isinstance(known, RunnerProfile) else known.sessions
+        history = [(date.fromtimestamp(started), minutes) for started, minutes in sessions]
         state = known.program_state.get("retro")
         retro = RetroProgress(**state) if state else None
-        self._engine.reset(history=history, today=date.today(), retro=retro)
+        carried = known.program_state.get(BASELINE_STATE) or {}
+        baseline = {k: float(v) for k, v in carried.items() if isinstance(v, (int, float))}
+        self._engine.reset(history=history, today=date.today(), retro=retro, baseline=baseline)
+
+    def _runner_signed_in(self, profile: RunnerProfile) -> None:
+        """(The QR reader's thread.) A runner who shows their code after their session began:
+        the session is filed under them and they are greeted by name."""
+        key = self._store_listener.session_key
+        if key is None:
+            return
+        self._store.set_session_runner(key, profile.runner)
+        text = runner_greeting(profile.name, profile.recap)
+        self._said.cue_decided(Cue(time.monotonic(), GREETING_ID, text, "greeting", priority=100))
 
     def _cue_outcome(self, event: str, cue: Cue, reason: str) -> None:
         """How the speaker ended a cue (its threads): spoken only once it reached the device."""

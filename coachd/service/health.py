@@ -93,11 +93,13 @@ class StateGauge:
 class Metrics:
     """coachd's Prometheus metrics, each behind a typed method the daemon calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, kiosk: str = "") -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)
         Info("coachd", "coachd version", registry=r).info({"version": __version__})
+        # A gym's dashboard joins every series of a kiosk on this (kiosk.id, else hostname).
+        Info("coachd_kiosk", "this kiosk's id", registry=r).info({"kiosk": kiosk})
         self._fps = Gauge("coachd_fps", "frames tracked per second, recent average", registry=r)
         self._pose = Histogram(
             "coachd_pose_stage_seconds",
@@ -192,6 +194,19 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self._upload_backlog = Gauge(
+            "coachd_store_upload_backlog_strides",
+            "strides stored on this kiosk and not yet on the gym's server (store.url)",
+            registry=r,
+        )
+        self._last_upload = Gauge(
+            "coachd_store_last_upload_timestamp_seconds",
+            "when this kiosk's history was last all on the gym's server, Unix time; 0: never",
+            registry=r,
+        )
+        self._server_up = Gauge(
+            "coachd_store_server_up", "1 while the gym's sessions server answers", registry=r
+        )
         self._dropped_seen = 0
         self._tracked_seen = 0
         self.set_audio_state("ok")
@@ -245,6 +260,11 @@ class Metrics:
 
     def set_store_pending_strides(self, count: int) -> None:
         self._store_pending.set(count)
+
+    def set_upload(self, server_up: bool, backlog_strides: int, last_upload: float) -> None:
+        self._server_up.set(1.0 if server_up else 0.0)
+        self._upload_backlog.set(backlog_strides)
+        self._last_upload.set(last_upload)
 
     def inc_store_dropped(self, kind: str, count: int = 1) -> None:
         if count > 0:

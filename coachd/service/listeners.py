@@ -17,6 +17,7 @@ from coachd.coach.programs import RetroProgress
 from coachd.messages import Cue, GaitUpdate, Stride, TrackedFrame
 from coachd.service.health import HealthServer, Metrics
 from coachd.service.recording import SessionRecorder
+from coachd.service.runners import BASELINE_STATE
 from coachd.service.store_writer import StoreWriter
 from coachd.speech import Speaker
 
@@ -25,13 +26,25 @@ class StoreListener(ChainListener):
     """Sessions, their strides, cues and summaries into the store writer's queue; the
     runner's retro progress after each session."""
 
-    def __init__(self, store: StoreWriter, runner: str) -> None:
+    def __init__(
+        self,
+        store: StoreWriter,
+        runner: Callable[[], str],
+        baseline: Callable[[], Mapping[str, float]] = dict,
+    ) -> None:
+        """`runner` says whom a session starting now is filed under; `baseline` what the
+        session settled on, kept for the runner's next session."""
         self._store = store
         self._runner = runner
+        self._baseline = baseline
+        self._session_runner = ""
         self.session_key: Optional[int] = None
 
     def session_started(self, t0: float, program: str) -> None:
-        self.session_key = self._store.start_session(runner=self._runner, program=program, t0=t0)
+        self._session_runner = self._runner()
+        self.session_key = self._store.start_session(
+            runner=self._session_runner, program=program, t0=t0
+        )
 
     def strides_joined(self, strides: Sequence[Stride]) -> None:
         if self.session_key is not None:
@@ -46,8 +59,12 @@ class StoreListener(ChainListener):
         if self.session_key is None:
             return
         self._store.end_session(self.session_key, summary)
-        if self._runner and retro is not None:
-            self._store.set_program_state(self._runner, "retro", asdict(retro))
+        runner = self._runner() or self._session_runner
+        if runner and retro is not None:
+            self._store.set_program_state(runner, "retro", asdict(retro))
+        baseline = self._baseline()
+        if runner and baseline:
+            self._store.set_program_state(runner, BASELINE_STATE, baseline)
         self.session_key = None
 
 

@@ -9,6 +9,7 @@ No image of the runner exists to be shown: only the numbers the gait stage measu
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import sqlite3
@@ -22,7 +23,13 @@ from typing import Optional
 from coachd.catalog import METRICS, Metric, label, visible
 from coachd.coach.programs import CADENCE_TOLERANCE, cadence_target
 from coachd.coach.sessions import MIN_JUDGED_STRIDES
-from coachd.service.store import SessionRecord, SessionStore, StoredCue, StoredStride
+from coachd.service.store import (
+    HistoryReader,
+    SessionRecord,
+    SessionStore,
+    StoredCue,
+    StoredStride,
+)
 
 # Earlier sessions of the same runner in the trend.
 HISTORY_SESSIONS = 10
@@ -64,9 +71,9 @@ class Target:
     tolerance: float  # fraction of value that counts as on it
 
 
-def load_report(store: SessionStore, session_id: int) -> tuple[SessionRecord, list[SessionRecord]]:
+def load_report(store: HistoryReader, session_id: int) -> tuple[SessionRecord, list[SessionRecord]]:
     """The session and, for a named runner, up to HISTORY_SESSIONS earlier ones, oldest first;
-    LookupError when there is no such session."""
+    LookupError when there is no such session. A runner known by QR code shows by name."""
     record = store.load_session(session_id)
     history: list[SessionRecord] = []
     if record.row.runner:
@@ -76,11 +83,15 @@ def load_report(store: SessionStore, session_id: int) -> tuple[SessionRecord, li
             if r.started < record.row.started
         ][:HISTORY_SESSIONS]
         history = [store.load_session(r.id) for r in reversed(earlier)]
+        runner = store.find_runner(record.row.runner)
+        if runner is not None:  # their name, never the code's hash
+            named = dataclasses.replace(record.row, runner=runner.name)
+            record = dataclasses.replace(record, row=named)
     return record, history
 
 
 def render_session_html(
-    store: SessionStore, session_id: int, cue_metrics: Optional[Mapping[str, Sequence[str]]] = None
+    store: HistoryReader, session_id: int, cue_metrics: Optional[Mapping[str, Sequence[str]]] = None
 ) -> str:
     """The report page of one session, for the live server's /sessions/N (LookupError: none)."""
     record, history = load_report(store, session_id)

@@ -13,6 +13,7 @@ from coachd.capture import FrameSource
 from coachd.capture.synthetic.kinematics import RUNNER_X, GaitModel, Skeleton, rot_z
 from coachd.capture.synthetic.params import SyntheticParams, default_params, parse_spec
 from coachd.capture.synthetic.projection import FLOOR_Z, Camera, camera_for_params
+from coachd.capture.synthetic.qr_card import draw_qr_card
 from coachd.capture.synthetic.render import Palette, PersonPainter, Scene
 from coachd.messages import Frame
 
@@ -124,6 +125,8 @@ class SyntheticSource(FrameSource):
         parts.sort(key=lambda part: -part[0])
         for _, draw in parts:
             draw(img)
+        if self.params.qr and t < self.params.qr_seconds:
+            draw_qr_card(img, self.params.qr)
         return img
 
     def read(self) -> Optional[Frame]:
