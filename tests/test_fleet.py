@@ -134,9 +134,9 @@ def test_a_runner_signs_in_at_two_kiosks_and_the_server_keeps_one_history(
     a_minutes = (float(a_ended) - float(a_started)) / 60.0  # type: ignore[arg-type]
     assert f"{round(a_minutes)} minute" in greeting
     ((a_summary,),) = pg.sql("SELECT summary FROM sessions WHERE kiosk = 'A'")
-    work_on = json.loads(str(a_summary))["work_on"]
+    work_on = json.loads(str(a_summary))["work_on_text"]
     if work_on is not None:  # "Next time, work on this: ..." said at A, recalled at B
-        assert f"Last time we worked on this: {work_on[1][:1].lower()}{work_on[1][1:]}." in greeting
+        assert f"Last time we worked on this: {work_on[:1].lower()}{work_on[1:]}." in greeting
     b_rows = server_sessions(pg, "B")
     assert len(b_rows) == 1, b_rows
     (_, b_runner, b_ended, b_started, b_strides, b_distinct) = b_rows[0]

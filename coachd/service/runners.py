@@ -88,11 +88,11 @@ def profile_of(reader: HistoryReader, row: RunnerRow, now: Optional[float] = Non
     now = time.time() if now is None else now
     rows = reader.list_sessions(row.runner, limit=HISTORY_SESSIONS)
     last = rows[0] if rows else None
-    work_on = last.summary.get("work_on") if last is not None else None
+    work_on = last.summary.get("work_on_text") if last is not None else None
     recap = RunnerRecap(
         sessions=len(rows),
         last_minutes=last.duration_s / 60.0 if last is not None else 0.0,
-        last_work_on=str(work_on[1]) if isinstance(work_on, list) and len(work_on) == 2 else None,
+        last_work_on=str(work_on) if work_on else None,
         week_minutes=reader.weekly_minutes(row.runner, now),
         last_week_minutes=reader.weekly_minutes(row.runner, now, weeks_ago=1),
     )
