@@ -149,6 +149,9 @@ class EngineSettings(Section):
     )
     fade: StrictBool = Field(True, description="speak less often while form holds")
     program: Literal["free", "retro", "cadence"] = Field("free", description="coaching program")
+    retro_first_s: float = Field(
+        60.0, ge=0.0, le=3600.0, description="running after the warm-up before the first drill, s"
+    )
     metronome: StrictBool = Field(False, description="metronome clicks in the cadence program")
     fade_max_factor: float = Field(
         3.0, ge=1.0, le=10.0, description="gap and cooldown grow up to this many times when faded"
@@ -233,6 +236,12 @@ class ServiceSettings(Section):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
 
+class UiSettings(Section):
+    show_video: StrictBool = Field(
+        False, description="the live page shows the camera picture (off: the skeleton only)"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting, by section; see config/coachd.toml for each field's documentation."""
 
@@ -244,6 +253,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @classmethod
     def settings_customise_sources(

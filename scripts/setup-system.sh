@@ -10,7 +10,7 @@ if [ -z "$python" ]; then
   exit 1
 fi
 packages=(espeak-ng libespeak-ng1 libportaudio2 portaudio19-dev ffmpeg alsa-utils libasound2-plugins
-          libgl1 libglib2.0-0 gcc systemd)
+          libgl1 libglib2.0-0 gcc systemd chromium chromium-driver)
 # The chosen interpreter's own venv and headers (PyAudio builds against them), which may not be
 # the default python3's.
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')

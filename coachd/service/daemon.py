@@ -8,7 +8,10 @@ Capture and tracker threads (coachd.pipeline): frames -> pose -> the coaching ch
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -22,7 +25,7 @@ from coachd.capture import FrameSource, open_source
 from coachd.capture.open import source_probe
 from coachd.chain import CoachingChain
 from coachd.coach import CueEngine, load_packs
-from coachd.coach.coaching import Coaching
+from coachd.coach.coaching import Coaching, Stopped
 from coachd.coach.programs import RetroProgress
 from coachd.coach.sessions import SessionTracker
 from coachd.errors import CoachdError, SourceError
@@ -38,10 +41,12 @@ from coachd.service.listeners import (
     SpeakerListener,
     StoreListener,
 )
+from coachd.service.live import LiveHub, LiveListener, LivePage, live_status, page_info
 from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
 from coachd.service.store import DB_NAME, keep_files_private, state_directory
 from coachd.service.store_writer import StoreWriter
+from coachd.service.terminal import STOP_KEYS, TerminalKeys
 from coachd.settings import LoadedSettings
 from coachd.speech import Speaker
 
@@ -56,6 +61,23 @@ STORE_CLOSE_S = 4.0
 class RunOptions:
     speech_log: Optional[Path] = None
     quiet: bool = False  # no status line on the terminal
+    open_page: bool = False  # open the live page in the desktop's browser, when there is one
+
+
+def open_on_desktop(url: str) -> bool:
+    """Open `url` with xdg-open when a desktop session is there (no wait, no output)."""
+    opener = shutil.which("xdg-open")
+    desktop = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if not desktop or opener is None:
+        return False
+    subprocess.Popen(
+        [opener, url],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return True
 
 
 class Daemon:
@@ -121,6 +143,13 @@ class Daemon:
         self._chain.add_listener(MetricsListener(self.metrics, self._health))
         self._said = SpeakerListener(self._speaker, print_cues=not options.quiet)
         self._chain.add_listener(self._said)
+        show_video = self.settings.ui.show_video
+        self._live = LiveHub(page_info(show_video))
+        self._chain.add_listener(LiveListener(self._live, show_video))
+        if self._health is not None:
+            page = LivePage(self._live, self._stop_pressed, show_video)
+            for (method, path), route in page.routes().items():
+                self._health.add_route(method, path, route)
         self._pipeline = LivePipeline(
             source,
             reopen=self._open_source,
@@ -146,6 +175,12 @@ class Daemon:
                 raise
             log.warning("%s; waiting for it", exc)
             return None
+
+    def _stop_pressed(self) -> Stopped:
+        """The runner's STOP (the page's button, a key): a retro drill, else the session."""
+        stopped = self._chain.stop(time.monotonic())
+        log.info("STOP: %s", "nothing to stop" if stopped == "nothing" else f"{stopped} ended")
+        return stopped
 
     def _frames_flowing(self) -> bool:
         return self._pipeline.frames_flowing(within_s=2.0)
@@ -198,11 +233,30 @@ class Daemon:
             self._health.start()
         self._pipeline.start()
         log.info("coaching from %s", self._source_name)
+        if self._health is not None:
+            host, port = self._health.address
+            url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+            print(f"coachd: live page on {url}", flush=True)
+            if self._options.open_page:
+                open_on_desktop(url)
+        keys = TerminalKeys.open()
+        if keys is not None and not self._options.quiet:
+            print("coachd: press s (or space) to STOP a drill or the session", flush=True)
+        try:
+            return self._coach(keys)
+        finally:
+            if keys is not None:
+                keys.close()
+
+    def _coach(self, keys: Optional[TerminalKeys]) -> int:
         self._notifier.ready(f"waiting for a runner on {self._source_name}")
         ping_every = self._notifier.watchdog_interval() or 1.0
         next_ping = 0.0
         while not self._stop.is_set():
-            self._stop.wait(0.25)
+            if keys is None:
+                self._stop.wait(0.25)
+            elif STOP_KEYS.intersection(keys.read(0.25)):
+                self._stop_pressed()
             if self._reload.is_set():
                 self._reload.clear()
                 self._reload_settings()
@@ -250,6 +304,7 @@ class Daemon:
         self.metrics.set_audio_state(speech.device_state)
         self.metrics.set_voice_cache_bytes(speech.cache_bytes)
         self._publish_store()
+        self._live.publish("status", live_status(self._chain.in_session, self._component_health()))
         status = self._status_text(snapshot)
         self._notifier.status(status)
         if not self._options.quiet and sys.stderr.isatty():
