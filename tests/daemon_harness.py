@@ -223,15 +223,17 @@ def start_daemon(
     settings: Sequence[str] = (),
     watchdog_usec: Optional[int] = 2_000_000,
     speech_env: Optional[dict[str, str]] = None,
+    port: Optional[int] = None,
 ) -> DaemonProcess:
-    """`coachd run --source SOURCE` with its own state dir, config and port, started as
-    systemd starts a Type=notify service with WatchdogSec. Speech is off unless `speech_env`
-    (see alsa_file_device) gives it a device."""
+    """`coachd run --source SOURCE` with its own state dir, config and port (a free one
+    unless given: a restart on the same port), started as systemd starts a Type=notify
+    service with WatchdogSec. Speech is off unless `speech_env` (see alsa_file_device) gives
+    it a device."""
     workdir.mkdir(parents=True, exist_ok=True)
     state_dir = workdir / "state"
     config = workdir / "empty.toml"  # not /etc/coachd/coachd.toml, whatever this machine has
     config.write_text("")
-    port = free_port()
+    port = free_port() if port is None else port
     listener = NotifyListener(workdir / "notify.sock")
     speech_log = workdir / "speech.jsonl"
     command = coachd_command(

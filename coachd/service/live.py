@@ -265,7 +265,6 @@ class LiveListener(ChainListener):
                 self._hub.publish_picture(jpeg)
 
     def session_started(self, t0: float, program: str) -> None:
-        self._recent.clear()
         self._hub.publish("session", {"active": True, "started_at": t0, "program": program})
 
     def cue_decided(self, cue: Cue) -> None:
