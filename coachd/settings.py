@@ -238,7 +238,7 @@ class ServiceSettings(Section):
 
 class UiSettings(Section):
     show_video: StrictBool = Field(
-        False, description="the live page shows the camera picture (off: the skeleton only)"
+        False, description="the live page shows the camera picture, not only the skeleton"
     )
 
 

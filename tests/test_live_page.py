@@ -16,7 +16,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.daemon_harness import (
-    QUICK_SESSION,
+    RETRO_AT_ONCE,
     RUNNER,
     STARTUP_S,
     DaemonProcess,
@@ -37,13 +37,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-# The first drill straight after the session starts, so STOP finds one on.
-RETRO_AT_ONCE = (
-    QUICK_SESSION,
-    'engine.program="retro"',
-    "engine.warmup_s=0",
-    "engine.retro_first_s=0",
-)
 SEEN_WITHIN_S = 60.0  # a busy shared machine: pose at a few frames a second
 
 
