@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
-from tests.daemon_harness import (
+from daemon_harness import (
     RETRO_AT_ONCE,
     RUNNER,
     STARTUP_S,
@@ -74,7 +73,9 @@ def _attribute(browser: WebDriver, element_id: str, name: str) -> str:
     return str(browser.find_element(By.ID, element_id).get_attribute(name) or "")
 
 
-def _wait(browser: WebDriver, what: str, check: Callable[[Any], bool], daemon: DaemonProcess):
+def _wait(
+    browser: WebDriver, what: str, check: Callable[[Any], bool], daemon: DaemonProcess
+) -> None:
     try:
         WebDriverWait(browser, SEEN_WITHIN_S, poll_frequency=0.2).until(check)
     except Exception:

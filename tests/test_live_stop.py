@@ -8,6 +8,15 @@ import os
 import pty
 from pathlib import Path
 
+from daemon_harness import (
+    RETRO_AT_ONCE,
+    RUNNER,
+    STARTUP_S,
+    require_synthetic,
+    start_daemon,
+    wait_until,
+)
+
 from coachd.coach.coaching import Coaching
 from coachd.coach.programs import (
     RETRO_PREPARE_S,
@@ -17,14 +26,6 @@ from coachd.coach.programs import (
 )
 from coachd.messages import Activity, GaitUpdate
 from coachd.settings import Settings
-from tests.daemon_harness import (
-    RETRO_AT_ONCE,
-    RUNNER,
-    STARTUP_S,
-    require_synthetic,
-    start_daemon,
-    wait_until,
-)
 
 FRAME_S = 1.0 / 30.0
 
