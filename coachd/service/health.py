@@ -687,7 +687,7 @@ class _Serving:
             if isinstance(parsed, bytes):
                 response = parsed
             elif parsed[1].stream is not None:
-                await self._stream(connection, parsed[0], parsed[1].stream)
+                await self._stream(connection, reader, parsed[0], parsed[1].stream)
                 return
             else:
                 handler = parsed[1].handler
@@ -721,8 +721,15 @@ class _Serving:
             if not writer.transport.is_closing():
                 writer.transport.abort()
 
-    async def _stream(self, connection: _Connection, request: Request, stream: Stream) -> None:
-        """Hand the connection to a stream route: outside max_connections, within max_streams."""
+    async def _stream(
+        self,
+        connection: _Connection,
+        reader: asyncio.StreamReader,
+        request: Request,
+        stream: Stream,
+    ) -> None:
+        """Hand the connection to a stream route, outside max_connections and within
+        max_streams, until the route returns or the client closes its end."""
         self._forget(connection)
         if self._streams >= self._limits.max_streams:
             self._metrics.inc_http_dropped("refused")
@@ -731,10 +738,25 @@ class _Serving:
             )
             return
         self._streams += 1
+        channel = Channel(connection.writer, self._limits.response_deadline_s)
+        tasks = {
+            asyncio.ensure_future(stream(request, channel)),
+            asyncio.ensure_future(_eof(reader)),
+        }
         try:
-            await stream(request, Channel(connection.writer, self._limits.response_deadline_s))
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            pass  # the server is stopping: a held stream ends quietly, like any other
         finally:
+            for task in tasks:
+                task.cancel()
             self._streams -= 1
+
+
+async def _eof(reader: asyncio.StreamReader) -> None:
+    """Returns when the client closes its end (what it sends meanwhile is ignored)."""
+    while await reader.read(4096):
+        pass
 
 
 def _answer(handler: Handler, request: Request) -> bytes:
