@@ -110,7 +110,7 @@ def test_the_live_page_coaches_stops_a_drill_and_comes_back(
             daemon,
         )
         assert "Retro drill" in _text(browser, "program")
-        assert _text(browser, "status") == "Coaching"
+        _wait(browser, "coaching", lambda b: _text(b, "status") == "Coaching", daemon)
         _screenshot(browser, "live-page.png")
 
         browser.find_element(By.ID, "stop").click()

@@ -30,7 +30,7 @@ from coachd.chain import ChainListener
 from coachd.coach.coaching import CoachingState, Stopped
 from coachd.coach.engine import FormBand
 from coachd.coach.faults import usable
-from coachd.coach.programs import RetroProgress
+from coachd.coach.programs import CADENCE_TOLERANCE, RetroProgress
 from coachd.gait.overlay import BONES
 from coachd.messages import Cue, GaitUpdate, Stride, TrackedFrame
 from coachd.service.health import Channel, ComponentHealth, Request, Response, Route
@@ -289,8 +289,9 @@ class LiveListener(ChainListener):
                 "spm": None if cadence is None else round(cadence),
                 "band": None if cadence_band is None else band_json(cadence_band, cadence),
                 "target": None if target is None else round(target),
-                # within CadenceBlocks' own 2%: the band the block asks for
-                "target_band": None if target is None else [round(target * 0.98), round(target)],
+                "target_band": None
+                if target is None
+                else [round(target * (1.0 - CADENCE_TOLERANCE)), round(target)],
             },
         )
         shown = list(bands.values())[:METRICS_SHOWN]

@@ -26,6 +26,8 @@ class TerminalKeys:
         try:
             if not stream.isatty():
                 return None
+            if os.tcgetpgrp(stream.fileno()) != os.getpgrp():
+                return None  # a background job: changing the terminal would stop it (SIGTTOU)
             return cls(stream)
         except (OSError, ValueError, termios.error):
             return None

@@ -2,7 +2,7 @@
 // Every fact (ranges, targets, words, bones) comes from the server; this file only draws.
 "use strict";
 
-const state = { bones: [], session: null, program: null, cadence: null };
+const state = { bones: [], session: null, program: null, cadence: null, warm: false };
 const $ = (id) => document.getElementById(id);
 const now = () => performance.now() / 1000;
 let sessionStartedAt = null; // local seconds
@@ -117,9 +117,11 @@ function showProgram(program) {
   const el = $("program");
   el.dataset.step = program ? program.step : "";
   programEndsAt = program && program.ends_s !== null ? now() + program.ends_s : null;
+  const active = state.session && state.session.active;
   if (!program) {
-    const retro = state.session && state.session.active && state.session.program === "retro";
-    el.textContent = retro ? "No more drills this session" : "";
+    if (active && state.session.program === "retro") el.textContent = "No more drills this session";
+    else if (active && !state.warm) el.textContent = "Warm-up: learning how you run";
+    else el.textContent = "";
   } else if (program.program === "cadence") {
     el.textContent = `Cadence block: ${Math.round(program.target_spm)} steps/min`;
   } else {
@@ -144,10 +146,20 @@ function tick() {
 }
 
 function drawSkeleton() {
+  // The canvas fills its box at the screen's resolution; the body is placed where the camera
+  // picture (object-fit: contain) would be, so the two line up with ui.show_video.
   const canvas = $("skeleton");
+  const box = canvas.getBoundingClientRect();
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.round(box.width * ratio);
+  const height = Math.round(box.height * ratio);
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  if (!pose) return;
+  if (!pose || !width || !height) return;
   const scale = Math.min(canvas.width / pose.aspect, canvas.height);
   const w = scale * pose.aspect;
   const h = scale;
@@ -155,7 +167,7 @@ function drawSkeleton() {
   const y0 = (canvas.height - h) / 2;
   const at = (i) => [x0 + pose.points[i][0] * w, y0 + pose.points[i][1] * h, pose.points[i][2]];
   ctx.lineCap = "round";
-  ctx.lineWidth = 10;
+  ctx.lineWidth = Math.max(4, h / 60);
   ctx.strokeStyle = "#58a6ff";
   for (const [a, b] of state.bones) {
     const pa = at(a);
@@ -170,7 +182,7 @@ function drawSkeleton() {
   if (nose[2] >= 0.5) {
     ctx.fillStyle = "#58a6ff";
     ctx.beginPath();
-    ctx.arc(nose[0], nose[1], 16, 0, 2 * Math.PI);
+    ctx.arc(nose[0], nose[1], Math.max(6, h / 40), 0, 2 * Math.PI);
     ctx.fill();
   }
 }
@@ -183,6 +195,7 @@ function showSnapshot(snapshot) {
   showStatus(snapshot.status || { state: "waiting", text: "Waiting for a runner" });
   if (snapshot.cue) showCue(snapshot.cue);
   state.program = snapshot.program || null;
+  state.warm = Boolean(snapshot.warm);
   showSession(snapshot.session || null);
   showCadence(snapshot.cadence || null);
   showMetrics(snapshot.metrics || []);
@@ -200,6 +213,7 @@ function connect() {
   on("metrics", showMetrics);
   on("session", showSession);
   on("program", showProgram);
+  on("warm", (warm) => { state.warm = warm; showProgram(state.program); });
   on("pose", (p) => { pose = p; requestAnimationFrame(drawSkeleton); });
   // EventSource reconnects by itself (the server sets the delay); say so meanwhile.
   events.onerror = () => showStatus({ state: "disconnected", text: "coachd not answering: reconnecting…" });
@@ -220,4 +234,5 @@ async function stop() {
 
 $("stop").addEventListener("click", stop);
 setInterval(tick, 250);
+window.addEventListener("resize", drawSkeleton);
 connect();
