@@ -1,5 +1,6 @@
 """The live page's routes on the real HTTP server, read with real sockets: the files, the
-event stream (retry, snapshot, pushed changes, bounded), STOP's guard, the picture."""
+event stream (retry, snapshot, pushed changes, bounded), STOP's guard, the picture; and what
+the page is told: the status line and the range bars."""
 
 from __future__ import annotations
 
@@ -14,10 +15,19 @@ from typing import Optional
 import pytest
 from daemon_harness import wait_until
 
+from coachd.coach import CueEngine, load_packs
 from coachd.coach.coaching import Stopped
-from coachd.service.health import HealthServer, HttpLimits, Metrics
-from coachd.service.live import RETRY_MS, LiveHub, LivePage, Subscriber, page_info
-from coachd.settings import ServiceSettings
+from coachd.service.health import ComponentHealth, HealthServer, HttpLimits, Metrics
+from coachd.service.live import (
+    RETRY_MS,
+    LiveHub,
+    LivePage,
+    Subscriber,
+    band_json,
+    live_status,
+    page_info,
+)
+from coachd.settings import ServiceSettings, Settings
 
 SEEN_WITHIN_S = 10.0
 
@@ -178,3 +188,39 @@ def test_the_picture_is_served_only_with_show_video() -> None:
     finally:
         stream.close()
         served.server.stop()
+
+
+def test_the_status_line_follows_the_component_health() -> None:
+    ok, lost = ComponentHealth(), ComponentHealth("reconnecting", "no frames from /dev/video0")
+    silent = ComponentHealth("missing", "audio output missing")
+    assert live_status(False, {"camera": ok, "audio": ok})["state"] == "waiting"
+    assert live_status(True, {"camera": ok, "audio": ok})["state"] == "coaching"
+    assert live_status(True, {"camera": lost, "audio": silent})["state"] == "camera_lost"
+    degraded = live_status(True, {"camera": ok, "audio": silent})
+    assert degraded["state"] == "audio_degraded" and "on screen" in degraded["text"]
+
+
+def test_the_bands_are_the_packs_thresholds_for_what_the_view_sees() -> None:
+    settings = Settings()
+    engine = CueEngine(settings.engine, load_packs(settings.engine))
+    side = {band.metric: band for band in engine.form_bands("side-right")}
+    rule = next(r for r in engine.pack.enabled if r.id == "overstride")
+    condition = rule.when[0]
+    band = side[condition.metric]
+    assert (band.start, band.clear, band.fault_above) == (condition.start, condition.clear, True)
+    assert "overstride_ratio" not in {b.metric for b in engine.form_bands("front")}
+    # Before the runner's baseline is known, cadence's band is the pack's absolute threshold.
+    absolute = [
+        c
+        for r in engine.pack.enabled
+        for c in r.when
+        if c.metric == "cadence_spm" and c.relative == "absolute"
+    ]
+    assert absolute, "the default pack judges cadence against an absolute floor"
+    assert (side["cadence_spm"].start, side["cadence_spm"].clear) == (
+        absolute[0].start,
+        absolute[0].clear,
+    )
+    shown = band_json(band, 0.30)
+    low, high = shown["scale"]
+    assert low < band.clear < band.start < 0.30 < high and shown["text"] == "0.30 L"
