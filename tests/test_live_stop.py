@@ -1,11 +1,13 @@
 """The runner's STOP: it ends a retro drill (from the coach stage, the chain, the terminal's
-key), else the session; stepping off the belt ends a drill too."""
+key, which leaves the terminal as it found it), else the session; stepping off the belt
+ends a drill too."""
 
 from __future__ import annotations
 
 import json
 import os
 import pty
+import termios
 from pathlib import Path
 
 from daemon_harness import (
@@ -121,7 +123,9 @@ def test_the_terminal_key_stops_a_drill(tmp_path: Path) -> None:
         assert wait_until(lambda: "retro_prepare" in said(), 60.0), daemon.output()[-2000:]
         os.write(controller, b"s")
         assert wait_until(lambda: "retro_stop" in said(), 30.0), daemon.output()[-2000:]
+        assert not termios.tcgetattr(controller)[3] & termios.ICANON  # keys, not lines
         assert daemon.stop() == 0
+        assert termios.tcgetattr(controller)[3] & termios.ICANON  # the terminal given back
     finally:
         daemon.cleanup()
         os.close(controller)

@@ -26,8 +26,8 @@ class TerminalKeys:
         try:
             if not stream.isatty():
                 return None
-            if os.tcgetpgrp(stream.fileno()) != os.getpgrp():
-                return None  # a background job: changing the terminal would stop it (SIGTTOU)
+            if _in_background(stream.fileno()):
+                return None  # changing the terminal would stop the process (SIGTTOU)
             return cls(stream)
         except (OSError, ValueError, termios.error):
             return None
@@ -42,3 +42,11 @@ class TerminalKeys:
 
     def close(self) -> None:
         termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+
+
+def _in_background(fd: int) -> bool:
+    """A background job of the shell whose controlling terminal `fd` is."""
+    try:
+        return os.tcgetpgrp(fd) != os.getpgrp()
+    except OSError:  # not our controlling terminal: no job control applies
+        return False
