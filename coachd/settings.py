@@ -149,6 +149,9 @@ class EngineSettings(Section):
     )
     fade: StrictBool = Field(True, description="speak less often while form holds")
     program: Literal["free", "retro", "cadence"] = Field("free", description="coaching program")
+    retro_first_s: float = Field(
+        60.0, ge=0.0, le=3600.0, description="running after the warm-up before the first drill, s"
+    )
     metronome: StrictBool = Field(False, description="metronome clicks in the cadence program")
     fade_max_factor: float = Field(
         3.0, ge=1.0, le=10.0, description="gap and cooldown grow up to this many times when faded"
@@ -265,6 +268,12 @@ class RunnersSettings(Section):
     )
 
 
+class UiSettings(Section):
+    show_video: StrictBool = Field(
+        False, description="the live page shows the camera picture, not only the skeleton"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting, by section; see config/coachd.toml for each field's documentation."""
 
@@ -279,6 +288,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     kiosk: KioskSettings = Field(default_factory=KioskSettings)
     runners: RunnersSettings = Field(default_factory=RunnersSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -9,7 +9,6 @@ import time
 import urllib.error
 import urllib.request
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -19,7 +18,7 @@ from support import run_coachd
 from coachd.cli import main
 from coachd.messages import Cue, Stride
 from coachd.service.health import HealthServer, Metrics
-from coachd.service.report import session_page
+from coachd.service.report import session_page, session_routes
 from coachd.service.store import SessionStore
 from coachd.settings import ServiceSettings
 
@@ -191,7 +190,9 @@ def test_no_praise_in_a_report_without_measured_steps(tmp_path: Path) -> None:
 
 def test_the_live_server_serves_the_sessions_pages(db: tuple[Path, dict[str, int]]) -> None:
     path, ids = db
-    server = HealthServer(ServiceSettings(), Metrics(), port=0, pages=partial(session_page, path))
+    server = HealthServer(ServiceSettings(), Metrics(), port=0)
+    for route_path, route in session_routes(path).items():
+        server.add_route("GET", route_path, route)
     server.start()
     base = f"http://127.0.0.1:{server.address[1]}"
     try:

@@ -20,6 +20,7 @@ RETRO_PREPARE_S = 15.0  # to slow the belt and turn round safely
 RETRO_SETTLE_S = 20.0  # to turn back and build up speed before form counts again
 RETRO_EVERY_S = 240.0  # of forward running between drills (drills are active recovery)
 RETRO_PER_SESSION = 3
+RETRO_STEP_OFF_S = 3.0  # nobody in view this long during a drill: the runner stepped off
 CADENCE_BLOCK_S = 180.0
 CADENCE_REST_S = 120.0
 CADENCE_SETTLE_S = 20.0  # before judging whether the runner found the new rhythm
@@ -79,23 +80,48 @@ RETRO_PREPARE = {
 }
 RETRO_DONE = "Turn back round and build up to your run."
 RETRO_STOP = "Stop the drill: turn back round and walk forwards."
+RETRO_STEPPED_OFF = "Drill stopped. Step back on facing forwards when you're ready."
+
+
+@dataclass(frozen=True)
+class ProgramStep:
+    """Where a program is now, for a live display: its step, what the target is, and the
+    seconds left in the step when it runs on a clock."""
+
+    program: str  # "retro", "cadence"
+    step: str  # retro: "prepare", "drill", "between"; cadence: "block"
+    ends_in_s: Optional[float] = None
+    target_spm: Optional[float] = None
 
 
 class RetroDrills:
-    """Backwards intervals in a session: prepare, go, done; stopped for good on a problem."""
+    """Backwards intervals in a session: prepare, go, done; stopped for the rest of the
+    session by STOP, a reported problem, or the runner stepping off."""
 
     def __init__(self, progress: RetroProgress, first_at_s: float) -> None:
         self.progress = progress
         self.next_at_s = first_at_s  # running time of the next drill
         self.completed = 0
         self.problem = False
+        self.stopped = False
         self._phase: Optional[Literal["prepare", "go"]] = None
         self._phase_t = 0.0
         self._quiet_until = -math.inf
+        self._absent_since: Optional[float] = None
 
-    def update(self, now: float, running_s: float, running: bool) -> list[ProgramLine]:
-        if self.problem:
+    @property
+    def in_drill(self) -> bool:
+        """From the call to prepare until the drill is done or stopped."""
+        return self._phase is not None
+
+    def update(
+        self, now: float, running_s: float, running: bool, present: bool = True
+    ) -> list[ProgramLine]:
+        """`present`: someone is in view (a drill stops when nobody is for a few seconds)."""
+        if self.stopped:
             return []
+        if self._stepped_off(now, present):
+            return self.stop(now, problem=False)
         stage = self.progress.stage
         if self._phase is None:
             if running and running_s >= self.next_at_s and self.completed < RETRO_PER_SESSION:
@@ -116,11 +142,37 @@ class RetroDrills:
 
     def report_problem(self, now: float) -> list[ProgramLine]:
         """Pain or lost balance: stop any drill now and do no more this session."""
-        self.problem = True
+        return self.stop(now, problem=True)
+
+    def stop(self, now: float, problem: bool) -> list[ProgramLine]:
+        """End any drill now and do no more this session; `problem` (pain, lost balance,
+        the STOP button) also steps the ladder back. The runner stepping off is no problem."""
+        self.stopped = True
+        self.problem = self.problem or problem
         in_drill = self._phase is not None
         self._phase = None
         self._quiet_until = now + RETRO_SETTLE_S if in_drill else -math.inf
-        return [("retro_stop", RETRO_STOP)] if in_drill else []
+        if not in_drill:
+            return []
+        return [("retro_stop", RETRO_STOP)] if problem else [("retro_off", RETRO_STEPPED_OFF)]
+
+    def _stepped_off(self, now: float, present: bool) -> bool:
+        if present or self._phase is None:
+            self._absent_since = None
+            return False
+        if self._absent_since is None:
+            self._absent_since = now
+        return now - self._absent_since >= RETRO_STEP_OFF_S
+
+    def step(self, now: float, running_s: float) -> Optional[ProgramStep]:
+        """The drill's step and the seconds left in it; None once drills are over."""
+        if self._phase == "prepare":
+            return ProgramStep("retro", "prepare", RETRO_PREPARE_S - (now - self._phase_t))
+        if self._phase == "go":
+            return ProgramStep("retro", "drill", self.progress.interval_s - (now - self._phase_t))
+        if self.stopped or self.completed >= RETRO_PER_SESSION:
+            return None
+        return ProgramStep("retro", "between", max(0.0, self.next_at_s - running_s))
 
     def quiet(self, now: float) -> bool:
         """True while a drill is on: no corrections, and strides do not count as form."""
@@ -131,7 +183,7 @@ class RetroDrills:
 
     @staticmethod
     def phrases() -> list[str]:
-        out = [*RETRO_PREPARE.values(), RETRO_DONE, RETRO_STOP]
+        out = [*RETRO_PREPARE.values(), RETRO_DONE, RETRO_STOP, RETRO_STEPPED_OFF]
         stages: tuple[RetroStage, ...] = ("walk", "run")
         for stage in stages:
             out += [_retro_go(stage, s) for s in RETRO_LADDER]

@@ -8,13 +8,15 @@ Capture and tracker threads (coachd.pipeline): frames -> pose -> the coaching ch
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Callable, Optional
@@ -23,7 +25,7 @@ from coachd.capture import FrameSource, open_source
 from coachd.capture.open import DEMO_REACTION_S, is_demo, source_probe, synthetic_source_class
 from coachd.chain import CoachingChain
 from coachd.coach import CueEngine, load_packs
-from coachd.coach.coaching import Coaching
+from coachd.coach.coaching import Coaching, Stopped
 from coachd.coach.programs import RetroProgress
 from coachd.coach.sessions import GREETING_ID, SessionTracker, runner_greeting
 from coachd.errors import CoachdError, SourceError
@@ -42,12 +44,14 @@ from coachd.service.listeners import (
     SpeakerListener,
     StoreListener,
 )
+from coachd.service.live import LiveHub, LiveListener, LivePage, live_status, page_info
 from coachd.service.notify import Notifier
 from coachd.service.recording import SessionRecorder
-from coachd.service.report import session_page
+from coachd.service.report import session_routes
 from coachd.service.runners import BASELINE_STATE, RunnerProfile
 from coachd.service.store import DB_NAME, keep_files_private, state_directory
 from coachd.service.store_writer import StoreWriter
+from coachd.service.terminal import STOP_KEYS, TerminalKeys
 from coachd.settings import LoadedSettings, Settings
 from coachd.speech import Speaker
 
@@ -72,6 +76,23 @@ DEMO_GREETING = f"This is a demo, with a {DEMO_WARMUP_S:.0f} second warm-up inst
 class RunOptions:
     speech_log: Optional[Path] = None
     quiet: bool = False  # no status line on the terminal
+    open_page: bool = False  # open the live page in the desktop's browser, when there is one
+
+
+def open_on_desktop(url: str) -> bool:
+    """Open `url` with xdg-open when a desktop session is there (no wait, no output)."""
+    opener = shutil.which("xdg-open")
+    desktop = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if not desktop or opener is None:
+        return False
+    subprocess.Popen(
+        [opener, url],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return True
 
 
 class Daemon:
@@ -113,7 +134,6 @@ class Daemon:
                 self.metrics,
                 frames_flowing=self._frames_flowing,
                 components=self._component_health,
-                pages=partial(session_page, self._state_dir / DB_NAME),
             )
         cache_dir = Path(self.settings.speech.cache_dir or self._state_dir / "voice-cache")
         # The daemon prints every cue as it is decided, so the speaker's printed fallback
@@ -157,6 +177,15 @@ class Daemon:
         if not options.quiet:
             notice = SessionSavedNotice(lambda: store.session_key, self._page_url())
             self._chain.add_listener(notice)
+        show_video = self.settings.ui.show_video
+        self._live = LiveHub(page_info(show_video))
+        self._chain.add_listener(LiveListener(self._live, show_video))
+        if self._health is not None:
+            page = LivePage(self._live, self._stop_pressed, show_video)
+            for (method, path), route in page.routes().items():
+                self._health.add_route(method, path, route)
+            for path, route in session_routes(self._state_dir / DB_NAME).items():
+                self._health.add_route("GET", path, route)
         self._pipeline = LivePipeline(
             source,
             reopen=self._open_source,
@@ -198,6 +227,12 @@ class Daemon:
                 raise
             log.warning("%s; waiting for it", exc)
             return None
+
+    def _stop_pressed(self) -> Stopped:
+        """The runner's STOP (the page's button, a key): a retro drill, else the session."""
+        stopped = self._chain.stop(time.monotonic())
+        log.info("STOP: %s", "nothing to stop" if stopped == "nothing" else f"{stopped} ended")
+        return stopped
 
     def _frames_flowing(self) -> bool:
         return self._pipeline.frames_flowing(within_s=2.0)
@@ -257,11 +292,30 @@ class Daemon:
         log.info("coaching from %s", self._source_name)
         if self._demo and not self._options.quiet:
             print(DEMO_NOTICE, flush=True)
+        if self._health is not None:
+            host, port = self._health.address
+            url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+            print(f"coachd: live page on {url}", flush=True)
+            if self._options.open_page:
+                open_on_desktop(url)
+        keys = TerminalKeys.open()
+        if keys is not None and not self._options.quiet:
+            print("coachd: press s (or space) to STOP a drill or the session", flush=True)
+        try:
+            return self._coach(keys)
+        finally:
+            if keys is not None:
+                keys.close()
+
+    def _coach(self, keys: Optional[TerminalKeys]) -> int:
         self._notifier.ready(f"waiting for a runner on {self._source_name}")
         ping_every = self._notifier.watchdog_interval() or 1.0
         next_ping = 0.0
         while not self._stop.is_set():
-            self._stop.wait(0.25)
+            if keys is None:
+                self._stop.wait(0.25)
+            elif STOP_KEYS.intersection(keys.read(0.25)):
+                self._stop_pressed()
             if self._reload.is_set():
                 self._reload.clear()
                 self._reload_settings()
@@ -310,6 +364,7 @@ class Daemon:
         self.metrics.set_voice_cache_bytes(speech.cache_bytes)
         self._publish_store()
         self._fleet.publish(self.metrics)
+        self._live.publish("status", live_status(self._chain.in_session, self._component_health()))
         status = self._status_text(snapshot)
         self._notifier.status(status)
         if not self._options.quiet and sys.stderr.isatty():

@@ -17,12 +17,14 @@ import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Optional
 
 from coachd.catalog import METRICS, Metric, label, visible
 from coachd.coach.programs import CADENCE_TOLERANCE, cadence_target
 from coachd.coach.sessions import MIN_JUDGED_STRIDES
+from coachd.service.health import Request, Response, Route
 from coachd.service.store import (
     HistoryReader,
     SessionRecord,
@@ -135,6 +137,20 @@ def session_page(database: Path, path: str) -> Optional[tuple[int, str]]:
         return _read_page(database, parts[2] if len(parts) == 3 else None)
     except sqlite3.Error as exc:  # busy, moved aside: the page says so, the server goes on
         return 503, _page("unavailable", f"<p>The sessions database: {html.escape(str(exc))}</p>")
+
+
+def session_routes(database: Path) -> dict[str, Route]:
+    """/sessions and /sessions/N for the live server (GET), read from `database`."""
+
+    def answer(request: Request) -> Response:
+        page = session_page(database, request.path)
+        if page is None:
+            return Response.text(HTTPStatus.NOT_FOUND, "not found")
+        status, body = page
+        return Response(HTTPStatus(status), body.encode(), "text/html; charset=utf-8")
+
+    route = Route(handler=answer)
+    return {"/sessions": route, "/sessions/*": route}
 
 
 def _read_page(database: Path, session: Optional[str]) -> tuple[int, str]:
