@@ -171,19 +171,19 @@ def cpu_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def table(results: list[dict[str, Any]]) -> str:
     header = (
-        f"{'source':<44} {'layout':<24} {'fps':>5} {'drop%':>6} {'skip%':>6} {'p50 ms':>7} "
+        f"{'source':<44} {'layout':<36} {'fps':>5} {'drop%':>6} {'skip%':>6} {'p50 ms':>7} "
         f"{'p95 ms':>7} {'cpu ms':>7} {'-capt':>7} {'capt ms':>7} {'gait ms':>7} {'steps':>11}"
     )
     lines = [header]
     for r in results:
         layout = r["layout"]
         if r["pose_workers_at_end"] > 1 and layout.startswith("1 of"):
-            layout += f" ({r['pose_workers_at_end']} at end)"
+            layout += f", {r['pose_workers_at_end']} at end"
         steps = f"{r['steps_found']}" + (
             f"/{r['steps_expected']:.0f}" if r["steps_expected"] is not None else ""
         )
         lines.append(
-            f"{r['source'][-44:]:<44} {layout:<24} {r['tracked_fps']:>5.1f} "
+            f"{r['source'][-44:]:<44} {layout:<36} {r['tracked_fps']:>5.1f} "
             f"{r['dropped_pct']:>6.1f} {r['skipped_pct']:>6.1f} {r['latency_ms_p50']:>7.1f} "
             f"{r['latency_ms_p95']:>7.1f} {r['cpu_ms_per_frame']:>7.2f} "
             f"{r['cpu_ms_per_frame_without_capture']:>7.2f} "
