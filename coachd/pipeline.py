@@ -49,6 +49,10 @@ KEPT_UP_DROPPED = 0.01  # at most this dropped: the rate may be tried higher aga
 RETRY_HIGHER_S = 10.0  # first wait before trying the higher rate again, doubling per failure
 RETRY_HIGHER_MAX_S = 160.0
 HIGHER_RATE_BUSY = 0.75  # the pose stage's estimated load at the higher rate must be below this
+# A waiting pose worker joins only when the working ones were busy at least this share of the
+# window: otherwise what follows the pose stage is what cannot keep up, and a second worker
+# would only hold a second frame waiting for it.
+WORKER_JOIN_BUSY = 0.5
 WARMUP_WINDOWS = 1  # the first window holds the models' first, slow runs: not judged
 MIN_RATE_FPS = 10.0  # never slower: the gait stage needs 10 frames a second to find contacts
 
@@ -112,7 +116,8 @@ class RateGovernor:
     Dropping whichever frames arrive while the tracker is busy gives the gait stage uneven
     intervals it cannot know; a steady lower rate (every second frame) gives it a true one.
     A window (RATE_WINDOW_S of frames) with more than OVERLOADED_DROPPED of its frames
-    dropped first lets a waiting pose worker join (up to `max_workers`), then raises n. A
+    dropped first lets a waiting pose worker join (up to `max_workers`, when the pose stage
+    is what was busy), then raises n. A
     window that kept up, with the pose stage's load one step back estimated below
     HIGHER_RATE_BUSY, takes that step back (lowers n, then sends the extra worker back to
     wait) after RETRY_HIGHER_S (doubled each time the step back failed again).
@@ -158,17 +163,19 @@ class RateGovernor:
             return
         dropped_share = self._dropped / self._offered
         if dropped_share > OVERLOADED_DROPPED:
-            self._step_up(t, dropped_share)
+            self._step_up(t, dropped_share, self._busy(span))
         elif dropped_share <= KEPT_UP_DROPPED and (
             self.divisor > 1 or self.workers > self.start_workers
         ):
             self._maybe_step_back(t, self._busy(span))
         self._reset_window()
 
-    def _step_up(self, t: float, dropped_share: float) -> None:
+    def _step_up(self, t: float, dropped_share: float, busy: float) -> None:
         """More of the CPU for the pose stage (another worker), else fewer frames for it."""
         self._calm_since = None
-        can_join = self.workers < self.max_workers and self.divisor == 1
+        can_join = (
+            self.workers < self.max_workers and self.divisor == 1 and busy >= WORKER_JOIN_BUSY
+        )
         if not can_join and self.divisor >= self._max_divisor:
             return
         if t - self._lowered_at < 2 * RATE_WINDOW_S:
