@@ -117,10 +117,9 @@ class RateGovernor:
     intervals it cannot know; a steady lower rate (every second frame) gives it a true one.
     A window (RATE_WINDOW_S of frames) with more than OVERLOADED_DROPPED of its frames
     dropped first lets a waiting pose worker join (up to `max_workers`, when the pose stage
-    is what was busy), then raises n. A
-    window that kept up, with the pose stage's load one step back estimated below
-    HIGHER_RATE_BUSY, takes that step back (lowers n, then sends the extra worker back to
-    wait) after RETRY_HIGHER_S (doubled each time the step back failed again).
+    is what was busy), then raises n. A window that kept up, with the pose stage's load one
+    step back estimated below HIGHER_RATE_BUSY, takes that step back (lowers n, then sends
+    the extra worker back to wait) after RETRY_HIGHER_S (doubled each time it failed again).
     """
 
     def __init__(self, nominal_fps: float, workers: int = 1, max_workers: int = 1) -> None:

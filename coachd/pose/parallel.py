@@ -34,8 +34,8 @@ from coachd.settings import PoseSettings
 
 # At or below this rate one single-threaded interpreter keeps up alone with room to spare
 # (about 10 ms a frame here, a third of a 30 fps interval), for the least CPU a frame: a
-# second thread of the same interpreter mostly waits, spinning, in XNNPACK's barriers, and
-# a second interpreter's weights are colder in the cache (docs/benchmarks.md).
+# second thread of the same interpreter spins in XNNPACK's barriers, and two workers cost
+# about as much as that (docs/benchmarks.md, "30 fps: CPU per tracked frame").
 ONE_WORKER_MAX_FPS = 40.0
 MAX_WORKERS = 2
 
