@@ -49,10 +49,10 @@ KEPT_UP_DROPPED = 0.01  # at most this dropped: the rate may be tried higher aga
 RETRY_HIGHER_S = 10.0  # first wait before trying the higher rate again, doubling per failure
 RETRY_HIGHER_MAX_S = 160.0
 HIGHER_RATE_BUSY = 0.75  # the pose stage's estimated load at the higher rate must be below this
-# A waiting pose worker joins only when the working ones were busy at least this share of the
-# window: otherwise what follows the pose stage is what cannot keep up, and a second worker
-# would only hold a second frame waiting for it.
-WORKER_JOIN_BUSY = 0.5
+# A waiting pose worker joins only while the stages after the pose stage (on the tracker
+# side, in capture order) were busy less than this share of the window: when they are what
+# cannot keep up, a second worker would only hold a second frame waiting for them.
+DOWNSTREAM_BOUND_BUSY = 0.5
 WARMUP_WINDOWS = 1  # the first window holds the models' first, slow runs: not judged
 MIN_RATE_FPS = 10.0  # never slower: the gait stage needs 10 frames a second to find contacts
 
@@ -116,10 +116,11 @@ class RateGovernor:
     Dropping whichever frames arrive while the tracker is busy gives the gait stage uneven
     intervals it cannot know; a steady lower rate (every second frame) gives it a true one.
     A window (RATE_WINDOW_S of frames) with more than OVERLOADED_DROPPED of its frames
-    dropped first lets a waiting pose worker join (up to `max_workers`, when the pose stage
-    is what was busy), then raises n. A window that kept up, with the pose stage's load one
-    step back estimated below HIGHER_RATE_BUSY, takes that step back (lowers n, then sends
-    the extra worker back to wait) after RETRY_HIGHER_S (doubled each time it failed again).
+    dropped first lets a waiting pose worker join (up to `max_workers`, unless the stages
+    after the pose stage are what was busy), then raises n. A window that kept up, with the
+    pose stage's load one step back estimated below HIGHER_RATE_BUSY, takes that step back
+    (lowers n, then sends the extra worker back to wait) after RETRY_HIGHER_S (doubled each
+    time it failed again).
     """
 
     def __init__(self, nominal_fps: float, workers: int = 1, max_workers: int = 1) -> None:
@@ -133,6 +134,7 @@ class RateGovernor:
         self._dropped = 0
         self._pose_s = 0.0
         self._tracked = 0
+        self._downstream_s = 0.0
         self._calm_since: Optional[float] = None
         self._retry_after_s = RETRY_HIGHER_S
         self._lowered_at = -float("inf")
@@ -162,18 +164,20 @@ class RateGovernor:
             return
         dropped_share = self._dropped / self._offered
         if dropped_share > OVERLOADED_DROPPED:
-            self._step_up(t, dropped_share, self._busy(span))
+            self._step_up(t, dropped_share, self._downstream_s / max(span, 1e-9))
         elif dropped_share <= KEPT_UP_DROPPED and (
             self.divisor > 1 or self.workers > self.start_workers
         ):
             self._maybe_step_back(t, self._busy(span))
         self._reset_window()
 
-    def _step_up(self, t: float, dropped_share: float, busy: float) -> None:
+    def _step_up(self, t: float, dropped_share: float, downstream_busy: float) -> None:
         """More of the CPU for the pose stage (another worker), else fewer frames for it."""
         self._calm_since = None
         can_join = (
-            self.workers < self.max_workers and self.divisor == 1 and busy >= WORKER_JOIN_BUSY
+            self.workers < self.max_workers
+            and self.divisor == 1
+            and downstream_busy < DOWNSTREAM_BOUND_BUSY
         )
         if not can_join and self.divisor >= self._max_divisor:
             return
@@ -218,12 +222,16 @@ class RateGovernor:
 
     def _reset_window(self) -> None:
         self._window_start, self._offered, self._dropped = None, 0, 0
-        self._pose_s, self._tracked = 0.0, 0
+        self._pose_s, self._tracked, self._downstream_s = 0.0, 0, 0.0
 
     def observe_pose(self, pose_s: float) -> None:
         """One frame's time in the pose stage (from any tracker thread)."""
         self._pose_s += pose_s
         self._tracked += 1
+
+    def observe_downstream(self, seconds: float) -> None:
+        """One frame's time in the stages after the pose stage (from the tracker side)."""
+        self._downstream_s += seconds
 
     def _busy(self, span: float) -> float:
         """Share of the pose workers' time spent tracking in the window."""
@@ -595,4 +603,6 @@ class LivePipeline:
             if self._on_rate is not None and self._rate_told is not None:
                 self._on_rate(rate)
             self._rate_told = rate
+        started = time.monotonic()
         self._consume(frame, tracked)
+        self._governor.observe_downstream(time.monotonic() - started)
