@@ -156,6 +156,25 @@ def test_summary_names_what_improved_and_what_to_work_on() -> None:
     assert "10 minutes" in summary.text
 
 
+def test_a_fault_that_was_fixed_is_not_what_to_work_on_next_time() -> None:
+    mill = Treadmill(_tracker(start_s=4.0, end_s=20.0))
+
+    def fixed_after(t: float) -> dict[str, float]:
+        # Overstriding for the first two minutes, then landing under the hips for good.
+        wobble = 0.01 * ((t * 13.0) % 1.0 - 0.5)
+        return {**steady(t), "overstride_ratio": (0.32 if t < 220.0 else 0.08) + wobble}
+
+    mill.run("running", 60, fixed_after)
+    mill.say("overstride", "Land under your hips.")
+    mill.say("overstride", "That's it.", kind="praise")
+    mill.run("running", 540, fixed_after)
+    (summary,) = [c for c in mill.run("absent", 25) if c.kind == "summary"]
+    stored = mill.tracker.summary()
+    assert "overstride_ratio" in stored["improved"]
+    assert stored["work_on"] is None
+    assert "work on" not in summary.text and "closer under your hips" in summary.text
+
+
 def test_without_corrections_a_clear_fault_is_still_named() -> None:
     mill = Treadmill(_tracker())
     mill.run("running", 90, lambda t: {"cadence_spm": 160.0, "overstride_ratio": 0.32})

@@ -281,12 +281,12 @@ def _work_on(
     medians: dict[str, float],
 ) -> Optional[tuple[str, str]]:
     """(id, words) of one thing for next time: the correction said most whose metrics did not
-    improve, else the most said, else the first catalogued metric whose median is not good."""
-    if said:
-        about = {c.cue_id: c.metrics for c in corrections}
-        ranked = [cue_id for cue_id, _ in said.most_common()]
-        unimproved = [c for c in ranked if not set(about[c]) & set(improved)]
-        cue_id = (unimproved or ranked)[0]
+    improve, else the first catalogued metric whose median is not good (a fault that was
+    fixed is not named again)."""
+    about = {c.cue_id: c.metrics for c in corrections}
+    unimproved = [c for c, _ in said.most_common() if not set(about[c]) & set(improved)]
+    if unimproved:
+        cue_id = unimproved[0]
         text = next(c.text for c in reversed(corrections) if c.cue_id == cue_id)
         return cue_id, text.strip().rstrip(".!")
     for metric in METRICS.values():
