@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -16,6 +18,7 @@ from coachd.gait.activity import (
 )
 from coachd.gait.bounce import BounceClock
 from coachd.gait.events import FootContactDetector, FootEvent, FootSample
+from coachd.gait.legs import LegTracker
 from coachd.gait.metrics import (
     StepInput,
     Window,
@@ -25,12 +28,11 @@ from coachd.gait.metrics import (
 from coachd.gait.signals import (
     BodySample,
     History,
-    LegLabelFixer,
     LegLengthEstimate,
     to_view_coords,
 )
 from coachd.gait.view import ViewDetector
-from coachd.messages import GaitEvent, GaitUpdate, Side, Stride, TrackedFrame, View
+from coachd.messages import GaitEvent, GaitUpdate, Pose, Side, Stride, TrackedFrame, View
 from coachd.settings import GaitSettings
 
 SIDES: tuple[Side, Side] = ("left", "right")
@@ -53,6 +55,17 @@ MIN_CONTACT_S = 0.08  # front/rear contact times outside these are not counted
 MAX_CONTACT_S = 0.5
 HIP_LANDMARKS = (23, 24)
 READ_EARLY_FRAMES = 0.25  # at-contact landmarks are read this long before the touchdown
+LEFT, RIGHT = list(LEFT_LEG), list(RIGHT_LEG)
+
+
+@dataclass(frozen=True)
+class _PoseFrame:
+    """One frame's landmarks as the gait stage reads them (legs on their own legs)."""
+
+    sample: BodySample
+    feet_seen: np.ndarray  # placed well enough to time a foot by
+    view: Optional[View]
+    leg_px: Optional[float]
 
 
 class GaitAnalyzer:
@@ -65,7 +78,7 @@ class GaitAnalyzer:
         self._view = ViewDetector(pinned, self.fps)
         self._history = History(HISTORY_S, self.fps)
         self._leg = LegLengthEstimate(self.fps)
-        self._fixer = LegLabelFixer()
+        self._legs = LegTracker()
         self._feet = {
             side: FootContactDetector(side, self.fps, CONTACT_HEIGHT, FRONTAL_CONTACT_HEIGHT)
             for side in SIDES
@@ -94,15 +107,43 @@ class GaitAnalyzer:
     def leg_px(self) -> Optional[float]:
         return self._leg.value
 
-    def update(self, tracked: TrackedFrame) -> GaitUpdate:  # noqa: C901 (to split, issue 14)
+    def update(self, tracked: TrackedFrame) -> GaitUpdate:
         t = tracked.t
-        pose = tracked.pose
-        if pose is None:
+        if tracked.pose is None:
             if self._last_pose_t is not None and t - self._last_pose_t > GAP_RESET_S:
                 self._restart()
-            activity = self._activity.update(t, False)
-            return GaitUpdate(t, activity, self._view.view)
+            return self._update(t, False, self._view.view)
         self._last_pose_t = t
+        frame = self._read_pose(t, tracked.pose)
+        found = self._foot_events(frame)
+        events, strides = self._take_events(found, frame)
+        strides.extend(self._bounce_step(frame))
+        return self._update(t, True, frame.view, events, strides)
+
+    def _update(
+        self,
+        t: float,
+        seen: bool,
+        view: Optional[View],
+        events: Sequence[FootEvent] = (),
+        strides: Sequence[Stride] = (),
+    ) -> GaitUpdate:
+        activity = self._activity.update(t, seen)
+        if activity != "running" and not self._activity.would_run(t):
+            strides = ()
+        return GaitUpdate(
+            t,
+            activity,
+            view,
+            tuple(
+                GaitEvent(e.t, e.side, e.kind, e.t_detected, round(e.confidence, 3)) for e in events
+            ),
+            tuple(strides),
+            self._legs.repairs,
+        )
+
+    def _read_pose(self, t: float, pose: Pose) -> _PoseFrame:
+        """The frame's landmarks with each leg's points on its own leg, into the history."""
         xy = np.array(pose.xy, dtype=np.float64)
         raw_xy = None if pose.raw_xy is None else np.array(pose.raw_xy, dtype=np.float64)
         seen = seen_mask(pose)
@@ -111,34 +152,48 @@ class GaitAnalyzer:
         feet_seen = seen_mask(pose, FOOT_MIN_VISIBILITY)
         visibility = np.array(pose.visibility, dtype=float)
         view = self._view.update(xy, seen)
-        if view in ("side-left", "side-right") and self._fixer.fix(xy, seen, self._leg.value):
-            # The labels moved to the other leg: their visibilities go with them.
-            for left, right in zip(LEFT_LEG, RIGHT_LEG):
-                feet_seen[[left, right]] = feet_seen[[right, left]]
-                visibility[[left, right]] = visibility[[right, left]]
-                if raw_xy is not None:
-                    raw_xy[[left, right]] = raw_xy[[right, left]]
+        if view in ("side-left", "side-right"):
+            legs = self._legs.assign(t, xy, self._leg.value)
+            if legs.swapped:
+                for values in (xy, seen, feet_seen, visibility, raw_xy):
+                    if values is not None:
+                        values[LEFT + RIGHT] = values[RIGHT + LEFT]
+            # A leg whose points continue neither leg is left out of the metrics; the foot
+            # detectors ride out such frames with their median and holds.
+            for leg, lost in zip((LEFT, RIGHT), legs.lost):
+                if lost:
+                    seen[leg] = False
         leg_px = self._leg.update(xy, seen)
-        self._history.append(BodySample(t, xy, seen, visibility, raw_xy))
+        sample = BodySample(t, xy, seen, visibility, raw_xy)
+        self._history.append(sample)
+        return _PoseFrame(sample, feet_seen, view, leg_px)
 
-        frontal = view in ("front", "rear")
-        low = self._bounce.update(t, _hip_height(xy, seen), leg_px) if frontal else None
+    def _foot_events(self, frame: _PoseFrame) -> list[FootEvent]:
+        """Each foot's detector on this frame, in side views and front/rear ones alike."""
+        if frame.view is None:
+            return []
+        sample = frame.sample
+        p = to_view_coords(sample.xy, frame.view)
+        raw_p = None if sample.raw_xy is None else to_view_coords(sample.raw_xy, frame.view)
         found: list[FootEvent] = []
-        if view is not None:
-            p = to_view_coords(xy, view)
-            raw_p = None if raw_xy is None else to_view_coords(raw_xy, view)
-            for side in SIDES:
-                leg = leg_landmarks(side)
-                points = [leg["heel"], leg["toe"], leg["ankle"]]
-                sample = FootSample(
-                    t,
-                    p[points],
-                    feet_seen[points],
-                    float(np.mean(visibility[points])),
-                    None if raw_p is None else raw_p[points],
-                )
-                found.extend(self._feet[side].update(sample, leg_px, view, t))
-        found.sort(key=lambda e: e.t)
+        for side in SIDES:
+            leg = leg_landmarks(side)
+            points = [leg["heel"], leg["toe"], leg["ankle"]]
+            foot = FootSample(
+                sample.t,
+                p[points],
+                frame.feet_seen[points],
+                float(np.mean(sample.visibility[points])),
+                None if raw_p is None else raw_p[points],
+            )
+            found.extend(self._feet[side].update(foot, frame.leg_px, frame.view, sample.t))
+        return sorted(found, key=lambda e: e.t)
+
+    def _take_events(
+        self, found: list[FootEvent], frame: _PoseFrame
+    ) -> tuple[list[FootEvent], list[Stride]]:
+        """The events that are steps (a glitch's contact and its toe-off are left out) and
+        the steps they close."""
         strides: list[Stride] = []
         kept: list[FootEvent] = []
         for event in found:
@@ -150,30 +205,30 @@ class GaitAnalyzer:
                 continue
             kept.append(event)
             self._events.append(event)
-            if frontal:
+            if frame.view in ("front", "rear"):
                 if event.kind == "toe_off":
                     self._note_contact_time(event)
             elif event.kind == "contact":
-                stride = self._close_step(event, view, leg_px, t)
+                stride = self._close_step(event, frame.view, frame.leg_px, frame.sample.t)
                 if stride is not None:
                     strides.append(stride)
-        found = kept
-        if low is not None and view is not None and leg_px is not None:
-            stride = self._close_bounce_step(low, view, leg_px, feet_seen, t)
-            if stride is not None:
-                strides.append(stride)
-        activity = self._activity.update(t, True)
-        if activity != "running" and not self._activity.would_run(t):
-            strides = []
-        events = tuple(
-            GaitEvent(e.t, e.side, e.kind, e.t_detected, round(e.confidence, 3)) for e in found
-        )
-        return GaitUpdate(t, activity, view, events, tuple(strides))
+        return kept, strides
+
+    def _bounce_step(self, frame: _PoseFrame) -> list[Stride]:
+        """Front/rear views: the step closed by the hips' low point, if this frame shows one."""
+        if frame.view not in ("front", "rear"):
+            return []
+        sample = frame.sample
+        low = self._bounce.update(sample.t, _hip_height(sample.xy, sample.seen), frame.leg_px)
+        if low is None or frame.view is None or frame.leg_px is None:
+            return []
+        stride = self._close_bounce_step(low, frame.view, frame.leg_px, frame.feet_seen, sample.t)
+        return [] if stride is None else [stride]
 
     def _restart(self) -> None:
         for detector in self._feet.values():
             detector.reset()
-        self._fixer.reset()
+        self._legs.reset()
         self._leg.reset()
         self._history.clear()
         self._counted.clear()

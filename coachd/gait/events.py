@@ -233,8 +233,7 @@ class FootContactDetector:
     def _step(self, t_now: float, leg_px: float, frontal: bool) -> list[FootEvent]:  # noqa: C901 (to split, issue 14)
         t, height, candidate = self._evaluated[-1]
         if candidate is None:
-            self._pending = None
-            return []
+            return []  # a frame without the foot neither confirms nor cancels a change
         if self.in_contact is None:
             self.in_contact = candidate
             if candidate:
