@@ -17,7 +17,7 @@ from coachd.gait.activity import (
     ActivityClassifier,
 )
 from coachd.gait.bounce import BounceClock
-from coachd.gait.events import FootContactDetector, FootEvent, FootSample
+from coachd.gait.events import FootContactDetector, FootEvent, FootSample, fill_gap
 from coachd.gait.legs import LegTracker
 from coachd.gait.metrics import (
     StepInput,
@@ -84,6 +84,7 @@ class GaitAnalyzer:
             for side in SIDES
         }
         self._activity = ActivityClassifier()
+        self._last_foot: dict[Side, FootSample] = {}
         self._events: deque[FootEvent] = deque(maxlen=24)
         self._contact_ms: dict[str, deque[float]] = {
             s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
@@ -186,7 +187,10 @@ class GaitAnalyzer:
                 float(np.mean(sample.visibility[points])),
                 None if raw_p is None else raw_p[points],
             )
-            found.extend(self._feet[side].update(foot, frame.leg_px, frame.view, sample.t))
+            detector = self._feet[side]
+            for filled in fill_gap(self._last_foot.get(side), foot, self.fps):
+                found.extend(detector.update(filled, frame.leg_px, frame.view, sample.t))
+            self._last_foot[side] = foot
         return sorted(found, key=lambda e: e.t)
 
     def _take_events(
@@ -229,6 +233,7 @@ class GaitAnalyzer:
         for detector in self._feet.values():
             detector.reset()
         self._legs.reset()
+        self._last_foot.clear()
         self._leg.reset()
         self._history.clear()
         self._counted.clear()

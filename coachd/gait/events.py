@@ -6,13 +6,15 @@ swinging forwards.  The planted height of each point is a low percentile of its 
 heights, so it follows the camera and copes with the far foot standing higher in the image.
 The exact contact frame is the first whose low point moves on with the belt.  Front and rear
 views: a planted foot drifts slowly up (front) or down (rear) the image as the belt carries it.
-Heights go through a 3-frame median; a landing must hold 2 frames, a lift-off 3: a contact is
-known 2 frames after it happened, a toe-off 4 (never more than MAX_DELAY_S: below 30 fps the
-lift-off hold shrinks, down to one frame at 15 fps).
+Heights go through a 3-frame median; a landing must hold CONTACT_HOLD_S (2 frames at 30 fps), a
+lift-off TOE_OFF_HOLD_S (3 frames): every duration is in seconds, so the detector reads a
+60 fps camera as it reads a 30 fps one.  An event is known at most MAX_DELAY_S after it
+happened: at a low frame rate the lift-off hold shrinks, down to one frame at 15 fps.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Optional
@@ -27,9 +29,11 @@ MIN_LIMIT = 0.012  # leg lengths: the tightest contact height limit
 MIN_TIGHT_LIMIT = 0.006
 FRONTAL_MAX_SPEED = 1.8  # leg lengths per second
 FRONTAL_SLACK = 0.25  # leg lengths per second of landmark noise
-REFRESH_FRAMES = 5
-CONTACT_FRAMES = 2  # evaluated frames a new contact must hold
-TOE_OFF_FRAMES = 3  # ... and a toe-off
+REFRESH_S = 0.15  # the planted heights (percentiles of seconds of history) are refreshed this often
+CONTACT_HOLD_S = 2 / 30  # a new contact must hold this long
+TOE_OFF_HOLD_S = 3 / 30  # ... and a toe-off: a planted foot's landmarks now and then jump away
+READY_S = 0.8  # a foot's heights over this long show where it stands on the belt
+CONFIDENCE_S = 0.2  # an event's confidence: the foot's visibility over this long
 MAX_DELAY_S = 0.15  # every event is reported at most this long after it happened
 MIN_SWING_S = 0.2  # a foot back down sooner than this after a toe-off never left the belt
 MIN_DESCENT = 0.018  # leg lengths a frame: a landing foot's descent read off its heights
@@ -67,6 +71,41 @@ class FootSample:
         return self.points if self.raw_points is None else self.raw_points
 
 
+MAX_FILLED_GAP_S = 0.2  # frames missing for longer are not filled in
+
+
+def fill_gap(previous: Optional[FootSample], sample: FootSample, fps: float) -> list[FootSample]:
+    """`sample`, preceded by the frames missing since `previous` (dropped by a busy machine),
+    drawn on the straight line between the two at the detector's frame interval.
+
+    The detector counts its holds and filters in frames: filled in, a run that lost a quarter
+    or half of its frames keeps its timing, and every event stays on the capture clock.
+    """
+    if previous is None:
+        return [sample]
+    gap = sample.t - previous.t
+    missing = round(gap * fps) - 1
+    if missing < 1 or gap > MAX_FILLED_GAP_S:
+        return [sample]
+    seen = previous.seen & sample.seen
+    filled = []
+    for k in range(1, missing + 1):
+        w = k / (missing + 1)
+        raw = None
+        if previous.raw_points is not None and sample.raw_points is not None:
+            raw = (1 - w) * previous.raw_points + w * sample.raw_points
+        filled.append(
+            FootSample(
+                previous.t + w * gap,
+                (1 - w) * previous.points + w * sample.points,
+                seen,
+                min(previous.visibility, sample.visibility),
+                raw,
+            )
+        )
+    return [*filled, sample]
+
+
 class FootContactDetector:
     """Streams FootSamples, returns the events it has become sure of."""
 
@@ -80,9 +119,12 @@ class FootContactDetector:
     ) -> None:
         self.side = side
         self.fps = fps
+        self._contact_frames = _frames(CONTACT_HOLD_S, fps)
         # At a low frame rate a toe-off held 3 frames would be known too late (4 frames is
         # 267 ms at 15 fps): the hold shrinks to what MAX_DELAY_S leaves after the median.
-        self._toe_off_frames = min(TOE_OFF_FRAMES, max(1, int(MAX_DELAY_S * fps) - 1))
+        self._toe_off_frames = min(_frames(TOE_OFF_HOLD_S, fps), max(1, int(MAX_DELAY_S * fps) - 1))
+        self._refresh_frames = _frames(REFRESH_S, fps)
+        self._ready_frames = max(10, _frames(READY_S, fps))
         self.contact_height = contact_height
         self.frontal_contact_height = frontal_contact_height
         self._heights: list[deque[float]] = [
@@ -98,14 +140,16 @@ class FootContactDetector:
         self._last_toe_off_t: Optional[float] = None
         self._ignoring = False  # inside a touch too soon after a toe-off to be a step
         # Evaluated frames: (t, height over ground / L or None, candidate contact)
-        self._evaluated: deque[tuple[float, Optional[float], Optional[bool]]] = deque(maxlen=4)
+        self._evaluated: deque[tuple[float, Optional[float], Optional[bool]]] = deque(
+            maxlen=max(self._contact_frames, self._toe_off_frames) + 2
+        )
         self.in_contact: Optional[bool] = None
         self._last_contact_t: Optional[float] = None
         self._last_contact_h: Optional[float] = None
         self._pending: Optional[tuple[float, float]] = None  # first frame of a new state
         self._pending_frames = 0
         self._contact_run: list[tuple[float, float]] = []  # (t, height) of the current contact
-        self._confidence: deque[float] = deque(maxlen=6)
+        self._confidence: deque[float] = deque(maxlen=max(6, _frames(CONFIDENCE_S, fps)))
         # Heights of the planted foot: their spread sets how tight the contact limit can be.
         self._planted: deque[float] = deque(maxlen=max(20, int(2 * fps)))
         # Percentiles over seconds of history move slowly: refreshed every few frames.
@@ -134,7 +178,7 @@ class FootContactDetector:
 
     @property
     def ready(self) -> bool:
-        return max(len(h) for h in self._heights) >= max(10, int(0.8 * self.fps))
+        return max(len(h) for h in self._heights) >= self._ready_frames
 
     def update(
         self, sample: FootSample, leg_px: Optional[float], view: View, t_now: float
@@ -147,7 +191,7 @@ class FootContactDetector:
         self._raw.append(sample)
         self._recent.append(sample)
         self._age += 1
-        if self._age >= REFRESH_FRAMES:
+        if self._age >= self._refresh_frames:
             self._age = 0
             self._grounds = [
                 float(np.percentile(np.array(h), 10)) if len(h) >= 5 else None
@@ -251,7 +295,7 @@ class FootContactDetector:
         self._pending_frames += 1
         # A lifted foot must stay up one frame longer than a landed one stays down: a planted
         # foot's landmarks now and then jump for two frames (onto the other leg).
-        if self._pending_frames < (CONTACT_FRAMES if candidate else self._toe_off_frames):
+        if self._pending_frames < (self._contact_frames if candidate else self._toe_off_frames):
             return []
         # The new state held long enough: it is real.
         first_t, first_h = self._pending
@@ -428,6 +472,11 @@ class FootContactDetector:
     def _before(self, t: float) -> Optional[tuple[float, float]]:
         earlier = [(et, h) for et, h, _ in self._evaluated if et < t and h is not None]
         return earlier[-1] if earlier else None
+
+
+def _frames(seconds: float, fps: float) -> int:
+    """How many frames at `fps` cover `seconds` (at least one)."""
+    return max(1, math.ceil(seconds * fps - 1e-6))
 
 
 def _crossing(

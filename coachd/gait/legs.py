@@ -29,7 +29,9 @@ LOST_LEG_SHARE = 0.15
 MAX_EXTRAPOLATION_S = 0.1  # a track unseen for longer is predicted where it was this late
 COLLAPSED_SHARE = 0.08  # both labels' ankles this close (leg lengths): they sit on one leg
 APART_SHARE = 0.3  # ... while the tracks expected the ankles this far apart
+MAX_COAST_S = 0.2  # a track unseen this long follows its label again
 SWAP_SHARE = 0.6  # labels swapped when that fits the motion this much better
+SWAP_MARGIN = 0.1  # ... and by this share of the leg length (per 1/30 s predicted ahead)
 VOTE_S = 0.6  # the model's labels win back when the tracks went against them
 VOTE_SHARE = 0.9  # ... in this share of the frames over that long
 VELOCITY_BLEND = 0.5  # new velocity: this share of the latest motion, the rest the old one
@@ -74,13 +76,17 @@ class LegTracker:
         swap = _distance(observed[0], predicted[1]) + _distance(observed[1], predicted[0])
         # The labels are followed unless the motion clearly says otherwise: where the legs
         # cross, both ways round fit about as well.
-        swapped = swap < SWAP_SHARE * keep
+        # ... nor where a long wait since the last frame leaves both predictions loose.
+        margin = SWAP_MARGIN * leg_px * max(1.0, float(np.max(ahead)) * 30.0)
+        swapped = swap < SWAP_SHARE * keep and keep - swap > margin
         legs = observed[::-1].copy() if swapped else observed
         gates = [
             LOST_LEG_SHARE * leg_px + _distance(self._velocity[i] * since[i], np.zeros(2))
             for i in (0, 1)
         ]
         lost = self._lost(legs, predicted, leg_px, gates)
+        # A track unseen for long is taken up again wherever its leg now is.
+        lost = (lost[0] and since[0] <= MAX_COAST_S, lost[1] and since[1] <= MAX_COAST_S)
         for i in (0, 1):
             if not lost[i]:
                 self._follow(i, t, legs[i])
