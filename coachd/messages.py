@@ -138,6 +138,8 @@ class GaitUpdate:
     # Since the start: stretches of frames whose leg labels the gait stage put right
     # (coachd.gait.legs).
     label_repairs: int = 0
+    # Since the start: steps dropped as no runner could take them (coachd.gait.plausible).
+    steps_rejected: int = 0
 
 
 @dataclass(frozen=True)

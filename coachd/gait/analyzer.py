@@ -25,6 +25,7 @@ from coachd.gait.metrics import (
     leg_landmarks,
     step_metrics,
 )
+from coachd.gait.plausible import MAX_STEP_S, MIN_STEP_S, STEP_SHARE, step_fault
 from coachd.gait.signals import (
     BodySample,
     History,
@@ -40,15 +41,12 @@ SIDES: tuple[Side, Side] = ("left", "right")
 CONTACT_HEIGHT = 0.045
 # Front/rear views: the planted foot drifts in height as the belt carries it away or closer.
 FRONTAL_CONTACT_HEIGHT = 0.35
-MIN_STEP_S = 0.25
-MAX_STEP_S = 1.0
 CADENCE_STEPS = 4  # cadence: step time fitted over up to this many recent steps
 ASYMMETRY_STEPS = 8
 HISTORY_S = 6.0
 TOO_SOON_SHARE = 0.6  # a contact within this share of a usual step time after the last: glitch
 USUAL_STEP_MAX_S = 0.6  # longer gaps between contacts never count towards the usual step
 MIN_COUNTED = 4  # contacts counted in a row before steps are measured
-STEP_SHARE = (0.7, 1.4)  # a step this much shorter or longer than usual is not measured
 FOOT_MIN_VISIBILITY = 0.3
 GAP_RESET_S = 0.5  # no pose this long: start the foot tracking afresh
 MIN_CONTACT_S = 0.08  # front/rear contact times outside these are not counted
@@ -56,6 +54,23 @@ MAX_CONTACT_S = 0.5
 HIP_LANDMARKS = (23, 24)
 READ_EARLY_FRAMES = 0.25  # at-contact landmarks are read this long before the touchdown
 LEFT, RIGHT = list(LEFT_LEG), list(RIGHT_LEG)
+
+
+@dataclass(frozen=True)
+class _StepTiming:
+    """When a step's events came, as far as they are known."""
+
+    step_s: float
+    toe_off: Optional[FootEvent]  # the first foot's, ending its contact
+    contact_ms: Optional[float]
+    stride_s: Optional[float]  # from the landing foot's previous contact
+    stride_start: Optional[FootEvent]
+
+    @property
+    def duty(self) -> Optional[float]:
+        if self.contact_ms is None or not self.stride_s:
+            return None
+        return self.contact_ms / 1000.0 / self.stride_s
 
 
 @dataclass(frozen=True)
@@ -78,13 +93,14 @@ class GaitAnalyzer:
         self._view = ViewDetector(pinned, self.fps)
         self._history = History(HISTORY_S, self.fps)
         self._leg = LegLengthEstimate(self.fps)
-        self._legs = LegTracker()
+        self._legs = LegTracker(self.fps)
         self._feet = {
             side: FootContactDetector(side, self.fps, CONTACT_HEIGHT, FRONTAL_CONTACT_HEIGHT)
             for side in SIDES
         }
         self._activity = ActivityClassifier()
         self._last_foot: dict[Side, FootSample] = {}
+        self.steps_rejected = 0  # since the start: steps no runner could take (plausible.py)
         self._events: deque[FootEvent] = deque(maxlen=24)
         self._contact_ms: dict[str, deque[float]] = {
             s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
@@ -141,6 +157,7 @@ class GaitAnalyzer:
             ),
             tuple(strides),
             self._legs.repairs,
+            self.steps_rejected,
         )
 
     def _read_pose(self, t: float, pose: Pose) -> _PoseFrame:
@@ -300,7 +317,7 @@ class GaitAnalyzer:
                 return e
         return None
 
-    def _close_step(  # noqa: C901 (to split with GaitAnalyzer, issue 14)
+    def _close_step(
         self, contact: FootEvent, view: Optional[View], leg_px: Optional[float], now: float
     ) -> Optional[Stride]:
         """The step that this contact ends, as a Stride message (None when it is not a step)."""
@@ -308,34 +325,78 @@ class GaitAnalyzer:
         self._activity.add_contact(contact.t_fine)
         typical = self._usual_step()
         self._count_step(contact.t_fine, typical)
-        if start is None or start.side == contact.side:
+        if start is None:
+            return None
+        timing = self._step_timing(start, contact, typical)
+        if timing is None:
+            return None
+        cadence = self._cadence()
+        if view is None or leg_px is None or cadence is None:
+            return None  # measured once a few steps in a row agree
+        duty = timing.duty
+        if cadence < RUNNING_MIN_CADENCE or (duty is not None and duty > RUNNING_MAX_DUTY):
+            return None  # not a running step (walking, or stepping about)
+        step = self._step_input(start, contact, timing, view, leg_px, cadence)
+        metrics, confidence = step_metrics(step)
+        if timing.contact_ms is not None:
+            self._contact_ms[start.side].append(timing.contact_ms)
+        if "heel_recovery_ratio" in metrics:
+            self._heel_recovery[start.side].append(metrics["heel_recovery_ratio"])
+        return Stride(
+            t=start.t,
+            side=start.side,
+            view=view,
+            duration_s=timing.step_s,
+            metrics=metrics,
+            confidence=confidence,
+            t_detected=now,
+        )
+
+    def _step_timing(
+        self, start: FootEvent, contact: FootEvent, typical: Optional[float]
+    ) -> Optional[_StepTiming]:
+        """The step's times, or None when they are not a step a runner can take (counted)."""
+        if start.side == contact.side:
+            # The other foot's contact in between was not seen: no step to measure.
+            self.steps_rejected += 1
             return None
         step_s = contact.t_fine - start.t_fine
-        if not MIN_STEP_S <= step_s <= MAX_STEP_S:
-            return None
-        if typical is not None and not STEP_SHARE[0] <= step_s / typical <= STEP_SHARE[1]:
-            return None  # not like the runner's other steps: a contact missed or mislabelled
-        cadence = self._cadence()
-
         toe_off = self._next_toe_off(start.side, start.t, contact.t)
         contact_ms = None if toe_off is None else _contact_s(start, toe_off) * 1000.0
         stride_start = self._previous("contact", contact.side, start.t)
         stride_s: Optional[float] = None
         if stride_start is not None and contact.t_fine - stride_start.t_fine <= 2 * MAX_STEP_S:
             stride_s = contact.t_fine - stride_start.t_fine
-        if contact_ms is not None and stride_s:
-            self._activity.add_duty(contact_ms / 1000.0 / stride_s)
-        if view is None or leg_px is None or cadence is None:
-            return None  # measured once a few steps in a row agree
+        contact_s = None if contact_ms is None else contact_ms / 1000.0
+        if step_fault(step_s, typical, contact_s, stride_s) is not None:
+            self.steps_rejected += 1
+            return None
+        timing = _StepTiming(step_s, toe_off, contact_ms, stride_s, stride_start)
+        if timing.duty is not None:
+            self._activity.add_duty(timing.duty)
+        return timing
+
+    def _step_input(
+        self,
+        start: FootEvent,
+        contact: FootEvent,
+        timing: _StepTiming,
+        view: View,
+        leg_px: float,
+        cadence: float,
+    ) -> StepInput:
+        """The windows of landmarks a step's metrics are read from."""
         swing_from = self._previous("toe_off", start.side, start.t)
         swing = None
         if swing_from is not None and start.t - swing_from.t <= MAX_STEP_S:
             swing = Window.of(self._history.between(swing_from.t, start.t), view)
         stance = None
-        if toe_off is not None:
-            stance = Window.of(self._history.between(start.t, toe_off.t), view)
+        if timing.toe_off is not None:
+            stance = Window.of(self._history.between(start.t, timing.toe_off.t), view)
         stride_window_from = (
-            stride_start.t if stride_start is not None and stride_s else 2 * start.t - contact.t
+            timing.stride_start.t
+            if timing.stride_start is not None and timing.stride_s
+            else 2 * start.t - contact.t
         )
         near = view not in ("side-left", "side-right") or (
             (view == "side-left") == (start.side == "left")
@@ -352,7 +413,7 @@ class GaitAnalyzer:
             t_at_contact = touchdown - READ_EARLY_FRAMES / self.fps
             flight = self._history.between(t_at_contact - 2.5 / self.fps, t_at_contact)
             approach = Window.of(flight, view)
-        step = StepInput(
+        return StepInput(
             side=start.side,
             view=view,
             t_start=start.t,
@@ -364,8 +425,8 @@ class GaitAnalyzer:
             leg_px=leg_px,
             near=near,
             cadence_spm=cadence,
-            contact_ms=contact_ms,
-            stride_s=stride_s,
+            contact_ms=timing.contact_ms,
+            stride_s=timing.stride_s,
             event_confidence=min(start.confidence, contact.confidence),
             around_contact=Window.of(
                 self._history.between(landed - 1.0 / self.fps, landed + 2.0 / self.fps), view
@@ -375,26 +436,6 @@ class GaitAnalyzer:
             runner_height_cm=self.settings.runner_height_cm,
             contact_by_side={s: list(v) for s, v in self._contact_ms.items()},
             heel_recovery_by_side={s: list(v) for s, v in self._heel_recovery.items()},
-        )
-        if cadence < RUNNING_MIN_CADENCE or (
-            contact_ms is not None
-            and stride_s
-            and contact_ms / 1000.0 / stride_s > RUNNING_MAX_DUTY
-        ):
-            return None  # not a running step (walking, or stepping about)
-        metrics, confidence = step_metrics(step)
-        if contact_ms is not None:
-            self._contact_ms[start.side].append(contact_ms)
-        if "heel_recovery_ratio" in metrics:
-            self._heel_recovery[start.side].append(metrics["heel_recovery_ratio"])
-        return Stride(
-            t=start.t,
-            side=start.side,
-            view=view,
-            duration_s=step_s,
-            metrics=metrics,
-            confidence=confidence,
-            t_detected=now,
         )
 
     def _note_contact_time(self, toe_off: FootEvent) -> None:

@@ -14,6 +14,7 @@ happened: at a low frame rate the lift-off hold shrinks, down to one frame at 15
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -131,6 +132,8 @@ class FootContactDetector:
             deque(maxlen=max(10, int(ground_seconds * fps))) for _ in range(3)
         ]
         self._raw: deque[FootSample] = deque(maxlen=3)
+        # Samples before the planted heights are known, evaluated once they are.
+        self._backlog: deque[FootSample] = deque(maxlen=self._heights[0].maxlen)
         self._recent: deque[FootSample] = deque(maxlen=max(12, int(0.7 * fps)))
         # The planted foot's forward speed (px/s, negative: with the belt) and its noise.
         self._belt: deque[float] = deque(maxlen=6)
@@ -161,6 +164,7 @@ class FootContactDetector:
         for heights in self._heights:
             heights.clear()
         self._raw.clear()
+        self._backlog.clear()
         self._recent.clear()
         self._belt.clear()
         self._belt_noise.clear()
@@ -185,11 +189,17 @@ class FootContactDetector:
     ) -> list[FootEvent]:
         frontal = view in ("front", "rear")
         self._seen_from_front = view == "front"
+        self._learn_ground(sample)
+        if leg_px is None or not self.ready:
+            self._backlog.append(sample)
+            return []
+        events = self._replay(leg_px, frontal, t_now) if self._backlog else []
+        return events + self._evaluate(sample, leg_px, frontal, t_now)
+
+    def _learn_ground(self, sample: FootSample) -> None:
         for k in range(3):
             if sample.seen[k]:
                 self._heights[k].append(float(sample.points[k, 1]))
-        self._raw.append(sample)
-        self._recent.append(sample)
         self._age += 1
         if self._age >= self._refresh_frames:
             self._age = 0
@@ -198,7 +208,34 @@ class FootContactDetector:
                 for h in self._heights
             ]
             self._limits = {}
-        if len(self._raw) < 3 or leg_px is None or not self.ready:
+
+    def _replay(self, leg_px: float, frontal: bool, t_now: float) -> list[FootEvent]:
+        """The samples seen before the planted heights were known, evaluated now that they
+        are: the contacts of the first second are found, reported late."""
+        backlog = list(self._backlog)
+        self._backlog.clear()
+        self._raw.clear()
+        self._recent.clear()
+        events = []
+        for old in backlog:
+            for event in self._evaluate(old, leg_px, frontal, old.t):
+                events.append(dataclasses.replace(event, t_detected=t_now))
+        # What the foot's noise and the belt's speed are is learnt from the live contacts
+        # only: the first ones are judged against a ground known from less than a second.
+        self._planted.clear()
+        self._belt.clear()
+        self._belt_noise.clear()
+        self._limits = {}
+        return events
+
+    def _evaluate(
+        self, sample: FootSample, leg_px: float, frontal: bool, t_now: float
+    ) -> list[FootEvent]:
+        """Whether the middle one of the last three samples is on the belt, and what that
+        changes."""
+        self._raw.append(sample)
+        self._recent.append(sample)
+        if len(self._raw) < 3:
             return []
         middle = self._raw[1]
         height = self._height(leg_px)

@@ -49,10 +49,14 @@ class LegAssignment:
 class LegTracker:
     """Keeps each leg's landmarks on the same physical leg from frame to frame (side views)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fps: float) -> None:
+        # Frames missing (a busy machine): the motion predicted over the gap is too loose to
+        # overrule the labels.
+        self._max_gap_s = 1.5 / fps
         self._points: Optional[np.ndarray] = None  # (2, 4, 2) each track's points last seen, px
         self._velocity = np.zeros((2, 4, 2))  # px per second
         self._seen_t = np.zeros(2)  # when each track was last seen
+        self._last_t = 0.0  # the last frame's time
         self._votes: deque[tuple[float, bool]] = deque()  # (t, labels swapped)
         self._repairing = False
         self.repairs = 0  # stretches of frames whose labels were put right
@@ -78,7 +82,12 @@ class LegTracker:
         # cross, both ways round fit about as well.
         # ... nor where a long wait since the last frame leaves both predictions loose.
         margin = SWAP_MARGIN * leg_px * max(1.0, float(np.max(ahead)) * 30.0)
-        swapped = swap < SWAP_SHARE * keep and keep - swap > margin
+        swapped = (
+            swap < SWAP_SHARE * keep
+            and keep - swap > margin
+            and t - self._last_t <= self._max_gap_s
+        )
+        self._last_t = t
         legs = observed[::-1].copy() if swapped else observed
         gates = [
             LOST_LEG_SHARE * leg_px + _distance(self._velocity[i] * since[i], np.zeros(2))
@@ -102,6 +111,7 @@ class LegTracker:
         self._points = observed.copy()
         self._velocity = np.zeros((2, 4, 2))
         self._seen_t = np.full(2, t)
+        self._last_t = t
 
     def _lost(
         self, tracks: np.ndarray, predicted: np.ndarray, leg_px: float, gates: list[float]
