@@ -311,60 +311,83 @@ class FootContactDetector:
         forward_speed = (last.points[ANKLE, 0] - first.points[ANKLE, 0]) / dt / leg_px
         return bool(forward_speed < 0.5)
 
-    def _step(self, t_now: float, leg_px: float, frontal: bool) -> list[FootEvent]:  # noqa: C901 (to split, issue 14)
+    def _step(self, t_now: float, leg_px: float, frontal: bool) -> list[FootEvent]:
+        """The newest evaluated frame: a contact or toe-off once a change of state held."""
         t, height, candidate = self._evaluated[-1]
         if candidate is None:
             return []  # a frame without the foot neither confirms nor cancels a change
-        if self.in_contact is None:
-            self.in_contact = candidate
-            if candidate:
-                self._last_contact_t, self._last_contact_h = t, height
+        if self.in_contact is None or candidate == self.in_contact:
+            self._stay(t, height, candidate)
             return []
-        if candidate == self.in_contact:
-            self._pending = None
-            if candidate and height is not None:
-                self._last_contact_t, self._last_contact_h = t, height
+        first = self._held_change(t, height, candidate)
+        if first is None:
+            return []
+        self.in_contact = candidate
+        if candidate:
+            return self._landed(first, t, t_now, leg_px, frontal)
+        return self._lifted(first, t_now, leg_px, frontal)
+
+    def _stay(self, t: float, height: Optional[float], down: bool) -> None:
+        """The foot is as it was (or in its first known state)."""
+        first = self.in_contact is None
+        self.in_contact = down
+        self._pending = None
+        if down and height is not None:
+            self._last_contact_t, self._last_contact_h = t, height
+            if not first:
                 self._contact_run.append((t, height))
-            return []
+
+    def _held_change(
+        self, t: float, height: Optional[float], down: bool
+    ) -> Optional[tuple[float, float]]:
+        """The first frame (time, height) of a change of state once it has held long
+        enough, else None.  A lifted foot must stay up longer than a landed one stays down:
+        a planted foot's landmarks now and then jump away for two frames (onto the other leg).
+        """
         if self._pending is None:
             self._pending = (t, height if height is not None else 0.0)
             self._pending_frames = 0
         self._pending_frames += 1
-        # A lifted foot must stay up one frame longer than a landed one stays down: a planted
-        # foot's landmarks now and then jump for two frames (onto the other leg).
-        if self._pending_frames < (self._contact_frames if candidate else self._toe_off_frames):
+        if self._pending_frames < (self._contact_frames if down else self._toe_off_frames):
+            return None
+        first, self._pending = self._pending, None
+        return first
+
+    def _landed(
+        self, first: tuple[float, float], t: float, t_now: float, leg_px: float, frontal: bool
+    ) -> list[FootEvent]:
+        """The contact whose first frame down was `first`, unless it was a touch too soon
+        after the foot left the belt to be a step."""
+        first_t = first[0]
+        limit, tight = self._limit_pair(frontal)
+        t_fine = _crossing(self._before(first_t), first, limit)
+        new_run = [(et, h) for et, h, _ in self._evaluated if et >= first_t and h is not None]
+        # The first frame down in the planted band (else the first under the limit),
+        # or better, the first that moves with the belt.
+        start = next((et for et, h in new_run if h <= tight), first_t)
+        if not frontal:
+            start = self._moving_with_belt(first_t, start, leg_px, limit)
+        if t_now - start > MAX_DELAY_S:
+            start = first_t  # at a low frame rate an earlier frame would be known too late
+        touchdown = None if frontal else self._touchdown(start, leg_px)
+        self._contact_start_t = start
+        if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
+            self._ignoring = True
             return []
-        # The new state held long enough: it is real.
-        first_t, first_h = self._pending
-        self._pending = None
-        self.in_contact = candidate
-        limit = self.limit(frontal)
-        confidence = float(np.mean(self._confidence)) if self._confidence else 0.0
-        tight = self.tight_limit(frontal)
-        if candidate:
-            previous = self._before(first_t)
-            t_fine = _crossing(previous, (first_t, first_h), limit)
-            new_run = [(et, h) for et, h, _ in self._evaluated if et >= first_t and h is not None]
-            # The first frame down in the planted band (else the first under the limit),
-            # or better, the first that moves with the belt.
-            start = next((et for et, h in new_run if h <= tight), first_t)
-            if not frontal:
-                start = self._moving_with_belt(first_t, start, leg_px, limit)
-            if t_now - start > MAX_DELAY_S:
-                start = first_t  # at a low frame rate an earlier frame would be known too late
-            touchdown = None if frontal else self._touchdown(start, leg_px)
-            self._contact_start_t = start
-            if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
-                self._ignoring = True
-                return []
-            self._contact_run = [(et, h) for et, h in new_run if et >= start]
-            self._last_contact_t, self._last_contact_h = new_run[-1] if new_run else (t, 0.0)
-            return [FootEvent(start, t_fine, self.side, "contact", t_now, confidence, touchdown)]
+        self._contact_run = [(et, h) for et, h in new_run if et >= start]
+        self._last_contact_t, self._last_contact_h = new_run[-1] if new_run else (t, 0.0)
+        confidence = self._event_confidence()
+        return [FootEvent(start, t_fine, self.side, "contact", t_now, confidence, touchdown)]
+
+    def _lifted(
+        self, first: tuple[float, float], t_now: float, leg_px: float, frontal: bool
+    ) -> list[FootEvent]:
+        """The toe-off ending the contact, `first` being the first frame up."""
         if self._last_contact_t is None or self._last_contact_h is None:
             return []
+        limit, tight = self._limit_pair(frontal)
         last = (self._last_contact_t, self._last_contact_h)
-        t_fine = _crossing(last, (first_t, first_h), limit)
-        # The last frame still in the planted band (else the last under the limit).
+        t_fine = _crossing(last, first, limit)
         run = list(self._contact_run)
         # The middle of the contact (not its first and last frames) shows the height noise.
         self._planted.extend(h for _, h in run[1:-1])
@@ -374,6 +397,7 @@ class FootContactDetector:
         if not frontal and self._contact_start_t is not None:
             self._learn_belt(self._contact_start_t, last[0])
         self._contact_run = []
+        # The last frame still in the planted band (else the last under the limit).
         end = last[0]
         for _ in range(2):
             if len(run) < 2 or run[-1][1] <= tight or t_now - run[-2][0] > MAX_DELAY_S:
@@ -382,7 +406,11 @@ class FootContactDetector:
             end = run[-1][0]
         self._last_toe_off_t = end
         lift_off = None if frontal else self._lift_off(end, leg_px)
+        confidence = self._event_confidence()
         return [FootEvent(end, t_fine, self.side, "toe_off", t_now, confidence, None, lift_off)]
+
+    def _event_confidence(self) -> float:
+        return float(np.mean(self._confidence)) if self._confidence else 0.0
 
     def _lower_point(self, sample: FootSample, other: FootSample) -> Optional[int]:
         """Heel or toe, whichever is lower in `sample` relative to its planted height."""
