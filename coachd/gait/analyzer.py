@@ -25,6 +25,7 @@ from coachd.gait.metrics import (
     leg_landmarks,
     step_metrics,
 )
+from coachd.gait.period import rhythm
 from coachd.gait.plausible import MAX_STEP_S, MIN_STEP_S, STEP_SHARE, step_fault
 from coachd.gait.signals import (
     BodySample,
@@ -54,6 +55,8 @@ MAX_CONTACT_S = 0.5
 HIP_LANDMARKS = (23, 24)
 READ_EARLY_FRAMES = 0.25  # at-contact landmarks are read this long before the touchdown
 LEFT, RIGHT = list(LEFT_LEG), list(RIGHT_LEG)
+RHYTHM_S = 4.0  # the hips' rhythm is read over this long
+RHYTHM_AGREEMENT = 0.15  # a cadence further than this from it rests on a miscount
 
 
 @dataclass(frozen=True)
@@ -333,6 +336,9 @@ class GaitAnalyzer:
         cadence = self._cadence()
         if view is None or leg_px is None or cadence is None:
             return None  # measured once a few steps in a row agree
+        if self._off_the_rhythm(cadence):
+            self.steps_rejected += 1  # contacts were missed or made up: the count is off
+            return None
         duty = timing.duty
         if cadence < RUNNING_MIN_CADENCE or (duty is not None and duty > RUNNING_MAX_DUTY):
             return None  # not a running step (walking, or stepping about)
@@ -351,6 +357,22 @@ class GaitAnalyzer:
             confidence=confidence,
             t_detected=now,
         )
+
+    def _off_the_rhythm(self, cadence: float) -> bool:
+        """Whether the contacts' cadence disagrees with the hips' own rhythm over the last
+        seconds, where that rhythm is clear (gait/period.py)."""
+        t_now = self._history.latest.t if self._history.latest else 0.0
+        samples = [
+            s
+            for s in self._history.between(t_now - RHYTHM_S, t_now)
+            if s.seen[HIP_LANDMARKS[0]] and s.seen[HIP_LANDMARKS[1]]
+        ]
+        if len(samples) < 8:
+            return False
+        times = np.array([s.t for s in samples])
+        heights = np.array([_hip_height(s.xy, s.seen) or 0.0 for s in samples])
+        found = rhythm(times, heights, MIN_STEP_S, MAX_STEP_S)
+        return found is not None and abs(cadence / found.cadence_spm - 1.0) > RHYTHM_AGREEMENT
 
     def _step_timing(
         self, start: FootEvent, contact: FootEvent, typical: Optional[float]
