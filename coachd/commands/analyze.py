@@ -190,11 +190,12 @@ def summary(strides: Sequence[Stride]) -> dict[str, Any]:
         values = [s.metrics[name] for s in strides if name in s.metrics]
         if values:
             out[name] = round(float(np.median(values)), ROUND)
-    strikes = [
-        foot_strike(s.metrics["foot_angle_deg"]) for s in strides if "foot_angle_deg" in s.metrics
-    ]
-    if strikes:
-        out["foot_strike"] = Counter(strikes).most_common(1)[0][0]
+    angles = [s.metrics["foot_angle_deg"] for s in strides if "foot_angle_deg" in s.metrics]
+    if angles:
+        # The commonest strike; a tie goes to the median landing's (not to the first step's).
+        counted = Counter(foot_strike(a) for a in angles).most_common()
+        tied = len(counted) > 1 and counted[0][1] == counted[1][1]
+        out["foot_strike"] = foot_strike(float(np.median(angles))) if tied else counted[0][0]
     out["steps"] = len(strides)
     return out
 
