@@ -324,6 +324,10 @@ class GaitAnalyzer:
         self, contact: FootEvent, view: Optional[View], leg_px: Optional[float], now: float
     ) -> Optional[Stride]:
         """The step that this contact ends, as a Stride message (None when it is not a step)."""
+        if contact.warm_up:
+            # An event only: timed against a ground known from under a second, it neither
+            # starts the count of steps nor any step (the limit has not yet tightened).
+            return None
         start = self._previous("contact", None, contact.t)
         self._activity.add_contact(contact.t_fine)
         typical = self._usual_step()
@@ -334,8 +338,8 @@ class GaitAnalyzer:
         if timing is None:
             return None
         cadence = self._cadence()
-        if view is None or leg_px is None or cadence is None:
-            return None  # measured once a few steps in a row agree
+        if view is None or leg_px is None or cadence is None or start.warm_up:
+            return None  # measured once a few live steps in a row agree
         if self._off_the_rhythm(cadence):
             self.steps_rejected += 1  # contacts were missed or made up: the count is off
             return None

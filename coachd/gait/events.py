@@ -55,6 +55,8 @@ class FootEvent:
     # its rise; None when the fit gave no clear answer.  The contact time runs between them.
     t_touchdown: Optional[float] = None
     t_lift_off: Optional[float] = None
+    # Found in the warm-up's frames, timed against a ground known from under a second.
+    warm_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class FootContactDetector:
         self._raw: deque[FootSample] = deque(maxlen=3)
         # Samples before the planted heights are known, evaluated once they are.
         self._backlog: deque[FootSample] = deque(maxlen=self._heights[0].maxlen)
+        self._live_from = -math.inf  # frames before this were evaluated late (the warm-up)
         self._recent: deque[FootSample] = deque(maxlen=max(12, int(0.7 * fps)))
         # The planted foot's forward speed (px/s, negative: with the belt) and its noise.
         self._belt: deque[float] = deque(maxlen=6)
@@ -165,6 +168,7 @@ class FootContactDetector:
             heights.clear()
         self._raw.clear()
         self._backlog.clear()
+        self._live_from = -math.inf
         self._recent.clear()
         self._belt.clear()
         self._belt_noise.clear()
@@ -219,13 +223,14 @@ class FootContactDetector:
         events = []
         for old in backlog:
             for event in self._evaluate(old, leg_px, frontal, old.t):
-                events.append(dataclasses.replace(event, t_detected=t_now))
-        # What the foot's noise and the belt's speed are is learnt from the live contacts
+                events.append(dataclasses.replace(event, t_detected=t_now, warm_up=True))
+        # What the foot's noise and the belt's speed are is learnt from the live frames
         # only: the first ones are judged against a ground known from less than a second.
         self._planted.clear()
         self._belt.clear()
         self._belt_noise.clear()
         self._limits = {}
+        self._live_from = t_now
         return events
 
     def _evaluate(
@@ -390,12 +395,12 @@ class FootContactDetector:
         t_fine = _crossing(last, first, limit)
         run = list(self._contact_run)
         # The middle of the contact (not its first and last frames) shows the height noise.
-        self._planted.extend(h for _, h in run[1:-1])
+        self._planted.extend(h for et, h in run[1:-1] if et >= self._live_from)
         if self._ignoring:
             self._ignoring = False
             return []
         if not frontal and self._contact_start_t is not None:
-            self._learn_belt(self._contact_start_t, last[0])
+            self._learn_belt(max(self._contact_start_t, self._live_from), last[0])
         self._contact_run = []
         # The last frame still in the planted band (else the last under the limit).
         end = last[0]
