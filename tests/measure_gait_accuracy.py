@@ -1,17 +1,33 @@
-"""Prints the landmark-stream accuracy table of docs/metrics.md (test support, not a test).
+"""Prints the gait accuracy tables of docs/metrics.md and docs/benchmarks.md (test support).
 
 `PYTHONPATH=.:tests .venv/bin/python tests/measure_gait_accuracy.py`: the six side-view cases,
 9 s each with 1 px of landmark noise: our median minus the truth's over the steps matched
 within a frame, the cadence against the truth's contacts, and the share of contacts found.
+
+`... tests/measure_gait_accuracy.py --rendered 'synthetic:?fps=60&seconds=15'`: the runner
+rendered and tracked by the pose model once, then the gait stage over its tracked frames with
+0, 25 and 50% of them dropped at random (seed 0): steps measured, the truth's landings after
+the first second found within 1.5 frames of the rate the frames came at (live: no warm-up
+events), spurious contacts, the gait stage's
+checks, and its CPU time per frame.
 """
 
 from __future__ import annotations
 
+import sys
+import time
+
+import numpy as np
 from landmark_streams import landmark_run, run_gait
+from synthetic_truth import simulate_truth
 from test_gait_legs import found_share
 from test_gait_metrics import matched, median_error, summary, truth_cadence
 
-from coachd.settings import GaitSettings
+from coachd.capture.open import open_source
+from coachd.capture.synthetic.params import parse_spec
+from coachd.gait import GaitAnalyzer
+from coachd.pose.tracker import create_tracker
+from coachd.settings import GaitSettings, Settings
 
 CASES = [
     "view=side-left&cadence=170&strike=midfoot",
@@ -38,5 +54,42 @@ def main() -> None:
         print(f"| {query} | {100 * found:.0f}% | {steps} | {cadence:+.2f} | " + " | ".join(errors))
 
 
+def rendered(spec: str) -> None:
+    settings = Settings()
+    source = open_source(spec, settings.camera, realtime=False)
+    tracker = create_tracker(settings.pose)
+    try:
+        frames = [tracker.track(frame) for frame in source]
+    finally:
+        tracker.close()
+        source.close()
+    params = parse_spec(spec)
+    truth = simulate_truth(params)
+    print(f"{spec}: {len(truth.steps)} steps in the truth")
+    print("| dropped | steps | landings found | spurious | rejected | repairs | CPU ms/frame |")
+    print("|---|---|---|---|---|---|---|")
+    for dropped in (0.0, 0.25, 0.5):
+        rng = np.random.default_rng(0)
+        kept = [f for f in frames if not dropped or rng.random() >= dropped]
+        analyzer = GaitAnalyzer(settings.gait, params.fps)
+        start = time.process_time()
+        updates = [analyzer.update(f) for f in kept]
+        cpu_ms = (time.process_time() - start) * 1000.0 / len(kept)
+        events = [e for u in updates for e in u.events]
+        found = found_share(events, truth.events, 1.5 / (params.fps * (1 - dropped)))
+        landings = sum(1 for e in truth.events if e.kind == "contact" and e.t >= 1.0)
+        contacts = sum(1 for e in events if e.kind == "contact")
+        spurious = max(0, contacts - round(found * landings))
+        steps = sum(len(u.strides) for u in updates)
+        last = updates[-1]
+        print(
+            f"| {dropped:.0%} | {steps} | {found:.0%} of {landings} | {spurious} | "
+            f"{last.steps_rejected} | {last.label_repairs} | {cpu_ms:.2f} |"
+        )
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--rendered":
+        rendered(sys.argv[2])
+    else:
+        main()

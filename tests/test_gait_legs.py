@@ -10,6 +10,7 @@ import pytest
 from landmark_streams import LandmarkRun, landmark_run, run_gait
 
 from coachd.body import LEFT_LEG, RIGHT_LEG
+from coachd.gait import GaitAnalyzer
 from coachd.gait.legs import LegTracker
 from coachd.gait.plausible import step_fault
 from coachd.messages import GaitEvent, TrackedFrame
@@ -27,11 +28,15 @@ def swap_labels(frame: TrackedFrame) -> TrackedFrame:
     return dataclasses.replace(frame, pose=dataclasses.replace(frame.pose, xy=xy))
 
 
-def found_share(found: list[GaitEvent], truth: list[GaitEvent], tolerance_s: float) -> float:
-    """The share of the truth's landings found within `tolerance_s`, on the right foot (a
-    foot already down in the first frames shows no landing)."""
+def found_share(
+    found: list[GaitEvent], truth: list[GaitEvent], tolerance_s: float, from_s: float = 1.0
+) -> float:
+    """The share of the truth's landings from `from_s` on found within `tolerance_s`, on the
+    right foot.  Live, a foot's contacts are found once 0.8 s of its heights show where it
+    stands; offline also those before (a foot already down in the first frames shows no
+    landing: 0.1 s)."""
     contacts = [e for e in found if e.kind == "contact"]
-    landings = [e for e in truth if e.kind == "contact" and e.t >= 0.1]
+    landings = [e for e in truth if e.kind == "contact" and e.t >= from_s]
     hits = 0
     for event in landings:
         hits += any(abs(e.t - event.t) <= tolerance_s and e.side == event.side for e in contacts)
@@ -89,7 +94,8 @@ def test_contacts_are_found_alike_at_any_frame_rate(fps: int) -> None:
     # Within a frame and a half, or 40 ms at high rates: the holds are in seconds, and the
     # frames just before a touchdown lie within the landmarks' noise of the belt.
     assert found_share(record.events, run.truth.events, max(1.5 / fps, 0.04)) >= 0.9
-    assert len(record.strides) >= 0.8 * len(run.truth.steps)
+    # Steps are measured from the fourth live contact on (about 1.3 s of 10).
+    assert len(record.strides) >= 0.75 * len(run.truth.steps)
 
 
 @pytest.mark.parametrize("dropped", [0.25, 0.5])
@@ -105,11 +111,15 @@ def test_frames_dropped_by_a_busy_machine_keep_the_timing(
     assert cadence and abs(float(np.median(cadence)) - 170.0) <= 2.0
 
 
-def test_contacts_in_the_first_second_are_found(run30: LandmarkRun) -> None:
-    record = run_gait(run30.frames, GaitSettings(), 30.0)
+def test_contacts_in_the_first_second_are_found_offline(run30: LandmarkRun) -> None:
     early = [e for e in run30.truth.events if e.kind == "contact" and 0.1 <= e.t <= 1.0]
     assert early
-    assert found_share(record.events, early, 1.5 / 30) == 1.0
+    live = run_gait(run30.frames, GaitSettings(), 30.0)
+    assert all(e.t_detected - e.t <= 0.15 for e in live.events)
+    offline = GaitAnalyzer(GaitSettings(), 30.0, warm_up_events=True)
+    found = [e for f in run30.frames for e in offline.update(f).events]
+    assert found_share(found, early, 1.5 / 30, from_s=0.1) == 1.0
+    assert found_share(found, run30.truth.events, 1.5 / 30, from_s=0.1) >= 0.9
 
 
 @pytest.mark.parametrize(

@@ -162,7 +162,9 @@ def analyze(
     writer = OverlayWriter(overlay, stored_fps or fps) if overlay is not None else None
     bar = ProgressBar(progress, getattr(source, "frame_count", None))
     try:
-        chain = CoachingChain(GaitAnalyzer(settings.gait, fps), Coaching.from_settings(settings))
+        # Not live: the contacts of the warm-up are worth finding late.
+        gait = GaitAnalyzer(settings.gait, fps, warm_up_events=True)
+        chain = CoachingChain(gait, Coaching.from_settings(settings))
         chain.add_listener(result)
         drawing = OverlayListener(writer) if writer is not None else None
         if drawing is not None:

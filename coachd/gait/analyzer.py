@@ -89,7 +89,9 @@ class _PoseFrame:
 class GaitAnalyzer:
     """Streaming gait stage: call `update` with every tracked frame, in order."""
 
-    def __init__(self, settings: GaitSettings, fps: float) -> None:
+    def __init__(self, settings: GaitSettings, fps: float, warm_up_events: bool = False) -> None:
+        """`warm_up_events`: also report the contacts of the first 0.8 s, found up to a
+        second late (offline analysis; live, every event is known within 150 ms)."""
         self.settings = settings
         self.fps = float(fps) if fps and fps > 0 else 30.0
         pinned: Optional[View] = None if settings.view == "auto" else settings.view
@@ -98,7 +100,13 @@ class GaitAnalyzer:
         self._leg = LegLengthEstimate(self.fps)
         self._legs = LegTracker(self.fps)
         self._feet = {
-            side: FootContactDetector(side, self.fps, CONTACT_HEIGHT, FRONTAL_CONTACT_HEIGHT)
+            side: FootContactDetector(
+                side,
+                self.fps,
+                CONTACT_HEIGHT,
+                FRONTAL_CONTACT_HEIGHT,
+                warm_up_events=warm_up_events,
+            )
             for side in SIDES
         }
         self._activity = ActivityClassifier()

@@ -68,6 +68,7 @@ class FootSample:
     seen: np.ndarray  # (3,) bool
     visibility: float  # mean visibility of the seen foot points
     raw_points: Optional[np.ndarray] = None  # before smoothing, when `points` are smoothed
+    filled: bool = False  # drawn in for a frame that was dropped (fill_gap), not seen
 
     @property
     def unsmoothed(self) -> np.ndarray:
@@ -104,6 +105,7 @@ def fill_gap(previous: Optional[FootSample], sample: FootSample, fps: float) -> 
                 seen,
                 min(previous.visibility, sample.visibility),
                 raw,
+                filled=True,
             )
         )
     return [*filled, sample]
@@ -119,9 +121,13 @@ class FootContactDetector:
         contact_height: float,
         frontal_contact_height: float,
         ground_seconds: float = 3.0,
+        warm_up_events: bool = False,
     ) -> None:
         self.side = side
         self.fps = fps
+        # Offline analysis: the warm-up's contacts too, found late.  Live, every event is
+        # known within MAX_DELAY_S, and those would come up to a second late.
+        self._warm_up_events = warm_up_events
         self._contact_frames = _frames(CONTACT_HOLD_S, fps)
         # At a low frame rate a toe-off held 3 frames would be known too late (4 frames is
         # 267 ms at 15 fps): the hold shrinks to what MAX_DELAY_S leaves after the median.
@@ -195,7 +201,8 @@ class FootContactDetector:
         self._seen_from_front = view == "front"
         self._learn_ground(sample)
         if leg_px is None or not self.ready:
-            self._backlog.append(sample)
+            if self._warm_up_events:
+                self._backlog.append(sample)
             return []
         events = self._replay(leg_px, frontal, t_now) if self._backlog else []
         return events + self._evaluate(sample, leg_px, frontal, t_now)
@@ -434,7 +441,7 @@ class FootContactDetector:
 
     def _learn_belt(self, start: float, end: float) -> None:
         """The planted point's forward speed over the middle of a contact."""
-        frames = [s for s in self._recent if start < s.t < end]
+        frames = [s for s in self._recent if start < s.t < end and not s.filled]
         speeds = []
         for a, b in zip(frames, frames[1:]):
             k = self._lower_point(b, a)
@@ -506,7 +513,11 @@ class FootContactDetector:
         frame_s = 1.0 / self.fps
         # Offsets from `frame_t` counted towards the air: frames from 2.5 on the belt to 3.5 in
         # the air, the crossing searched from 1 frame on the belt to 2 in the air.
-        frames = [f for f in self._recent if -2.5 <= away * (f.t - frame_t) / frame_s <= 3.5]
+        frames = [
+            f
+            for f in self._recent
+            if -2.5 <= away * (f.t - frame_t) / frame_s <= 3.5 and not f.filled
+        ]
         heights = []
         for f in frames:
             values = [
