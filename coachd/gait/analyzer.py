@@ -384,7 +384,13 @@ class GaitAnalyzer:
         times = np.array([s.t for s in samples])
         heights = np.array([_hip_height(s.xy, s.seen) or 0.0 for s in samples])
         found = rhythm(times, heights, MIN_STEP_S, MAX_STEP_S)
-        return found is not None and abs(cadence / found.cadence_spm - 1.0) > RHYTHM_AGREEMENT
+        if found is None:
+            return False
+        # The hips may repeat once a stride more clearly than once a step (the two steps
+        # differ): the rhythm then reads half the cadence.
+        return all(
+            abs(cadence / (steps * found.cadence_spm) - 1.0) > RHYTHM_AGREEMENT for steps in (1, 2)
+        )
 
     def _step_timing(
         self, start: FootEvent, contact: FootEvent, typical: Optional[float], near: bool

@@ -3,7 +3,8 @@
 The hips rise and fall once a step.  Their height over the last seconds, put on an even time
 grid (frames may have been dropped), has its strongest autocorrelation at a lag of one step
 (or two, when left and right steps differ): the shortest lag whose peak comes near the
-strongest is the step time.  Missed or spurious contacts change the event count, not this.
+strongest is the step time, or on some bodies and cameras the stride time, which the caller
+allows for.  Missed or spurious contacts change the event count, not this.
 """
 
 from __future__ import annotations
