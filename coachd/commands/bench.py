@@ -1,5 +1,6 @@
 """`coachd bench pose`: both pose backends on the same decoded frames, timed and compared.
-`coachd bench live`: the live pipeline on paced sources (coachd.commands.bench_live)."""
+`coachd bench live`: the live pipeline on paced sources (coachd.commands.bench_live).
+`coachd bench gait`: measuring accuracy on varied synthetic runners (coachd.commands.bench_gait)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import sys
 from typing import Any
 
-from coachd.commands import Command, settings_from_args
+from coachd.commands import Command, bench_gait, settings_from_args
 from coachd.errors import SourceError, UsageError
 from coachd.messages import Frame
 from coachd.redact import redact
@@ -24,7 +25,7 @@ SPEED_BAR = 0.6
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("stage", choices=["pose", "live"], help="what to benchmark")
+    parser.add_argument("stage", choices=["pose", "live", "gait"], help="what to benchmark")
     parser.add_argument(
         "--source",
         action="append",
@@ -39,7 +40,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="live: rates for the synthetic runner (default 30 60)",
     )
     parser.add_argument(
-        "--seconds", type=float, default=20.0, help="live: seconds of the synthetic runner"
+        "--seconds",
+        type=float,
+        default=20.0,
+        help="live, gait: seconds of each synthetic runner (default 20)",
     )
     parser.add_argument(
         "--layout",
@@ -63,6 +67,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"frames to decode and run (default {DEFAULT_FRAMES}, fewer if the source ends)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench_gait.add_arguments(parser)
 
 
 def decode_frames(spec: str, settings: Settings, count: int) -> list[Frame]:
@@ -195,6 +200,8 @@ def _run_live(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.stage == "live":
         return _run_live(args)
+    if args.stage == "gait":
+        return bench_gait.run(args)
     if args.frames < 1:
         raise UsageError(f"--frames {args.frames}: must be at least 1")
     source = args.source[-1] if args.source else None
@@ -213,7 +220,8 @@ def _run(args: argparse.Namespace) -> int:
 
 COMMAND = Command(
     "bench",
-    "measure a stage's speed (pose: both backends; live: the pipeline on paced sources)",
+    "measure a stage (pose: both backends' speed; live: the pipeline on paced sources; "
+    "gait: accuracy on varied synthetic runners)",
     _add_arguments,
     _run,
     70,

@@ -7,6 +7,8 @@ frame's alignment landmarks (33: hip centre, 34: body scale point), as MediaPipe
 from __future__ import annotations
 
 import hashlib
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,7 +19,14 @@ from coachd.errors import ConfigError
 from coachd.messages import Landmark, Pose
 from coachd.pose import roi as geometry
 from coachd.pose.roi import Roi
-from coachd.pose.selection import RunnerAnchor, choose_runner
+from coachd.pose.selection import (
+    SAMPLE_S,
+    MotionGauge,
+    RunnerAnchor,
+    choose_runner,
+    in_region_point,
+    motion_between,
+)
 from coachd.pose.smoothing import OneEuroFilter
 from coachd.pose.tracker import make_pose
 from coachd.settings import PoseSettings
@@ -172,6 +181,21 @@ def in_region(pose: Pose, settings: PoseSettings) -> bool:
     return bool(region[0] <= x <= region[2] and region[1] <= y <= region[3])
 
 
+# While the followed person is not running or walking on the belt, look this often for someone
+# who is (the tracker may have started on a bystander before the runner stepped on).
+RECHECK_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """Another person's landmarks at one instant, to compare with a moment later."""
+
+    roi: Roi
+    t: float
+    xy: np.ndarray
+    body: float
+
+
 class LiteRTBackend:
     """Detector when lost, landmark model on the tracked crop otherwise."""
 
@@ -197,6 +221,9 @@ class LiteRTBackend:
         self._anchors = geometry.ssd_anchors()
         self._roi: Optional[Roi] = None
         self._anchor = RunnerAnchor()
+        self._motion = MotionGauge()
+        self._last_recheck = -math.inf
+        self._probes: list[_Probe] = []
         self._alignment_filter = OneEuroFilter(
             ALIGNMENT_MIN_CUTOFF_HZ, ALIGNMENT_BETA, ALIGNMENT_DERIVATIVE_CUTOFF_HZ
         )
@@ -214,6 +241,8 @@ class LiteRTBackend:
         self._roi = None
         self._anchor.reset()
         self._alignment_filter.reset()
+        self._motion.reset()
+        self._probes = []
 
     def close(self) -> None:
         self._roi = None
@@ -244,6 +273,8 @@ class LiteRTBackend:
         height, width = image.shape[:2]
         if self._roi is None:
             self._alignment_filter.reset()
+            self._motion.reset()
+            self._probes = []
             candidates = self._anchor.choose(self.detect(image), width, height, t)
             runner = choose_runner(candidates, self._settings.treadmill_region, width, height)
             if runner is None:
@@ -251,7 +282,57 @@ class LiteRTBackend:
             self._roi = geometry.roi_from_alignment(
                 runner.keypoints[0], runner.keypoints[1], width, height
             )
+        elif self.needs_full_frame(t):
+            self._recheck(image, t)
         return self.follow(self.landmarks_in(image, self._roi), (width, height), t)
+
+    def needs_full_frame(self, t: float) -> bool:
+        """Whether the frame at t is due a look beyond the followed person's crop."""
+        if self._roi is None or self._probes:
+            return True
+        if t - self._last_recheck < RECHECK_S:
+            return False
+        motion = self._motion.motion()
+        return motion is not None and not motion.on_the_belt
+
+    def _recheck(self, image: np.ndarray, t: float) -> None:
+        """Find others in the frame, then a moment later take the first one running or walking
+        in place (on the belt) instead of the followed person, who is not."""
+        height, width = image.shape[:2]
+        if self._probes:
+            if t - self._probes[0].t < SAMPLE_S:
+                return
+            probes, self._probes = self._probes, []
+            for probe in probes:
+                pose, alignment = self.landmarks_in(image, probe.roi)
+                if pose is None or alignment is None:
+                    continue
+                if motion_between(probe.xy, pose.xy, t - probe.t, probe.body).on_the_belt:
+                    self._roi = geometry.roi_from_alignment(
+                        alignment[0], alignment[1], width, height
+                    )
+                    self._anchor.reset()
+                    self._motion.reset()
+                    self._alignment_filter.reset()
+                    return
+            return
+        self._last_recheck = t
+        for person in self.detect(image):
+            hips = (float(person.keypoints[0, 0]) * width, float(person.keypoints[0, 1]) * height)
+            if self._anchor.near(hips) or not in_region_point(
+                person.keypoints[0], self._settings.treadmill_region
+            ):
+                continue
+            roi = geometry.roi_from_alignment(
+                person.keypoints[0], person.keypoints[1], width, height
+            )
+            pose, alignment = self.landmarks_in(image, roi)
+            if pose is None or alignment is None:
+                continue
+            points = alignment * np.array([width, height])
+            body = float(np.linalg.norm(points[1] - points[0]))
+            crop = geometry.roi_from_alignment(alignment[0], alignment[1], width, height)
+            self._probes.append(_Probe(crop, t, pose.xy.copy(), body))
 
     def follow(
         self, found: tuple[Optional[Pose], Optional[np.ndarray]], size: tuple[int, int], t: float
@@ -272,6 +353,7 @@ class LiteRTBackend:
             self._roi = None
             return None
         self._anchor.update(hips, body, t)
+        self._motion.update(pose.xy, body, t)
         object_scale = max(2.0 * body, 1e-6)
         points = self._alignment_filter(points, t, 1.0 / object_scale)
         self._roi = geometry.roi_from_alignment(

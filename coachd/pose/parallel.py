@@ -275,6 +275,7 @@ class FrameParallelTracker(Tracker):
                 and seed.epoch == self._epoch
                 and seed.mirrored == self.mirrored
                 and backend.roi is not None
+                and not backend.needs_full_frame(frame.t)
             ):
                 pose = backend.follow(found, frame.size, frame.t)
                 if pose is not None and seed.mirrored:

@@ -1,11 +1,18 @@
-"""Which detected person is the runner: inside the treadmill region, else largest and central."""
+"""Which detected person is the runner: inside the treadmill region, else largest and central;
+once followed, the one who stays in place and moves their legs (runs or walks on the belt).
+"""
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
+
+from coachd.body import HIPS, LEFT_LEG, RIGHT_LEG, midpoint
 from coachd.pose.roi import Detection
 
 Region = tuple[float, float, float, float]
@@ -21,6 +28,14 @@ def body_size(person: Detection, width: int, height: int) -> float:
     return math.hypot(dx, dy)
 
 
+def in_region_point(point: np.ndarray, region: Optional[Region]) -> bool:
+    """Whether a normalised image point lies in the treadmill region (always, when unset)."""
+    if region is None:
+        return True
+    x0, y0, x1, y1 = region
+    return bool(x0 <= point[0] <= x1 and y0 <= point[1] <= y1)
+
+
 def choose_runner(
     people: Sequence[Detection], region: Optional[Region], width: int, height: int
 ) -> Optional[Detection]:
@@ -31,9 +46,7 @@ def choose_runner(
     """
     if region is not None:
         x0, y0, x1, y1 = region
-        people = [
-            p for p in people if x0 <= p.keypoints[0, 0] <= x1 and y0 <= p.keypoints[0, 1] <= y1
-        ]
+        people = [p for p in people if in_region_point(p.keypoints[0], region)]
         centre = ((x0 + x1) / 2.0, (y0 + y1) / 2.0)
     else:
         centre = (0.5, 0.5)
@@ -66,34 +79,54 @@ class RunnerAnchor:
         forget_s: float = 5.0,
         max_shift: float = 0.6,
         max_scale_change: float = 0.3,
+        confirm_s: float = 0.5,
     ) -> None:
         self._follow_s = follow_s
         self._forget_s = forget_s
         self._max_shift = max_shift  # hip travel allowed, in body scales
         self._max_scale_change = max_scale_change  # relative size change allowed
+        # A person glimpsed for less than this (a bystander found in one frame) anchors nobody.
+        self._confirm_s = confirm_s
         self._centre: Optional[tuple[float, float]] = None
         self._scale = 0.0
         self._t_seen = -math.inf
+        self._since = math.inf
 
     def reset(self) -> None:
         self._centre = None
         self._t_seen = -math.inf
+        self._since = math.inf
 
     def known(self, t: float) -> bool:
-        return self._centre is not None and t - self._t_seen <= self._forget_s
+        return (
+            self._centre is not None
+            and t - self._t_seen <= self._forget_s
+            and self._t_seen - self._since >= self._confirm_s
+        )
+
+    def near(self, centre: tuple[float, float]) -> bool:
+        """Whether hips at `centre` (pixels) are where the followed person is (anyone, when
+        nobody is followed)."""
+        if self._centre is None:
+            return False
+        shift = math.hypot(centre[0] - self._centre[0], centre[1] - self._centre[1])
+        return shift <= self._max_shift * self._scale
 
     def fits(self, centre: tuple[float, float], scale: float, t: float) -> bool:
         """Whether a body with hip centre `centre` and size `scale` (pixels) is the runner."""
-        if not self.known(t):
-            return True
-        assert self._centre is not None
-        shift = math.hypot(centre[0] - self._centre[0], centre[1] - self._centre[1])
+        return not self.known(t) or self._matches(centre, scale)
+
+    def _matches(self, centre: tuple[float, float], scale: float) -> bool:
         change = abs(scale - self._scale) / max(self._scale, 1e-6)
-        return shift <= self._max_shift * self._scale and change <= self._max_scale_change
+        return self.near(centre) and change <= self._max_scale_change
 
     def update(self, centre: tuple[float, float], scale: float, t: float) -> None:
-        if not self.known(t) or self._centre is None:
+        if self._centre is None or t - self._t_seen > self._forget_s:
             self._centre, self._scale = centre, scale
+            self._since = t
+        elif not self.known(t) and not self._matches(centre, scale):
+            self._centre, self._scale = centre, scale  # someone else while still unconfirmed
+            self._since = t
         else:
             weight = 1.0 - math.exp(-max(t - self._t_seen, 0.0) / self._follow_s)
             self._centre = (
@@ -118,3 +151,69 @@ class RunnerAnchor:
                 t,
             )
         ]
+
+
+# Knees, ankles, heels and toes: what moves when someone runs or walks, hips or not.
+LEG_LANDMARKS = [int(m) for m in LEFT_LEG + RIGHT_LEG]
+SAMPLE_S = 0.1  # motion is read between samples this far apart, whatever the frame rate
+# Body sizes (hip centre to the detector's scale point) per second. Standing still the legs
+# move ~0.02 relative to the hips through the pose model; walking ~1.4, running ~2.
+LEGS_MOVING = 0.5
+# The hips of someone on a belt travel little in a second (bounce and sway); someone crossing
+# the room at a walk covers more than a body size.
+HIPS_IN_PLACE = 0.6
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How a person moved, in body sizes per second."""
+
+    legs: float  # legs relative to the hips
+    hips: float  # hips across the image
+
+    @property
+    def on_the_belt(self) -> bool:
+        """Legs moving while the hips stay in place: running or walking on a treadmill."""
+        return self.legs >= LEGS_MOVING and self.hips <= HIPS_IN_PLACE
+
+
+def motion_between(before: np.ndarray, after: np.ndarray, dt: float, body: float) -> Motion:
+    """Motion between two landmark sets (pixels, (33, 2)) `dt` seconds apart."""
+    hips_before, hips_after = midpoint(before, HIPS), midpoint(after, HIPS)
+    legs = (after[LEG_LANDMARKS] - hips_after) - (before[LEG_LANDMARKS] - hips_before)
+    scale = max(body, 1e-6) * max(dt, 1e-6)
+    return Motion(
+        legs=float(np.median(np.linalg.norm(legs, axis=1))) / scale,
+        hips=float(np.linalg.norm(hips_after - hips_before)) / scale,
+    )
+
+
+class MotionGauge:
+    """The followed person's motion over the last `window_s`, sampled every SAMPLE_S."""
+
+    def __init__(self, window_s: float = 1.5) -> None:
+        self._window_s = window_s
+        self._samples: deque[tuple[float, np.ndarray, float]] = deque()
+
+    def reset(self) -> None:
+        self._samples.clear()
+
+    def update(self, xy: np.ndarray, body: float, t: float) -> None:
+        if self._samples and t - self._samples[-1][0] < SAMPLE_S:
+            return
+        self._samples.append((t, np.array(xy[:, :2], dtype=np.float64), body))
+        while t - self._samples[0][0] > self._window_s:
+            self._samples.popleft()
+
+    def motion(self) -> Optional[Motion]:
+        """The median leg motion and the net hip travel; None until most of a window is seen."""
+        samples = list(self._samples)
+        if len(samples) < 3 or samples[-1][0] - samples[0][0] < 0.6 * self._window_s:
+            return None
+        legs = [
+            motion_between(a[1], b[1], b[0] - a[0], b[2]).legs for a, b in zip(samples, samples[1:])
+        ]
+        span = motion_between(
+            samples[0][1], samples[-1][1], samples[-1][0] - samples[0][0], samples[-1][2]
+        )
+        return Motion(legs=float(np.median(legs)), hips=span.hips)

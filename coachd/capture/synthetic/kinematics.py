@@ -60,17 +60,19 @@ class Body:
     hand: float
 
     @classmethod
-    def of_height(cls, height: float) -> Body:
+    def of_height(cls, height: float, leg_ratio: float = 1.0) -> Body:
+        """Winter's fractions; `leg_ratio` lengthens the legs and shortens the trunk to match."""
+        extra = (leg_ratio - 1.0) * 0.491 * height
         return cls(
             height=height,
-            thigh=0.245 * height,
-            shank=0.246 * height,
+            thigh=0.245 * height * leg_ratio,
+            shank=0.246 * height * leg_ratio,
             ankle_height=0.039 * height,
             heel_back=0.03 * height,
             toe_front=0.115 * height,
             hip_half=0.05 * height,
             foot_half=0.035 * height,
-            torso=0.288 * height,
+            torso=0.288 * height - extra,
             shoulder_half=0.1 * height,
             neck=0.117 * height,
             head_radius=0.062 * height,
@@ -228,7 +230,7 @@ class GaitModel:
 
     def __init__(self, params: SyntheticParams) -> None:
         self.params = params
-        self.body = Body.of_height(params.runner_height)
+        self.body = Body.of_height(params.runner_height, params.leg_ratio)
         self.gait = params.gait
         self.speed = params.belt_speed_ms
         self.step_s = 60.0 / params.cadence if params.gait != "stand" else 1.0

@@ -20,6 +20,13 @@ FRONT_CAMERA_HEIGHT_M = 1.5
 
 Gait = Literal["run", "walk", "stand"]
 Strike = Literal["heel", "midfoot", "forefoot"]
+Style = Literal["shaded", "plain"]
+Legwear = Literal["shorts", "long_shorts", "tights", "trousers", "baggy"]
+Footwear = Literal["shoes", "barefoot"]
+HairStyle = Literal["short", "long", "none"]
+Room = Literal["plain", "clutter"]
+Occluder = Literal["none", "rail", "panel"]
+Bystander = Literal["none", "left", "right"]
 Colour = tuple[int, int, int]  # BGR, as OpenCV draws
 
 # Foot angle at initial contact for each strike pattern, degrees (positive toe up).
@@ -86,6 +93,26 @@ class SyntheticParams:
     fix_at: Optional[float] = None  # from this time on every fault returns to clean
     qr: str = ""  # a QR code with this text held up to the camera (qr_card.py)
     qr_seconds: float = 4.0  # ... for the first this many seconds
+    # Variety: bodies, clothes, rooms and cameras the gait stage was not tuned on. The
+    # defaults draw the original runner, byte for byte.
+    leg_ratio: float = 1.0  # leg length against the standard fractions (the trunk gives way)
+    build: float = 1.0  # limb and trunk thickness
+    style: Style = "shaded"  # plain: flat capsule limbs and flat block feet
+    legwear: Legwear = "shorts"  # long_shorts to the knee; tights, trousers, baggy to the ankle
+    footwear: Footwear = "shoes"
+    hair_style: HairStyle = "short"
+    belt: Colour = (45, 45, 48)
+    room: Room = "plain"  # clutter: furniture and posters on the wall
+    light: float = 1.0  # exposure: image brightness factor
+    camera_tilt: float = 0.0  # degrees, camera pitched further down (+) or up (-)
+    camera_roll: float = 0.0  # degrees, camera turned about its axis
+    lens: float = 1.0  # focal length against the standard framing (0.6: a wide phone lens)
+    noise: float = 0.0  # sensor noise, standard deviation in grey levels
+    jpeg: int = 0  # JPEG quality each frame is compressed at (0: none)
+    shutter: float = 0.0  # exposure time, seconds (motion blur; 0: sharp)
+    occluder: Occluder = "none"  # rail: a low near handrail; panel: a near side panel
+    bystander: Bystander = "none"  # a person standing at the image's edge, partly in view
+    vary: Optional[int] = None  # the seed that drew this combination (informational)
 
     @property
     def belt_speed_ms(self) -> float:
@@ -223,6 +250,15 @@ def _text(longest: int) -> Callable[[str], str]:
     return parse
 
 
+def _jpeg_quality(text: str) -> int:
+    value = int(text)
+    if value != 0 and not 10 <= value <= 95:
+        raise ValueError
+    return value
+
+
+_jpeg_quality.allowed = "0 (no compression) or a quality from 10 to 95"  # type: ignore[attr-defined]
+
 _PARSERS: dict[str, Callable[[str], object]] = {
     "view": _choice(*VIEWS),
     "gait": _choice("run", "walk", "stand"),
@@ -258,6 +294,24 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "fix_at": _number(0.0, 86400.0),
     "qr": _text(200),
     "qr_seconds": _number(0.0, 86400.0),
+    "leg_ratio": _number(0.85, 1.15),
+    "build": _number(0.7, 1.5),
+    "style": _choice("shaded", "plain"),
+    "legwear": _choice("shorts", "long_shorts", "tights", "trousers", "baggy"),
+    "footwear": _choice("shoes", "barefoot"),
+    "hair_style": _choice("short", "long", "none"),
+    "belt": _colour,
+    "room": _choice("plain", "clutter"),
+    "light": _number(0.3, 1.6),
+    "camera_tilt": _number(-20.0, 20.0),
+    "camera_roll": _number(-15.0, 15.0),
+    "lens": _number(0.4, 2.0),
+    "noise": _number(0.0, 30.0),
+    "jpeg": _jpeg_quality,
+    "shutter": _number(0.0, 0.05),
+    "occluder": _choice("none", "rail", "panel"),
+    "bystander": _choice("none", "left", "right"),
+    "vary": _integer(0, 2**31 - 1),
 }
 
 KEYS: tuple[str, ...] = tuple(_PARSERS)
@@ -297,6 +351,11 @@ def parse_spec(spec: str) -> SyntheticParams:  # noqa: C901 (a check per kind)
             raise SourceSpecError(
                 f"synthetic source: {key}={raw!r} is not allowed; {key} must be {allowed}"
             ) from None
+    if "vary" in values:
+        from coachd.capture.synthetic.variety import draw_variety
+
+        drawn = draw_variety(int(values["vary"]))  # type: ignore[call-overload]
+        values = {**{k: v for k, v in drawn.items() if k not in values}, **values}
     if "camera_height" not in values and values.get("view") in ("front", "rear"):
         # A front or rear camera sits on the console or a shelf, looking down a little.
         values["camera_height"] = FRONT_CAMERA_HEIGHT_M

@@ -61,6 +61,9 @@ def camera_for(
     distance: float,
     camera_height: float,
     runner_height: float,
+    tilt_deg: float = 0.0,
+    roll_deg: float = 0.0,
+    lens: float = 1.0,
 ) -> Camera:
     """The camera for a view, aimed at the runner's middle and sized to frame the runner.
 
@@ -80,10 +83,26 @@ def camera_for(
     right = np.cross(forward, np.array([0.0, 0.0, 1.0]))
     right /= np.linalg.norm(right)
     down = np.cross(forward, right)
+    rotation = np.stack([right, down, forward])
+    if tilt_deg or roll_deg:
+        rotation = _turned(rotation, tilt_deg, roll_deg)
     # Framing is fixed at the default distance: a farther camera shows a smaller runner.
     span = runner_height + 0.3
     focal = FILL * min(height, 1.25 * width) * DEFAULT_DISTANCE_M / span
-    return Camera(width, height, focal, position, np.stack([right, down, forward]))
+    if lens != 1.0:
+        focal *= lens
+    return Camera(width, height, focal, position, rotation)
+
+
+def _turned(rotation: np.ndarray, tilt_deg: float, roll_deg: float) -> np.ndarray:
+    """The camera pitched down by `tilt_deg` (about image right), then rolled about its axis."""
+    tilt, roll = np.radians(tilt_deg), np.radians(roll_deg)
+    c, s = float(np.cos(tilt)), float(np.sin(tilt))
+    # In camera coordinates (x right, y down, z forward): pitching down turns z towards y.
+    pitch = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    c, s = float(np.cos(roll)), float(np.sin(roll))
+    spin = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return spin @ pitch @ rotation
 
 
 def camera_for_params(params: SyntheticParams) -> Camera:
@@ -95,4 +114,7 @@ def camera_for_params(params: SyntheticParams) -> Camera:
         params.distance,
         params.camera_height,
         params.runner_height,
+        params.camera_tilt,
+        params.camera_roll,
+        params.lens,
     )

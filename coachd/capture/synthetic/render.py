@@ -23,13 +23,22 @@ from coachd.capture.synthetic.kinematics import (
     INDEX_IDX,
     KNEE_IDX,
     PINKY_IDX,
+    RUNNER_X,
     SHOULDER_IDX,
     TOE_IDX,
     WRIST_IDX,
     Body,
     Skeleton,
 )
-from coachd.capture.synthetic.params import Colour
+from coachd.capture.synthetic.params import (
+    Colour,
+    Footwear,
+    HairStyle,
+    Legwear,
+    Occluder,
+    Room,
+    Style,
+)
 from coachd.capture.synthetic.projection import FLOOR_Z, Camera
 
 SHIFT = 4  # sub-pixel bits for OpenCV's anti-aliased drawing
@@ -40,6 +49,8 @@ DECK_X = (-0.95, 0.75)
 RAIL_HALF_SPACING = 0.4
 RAIL_Z = 0.95
 STRIPE_SPACING = 0.3
+BELT: Colour = (45, 45, 48)
+SLAT: Colour = (62, 62, 66)
 
 
 # Shoe side profiles in foot lengths (heel landmark at (0, 0), foot_index at (1, 0)): a
@@ -123,10 +134,14 @@ _SHOE_PIECES = (
 )
 _SHOE_POINTS = np.concatenate([profile for profile, _ in _SHOE_PIECES])
 _SHOE_HALF_WIDTHS = np.concatenate([_shoe_width(p) * k for p, k in _SHOE_PIECES])
-_SHOE_SLICES = tuple(
+_SHOE_SLICES: tuple[tuple[int, int], ...] = tuple(
     (int(start), int(start) + len(p))
     for start, (p, _) in zip(np.cumsum([0] + [len(p) for p, _ in _SHOE_PIECES]), _SHOE_PIECES)
 )
+# The plain style's foot: a flat block from heel to toe, a quarter of its length high.
+_BLOCK_POINTS = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.2], [0.0, 0.28]])
+_BLOCK_HALF_WIDTHS = np.full(4, 0.16)
+_BLOCK_SLICES: tuple[tuple[int, int], ...] = ((0, 4),)
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,22 @@ class Palette:
     hair: Colour
     shoes: Colour
     trousers: bool = False  # legs in the shorts colour to the ankle
+    legwear: Legwear = "shorts"
+    footwear: Footwear = "shoes"
+    hair_style: HairStyle = "short"
+    style: Style = "shaded"
+    build: float = 1.0  # thickness of limbs and trunk
+
+    @property
+    def covered_legs(self) -> bool:
+        """Legs in the shorts colour down to the ankle."""
+        return self.trousers or self.legwear in ("tights", "trousers", "baggy")
+
+
+# How far down the thigh the shorts reach, and how much wider than the leg they are.
+_SHORTS_LENGTH = {"shorts": 0.45, "long_shorts": 0.95}
+# Leg thickness in trousers (thigh, shank): tights hug, baggy trousers hang wide.
+_LEGWEAR_FIT = {"tights": (1.0, 1.0), "trousers": (1.12, 1.2), "baggy": (1.3, 1.7)}
 
 
 @functools.lru_cache(maxsize=512)
@@ -242,6 +273,14 @@ def capsule(
     )
 
 
+def flat_capsule(
+    img: np.ndarray, p0: np.ndarray, p1: np.ndarray, r0: float, r1: float, colour: Colour
+) -> None:
+    """A limb in one flat colour (the plain style)."""
+    x0, y0, x1, y1 = float(p0[0]), float(p0[1]), float(p1[0]), float(p1[1])
+    _capsule_layer(img, x0, y0, x1, y1, r0, r1, colour)
+
+
 def _hull(uv: np.ndarray) -> np.ndarray:
     """The convex hull of image points, as (n, 2) points."""
     return np.asarray(cv2.convexHull(uv.astype(np.float32)).reshape(-1, 2))
@@ -291,8 +330,13 @@ class PersonPainter:
         self.body = body
         self.palette = palette
         self.camera = camera
+        self.plain = palette.style == "plain"
+        self.limb = flat_capsule if self.plain else capsule
+        self.hull = flat_hull if self.plain else shaded_hull
         h = body.height
         torso = body.torso
+        if palette.build != 1.0:
+            h *= palette.build  # cross-sections only: lengths come from the body
         # Torso cross-sections in the torso frame (x forward, y left, z up from hip_mid).
         self.shirt_rings = np.concatenate(
             [
@@ -320,19 +364,29 @@ class PersonPainter:
         f = cam.focal
         uv, depth = cam.project(sk.joints)
         out: list[tuple[float, Callable[[np.ndarray], None]]] = []
+        limb = self.limb
+        thick = pal.build
 
         def px(radius_m: float, d: float) -> float:
+            if thick != 1.0:
+                radius_m *= thick
             return f * radius_m / max(d, 0.1)
+
+        thigh_fit, shank_fit = _LEGWEAR_FIT.get(pal.legwear, (1.0, 1.0))
+        shorts_length = _SHORTS_LENGTH.get(pal.legwear, 0.45)
 
         bias = 0.06  # limbs win ties against the trunk they hang from
         for s in (0, 1):
             far = 0.82 if self._is_far(sk, s) else 1.0
             hip, knee, ankle = HIP_IDX[s], KNEE_IDX[s], ANKLE_IDX[s]
             heel, toe = HEEL_IDX[s], TOE_IDX[s]
-            leg_colour = pal.shorts if pal.trousers else pal.skin
+            leg_colour = pal.shorts if pal.covered_legs else pal.skin
             thigh_r = (px(0.042 * h, depth[hip]), px(0.032 * h, depth[knee]))
             shank_r = (px(0.03 * h, depth[knee]), px(0.02 * h, depth[ankle]))
-            shorts_end = uv[hip] + 0.45 * (uv[knee] - uv[hip])
+            if pal.legwear in _LEGWEAR_FIT:
+                thigh_r = (thigh_r[0] * thigh_fit, thigh_r[1] * thigh_fit)
+                shank_r = (shank_r[0] * thigh_fit, shank_r[1] * shank_fit)
+            shorts_end = uv[hip] + shorts_length * (uv[knee] - uv[hip])
 
             def thigh(
                 img: np.ndarray,
@@ -343,8 +397,8 @@ class PersonPainter:
                 k: float = far,
                 c: Colour = leg_colour,
             ) -> None:
-                capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
-                capsule(img, uv[a], e, r[0] * 1.12, r[0] * 1.05, _shade(pal.shorts, k))
+                limb(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
+                limb(img, uv[a], e, r[0] * 1.12, r[0] * 1.05, _shade(pal.shorts, k))
 
             shoe_parts = self._shoe_parts(sk, s)
 
@@ -356,7 +410,7 @@ class PersonPainter:
                 for outline, colour in pieces[:2]:  # sole: flat, thin pieces
                     flat_hull(img, outline, _shade(colour, k))
                 for outline, colour in pieces[2:]:
-                    shaded_hull(img, outline, _shade(colour, k))
+                    self.hull(img, outline, _shade(colour, k))
 
             def shank(
                 img: np.ndarray,
@@ -366,7 +420,7 @@ class PersonPainter:
                 k: float = far,
                 c: Colour = leg_colour,
             ) -> None:
-                capsule(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
+                limb(img, uv[a], uv[b], r[0], r[1], _shade(c, k))
 
             out.append((float(depth[[hip, knee]].mean()) - bias, thigh))
             out.append((float(depth[[knee, ankle]].mean()) - bias, shank))
@@ -387,8 +441,8 @@ class PersonPainter:
                 e: np.ndarray = sleeve_end,
                 k: float = far,
             ) -> None:
-                capsule(img, uv[a], uv[b], r[0], r[1], _shade(pal.skin, k))
-                capsule(img, uv[a], e, r[0] * 1.2, r[0] * 1.1, _shade(pal.shirt, k))
+                limb(img, uv[a], uv[b], r[0], r[1], _shade(pal.skin, k))
+                limb(img, uv[a], e, r[0] * 1.2, r[0] * 1.1, _shade(pal.shirt, k))
 
             def forearm(
                 img: np.ndarray,
@@ -399,8 +453,8 @@ class PersonPainter:
                 rh: float = hand_r,
                 k: float = far,
             ) -> None:
-                capsule(img, uv[a], uv[b], r[0], r[1], _shade(pal.skin, k))
-                capsule(img, uv[b], c, rh * 0.8, rh, _shade(pal.skin, k * 0.95))
+                limb(img, uv[a], uv[b], r[0], r[1], _shade(pal.skin, k))
+                limb(img, uv[b], c, rh * 0.8, rh, _shade(pal.skin, k * 0.95))
 
             out.append((float(depth[[sh, el]].mean()) - bias, upper_arm))
             out.append((float(depth[[el, wr]].mean()) - bias, forearm))
@@ -425,9 +479,9 @@ class PersonPainter:
             neckline, _ = cam.project(sk.neck_base + ring @ rot.T)
 
         def trunk(img: np.ndarray) -> None:
-            capsule(img, neck_uv[0], 0.5 * (neck_uv[0] + neck_uv[1]), neck_r, neck_r, pal.skin)
-            shaded_hull(img, shorts_uv, pal.shorts)
-            shaded_hull(img, shirt_uv, pal.shirt)
+            limb(img, neck_uv[0], 0.5 * (neck_uv[0] + neck_uv[1]), neck_r, neck_r, pal.skin)
+            self.hull(img, shorts_uv, pal.shorts)
+            self.hull(img, shirt_uv, pal.shirt)
             if neckline is not None:
                 flat_hull(img, neckline, _shade(pal.skin, 0.9))
 
@@ -461,20 +515,29 @@ class PersonPainter:
         if up[2] < 0:
             up = -up
 
+        pal = self.palette
+        if self.plain:
+            points, half_widths, slices = _BLOCK_POINTS, _BLOCK_HALF_WIDTHS, _BLOCK_SLICES
+        else:
+            points, half_widths, slices = _SHOE_POINTS, _SHOE_HALF_WIDTHS, _SHOE_SLICES
         # Every piece's outline at both side walls, projected in one call.
-        base = heel + np.outer(_SHOE_POINTS[:, 0] * length, along)
-        base += np.outer(_SHOE_POINTS[:, 1] * length, up)
-        side_off = np.outer(_SHOE_HALF_WIDTHS * length, lateral)
+        base = heel + np.outer(points[:, 0] * length, along)
+        base += np.outer(points[:, 1] * length, up)
+        side_off = np.outer(half_widths * length, lateral)
         uv, _ = self.camera.project(np.concatenate([base + side_off, base - side_off]))
         wall_a, wall_b = uv[: len(base)], uv[len(base) :]
-        pal = self.palette
-        dark_shoes = sum(pal.shoes) < 3 * 128
-        upper = pal.shoes if dark_shoes else SHOE_UPPER
-        midsole = SHOE_MIDSOLE if dark_shoes else pal.shoes
-        colours = (SHOE_OUTSOLE, midsole, upper, upper, upper)
+        if pal.footwear == "barefoot":
+            colours: tuple[Colour, ...] = (_shade(pal.skin, 0.8),) + (pal.skin,) * 4
+        elif self.plain:
+            colours = (pal.shoes,)
+        else:
+            dark_shoes = sum(pal.shoes) < 3 * 128
+            upper = pal.shoes if dark_shoes else SHOE_UPPER
+            midsole = SHOE_MIDSOLE if dark_shoes else pal.shoes
+            colours = (SHOE_OUTSOLE, midsole, upper, upper, upper)
         return [
             (np.concatenate([wall_a[i:j], wall_b[i:j]]), colour)
-            for (i, j), colour in zip(_SHOE_SLICES, colours)
+            for (i, j), colour in zip(slices, colours)
         ]
 
     def _head(self, img: np.ndarray, sk: Skeleton) -> None:
@@ -490,6 +553,13 @@ class PersonPainter:
         r_px = cam.focal * radius / float(c_d)
         ax = (round(float(r_px * 0.9 * SCALE)), round(float(r_px * 1.12 * SCALE)))
         centre_px = (round(float(c_uv[0] * SCALE)), round(float(c_uv[1] * SCALE)))
+        if pal.hair_style == "long":
+            # Hair down to the shoulders, behind the head.
+            back, up = -rot[:, 0], rot[:, 2]
+            ends, _ = cam.project(
+                np.stack([centre + back * 0.4 * radius, centre + (back * 0.7 - up * 2.0) * radius])
+            )
+            self.limb(img, ends[0], ends[1], r_px * 0.95, r_px * 0.6, pal.hair)
         # Jaw line leans with the face, so shape the head as an ellipse tilted like it.
         up_uv = cam.project(centre + rot[:, 2] * radius)[0] - c_uv
         angle = math.degrees(math.atan2(up_uv[0], -up_uv[1]))
@@ -525,7 +595,7 @@ class PersonPainter:
         # Hair: the part of the scalp cap that faces the camera.
         dirs = _HAIR_DIRS @ rot.T
         visible = dirs @ to_cam > -0.05
-        if visible.sum() >= 3:
+        if pal.hair_style != "none" and visible.sum() >= 3:
             hair_uv, _ = cam.project(centre + dirs[visible] * radius * 1.08)
             flat_hull(img, hair_uv, pal.hair)
         forward = rot[:, 0]
@@ -618,9 +688,23 @@ class PersonPainter:
 class Scene:
     """The room and the treadmill for one camera: a static background and near parts."""
 
-    def __init__(self, camera: Camera, background: Colour, belt_speed: float) -> None:
+    def __init__(
+        self,
+        camera: Camera,
+        background: Colour,
+        belt_speed: float,
+        belt: Colour = BELT,
+        room: Room = "plain",
+        occluder: Occluder = "none",
+        seed: int = 0,
+    ) -> None:
         self.camera = camera
         self.belt_speed = belt_speed
+        self.belt = belt
+        self.room = room
+        self.occluder = occluder
+        self.seed = seed
+        self.slat: Colour = SLAT if belt == BELT else _shade(belt, 1.3 if sum(belt) < 384 else 0.8)
         self.near_parts: list[tuple[float, np.ndarray, Colour]] = []  # (depth, outline, colour)
         self.image = self._draw_static(background)
 
@@ -648,6 +732,8 @@ class Scene:
         cv2.line(
             img, _pt(base_uv[0]), _pt(base_uv[1]), _shade(background, 0.6), 3, cv2.LINE_AA, SHIFT
         )
+        if self.room == "clutter":
+            self._clutter(img, float(min(base_uv[:, 1])))
         for box, colour in self._treadmill_boxes():
             self._box(img, box, colour)
         return img
@@ -658,9 +744,10 @@ class Scene:
             (np.array([[x0, -0.42, FLOOR_Z], [x1, 0.42, -0.03]]), (70, 70, 75)),
             (
                 np.array([[x0 + 0.02, -BELT_HALF_WIDTH, -0.03], [x1 - 0.02, BELT_HALF_WIDTH, 0.0]]),
-                (45, 45, 48),
+                self.belt,
             ),
         ]
+        boxes.extend(self._occluder_boxes())
         for sign in (1.0, -1.0):
             y = sign * RAIL_HALF_SPACING
             boxes.append(
@@ -690,6 +777,35 @@ class Scene:
                 (np.array([[x1 - 0.12, -0.38, 1.05], [x1 + 0.05, 0.38, 1.35]]), (60, 62, 70))
             )
         return boxes
+
+    def _occluder_boxes(self) -> list[tuple[np.ndarray, Colour]]:
+        """A low handrail or an upright of the frame on the camera's side of the treadmill."""
+        if self.occluder == "none":
+            return []
+        near = 1.0 if self.camera.position[1] >= 0 else -1.0
+        y = near * (RAIL_HALF_SPACING + 0.05)
+        colour: Colour = (150, 150, 158)
+        if self.occluder == "rail":
+            x0, x1 = DECK_X
+            return [
+                (np.array([[x0, y - 0.02, 0.5], [x1, y + 0.02, 0.54]]), colour),
+                (np.array([[x0, y - 0.02, -0.03], [x0 + 0.04, y + 0.02, 0.54]]), colour),
+            ]
+        upright = np.array([[RUNNER_X + 0.15, y - 0.03, -0.03], [RUNNER_X + 0.27, y + 0.03, 1.0]])
+        return [(upright, colour)]
+
+    def _clutter(self, img: np.ndarray, floor_v: float) -> None:
+        """Furniture, posters and a bright window on the wall, from the scene's seed."""
+        rng = np.random.default_rng([self.seed, 7])
+        w = self.camera.width
+        for _ in range(int(rng.integers(3, 7))):
+            bw, bh = rng.uniform(0.05, 0.25) * w, rng.uniform(0.08, 0.4) * floor_v
+            x, y = rng.uniform(-0.1, 1.0) * w, rng.uniform(0.05, 0.9) * floor_v
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            cv2.rectangle(img, (int(x), int(y)), (int(x + bw), int(y + bh)), colour, -1)
+        x = rng.uniform(0.0, 0.8) * w
+        window = (int(x + 0.15 * w), int(0.4 * floor_v))
+        cv2.rectangle(img, (int(x), 0), window, (250, 250, 250), -1)
 
     def _box(self, img: np.ndarray, box: np.ndarray, colour: Colour) -> None:
         cam = self.camera
@@ -736,7 +852,7 @@ class Scene:
         ends[:, 0, 1], ends[:, 1, 1] = -BELT_HALF_WIDTH, BELT_HALF_WIDTH
         uv, _ = cam.project(ends)
         for a, b in uv:
-            cv2.line(img, _pt(a), _pt(b), (62, 62, 66), 1, cv2.LINE_AA, SHIFT)
+            cv2.line(img, _pt(a), _pt(b), self.slat, 1, cv2.LINE_AA, SHIFT)
 
     def near(self) -> list[tuple[float, Callable[[np.ndarray], None]]]:
         """Treadmill parts nearer the camera than the runner, to sort in with the people."""

@@ -7,6 +7,7 @@ import math
 import time
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from coachd.capture import FrameSource
@@ -20,6 +21,8 @@ from coachd.messages import Frame
 WALKER_PERIOD_S = 14.0
 WALKER_FIRST_S = 2.0
 WALKER_SPAN_M = 4.5  # walks from this far on one side of the runner to as far on the other
+BYSTANDER_NEARER_M = 0.8  # the bystander stands this much nearer the camera than the runner
+SHUTTER_SAMPLES = 4  # instants averaged over the exposure for motion blur
 
 
 class Walker:
@@ -72,6 +75,42 @@ class Walker:
         return pose.moved(rot, start - rot @ np.array([RUNNER_X, 0.0, 0.0]))
 
 
+class Bystander:
+    """A person standing still at the image's left or right edge, about half in view."""
+
+    def __init__(self, params: SyntheticParams, camera: Camera) -> None:
+        stand = dataclasses.replace(default_params("stand"), seed=params.seed + 2, fps=params.fps)
+        self.model = GaitModel(stand)
+        self.painter = PersonPainter(
+            self.model.body,
+            Palette(
+                shirt=(50, 50, 160),
+                shorts=(70, 60, 50),
+                skin=(100, 140, 190),
+                hair=(40, 40, 40),
+                shoes=(40, 40, 40),
+                trousers=True,
+                style=params.style,
+            ),
+            camera,
+        )
+        view = camera.viewing_direction
+        flat_view = np.array([view[0], view[1], 0.0]) / math.hypot(view[0], view[1])
+        right = np.array([camera.rotation[0][0], camera.rotation[0][1], 0.0])
+        right /= np.linalg.norm(right)
+        runner = np.array([RUNNER_X, 0.0, FLOOR_Z])
+        depth = float(np.dot(runner - camera.position, flat_view)) - BYSTANDER_NEARER_M
+        half_view_m = 0.5 * camera.width / camera.focal * depth
+        sign = -1.0 if params.bystander == "left" else 1.0
+        self.place = runner - flat_view * BYSTANDER_NEARER_M + right * sign * half_view_m
+        facing = -flat_view  # towards the camera
+        self.rotation = rot_z(math.atan2(facing[1], facing[0]))
+
+    def skeleton(self, t: float) -> Skeleton:
+        pose = self.model.skeleton(t)
+        return pose.moved(self.rotation, self.place - self.rotation @ np.array([RUNNER_X, 0, 0]))
+
+
 class SyntheticSource(FrameSource):
     """A parametric runner on a treadmill, drawn through a pinhole camera."""
 
@@ -88,13 +127,33 @@ class SyntheticSource(FrameSource):
         )
         self.model = GaitModel(params)
         self.camera = camera_for_params(params)
-        self.scene = Scene(self.camera, params.background, params.belt_speed_ms)
+        self.scene = Scene(
+            self.camera,
+            params.background,
+            params.belt_speed_ms,
+            belt=params.belt,
+            room=params.room,
+            occluder=params.occluder,
+            seed=params.seed if params.vary is None else params.vary,
+        )
         self.painter = PersonPainter(
             self.model.body,
-            Palette(params.shirt, params.shorts, params.skin, params.hair, params.shoes),
+            Palette(
+                params.shirt,
+                params.shorts,
+                params.skin,
+                params.hair,
+                params.shoes,
+                legwear=params.legwear,
+                footwear=params.footwear,
+                hair_style=params.hair_style,
+                style=params.style,
+                build=params.build,
+            ),
             self.camera,
         )
         self.walker = Walker(params, self.camera) if params.walker else None
+        self.bystander = Bystander(params, self.camera) if params.bystander != "none" else None
         self._seq = 0
         self._started: Optional[float] = None
 
@@ -112,7 +171,38 @@ class SyntheticSource(FrameSource):
 
     # -- frames ---------------------------------------------------------------------------
     def render(self, t: float) -> np.ndarray:
-        """The image (BGR) at simulation time t."""
+        """The image (BGR) at simulation time t, as the camera delivers it."""
+        p = self.params
+        shutter = min(p.shutter, 0.9 / p.fps)
+        if shutter > 0.0:
+            offsets = (np.arange(SHUTTER_SAMPLES) / (SHUTTER_SAMPLES - 1) - 0.5) * shutter
+            total = np.zeros(self.scene.image.shape, dtype=np.float32)
+            for offset in offsets:
+                total += self.draw(t + float(offset))
+            img = (total * (1.0 / SHUTTER_SAMPLES) + 0.5).astype(np.uint8)
+        else:
+            img = self.draw(t)
+        return self._sensor(img, t)
+
+    def _sensor(self, img: np.ndarray, t: float) -> np.ndarray:
+        """Exposure, sensor noise and JPEG compression, each only when asked for."""
+        p = self.params
+        if p.light != 1.0 or p.noise > 0.0:
+            out = img.astype(np.float32)
+            if p.light != 1.0:
+                out *= p.light
+            if p.noise > 0.0:
+                rng = np.random.default_rng([p.seed, round(t * 1e6)])
+                out += rng.standard_normal(out.shape, dtype=np.float32) * p.noise
+            img = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        if p.jpeg:
+            ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, p.jpeg])
+            if ok:
+                img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        return img
+
+    def draw(self, t: float) -> np.ndarray:
+        """The scene at the instant t, before the camera's sensor."""
         img = self.scene.image.copy()
         self.scene.draw_moving(img, t)
         parts = self.scene.near()
@@ -122,6 +212,8 @@ class SyntheticSource(FrameSource):
             walker_sk = self.walker.skeleton(t)
             if walker_sk is not None:
                 parts.extend(self.walker.painter.parts(walker_sk))
+        if self.bystander is not None:
+            parts.extend(self.bystander.painter.parts(self.bystander.skeleton(t)))
         parts.sort(key=lambda part: -part[0])
         for _, draw in parts:
             draw(img)
