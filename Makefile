@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml scripts/setup-system.sh
 	@touch $(STAMP)
 
 run: setup
-	$(BIN)/coachd run $(ARGS)
+	$(BIN)/coachd run --open $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check coachd tests

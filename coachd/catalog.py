@@ -34,6 +34,10 @@ class Metric:
     better: Better = None
     better_only_when_cued: bool = False  # its change is progress only when a cue asked for it
     improved: Optional[str] = None  # a summary's words when it got better
+    # A change smaller than this is not called an improvement, however many steps (about the
+    # spread of one step's reading through the pose model), in the metric's unit.
+    resolution: float = 0.0
+    steps_averaged: int = 1  # each value is a rolling mean over this many steps (not independent)
     advice: Optional[str] = None  # a summary's words for next time when it is not good
     overlay: Optional[tuple[str, str]] = None  # (short label, format) on the analysis video
 
@@ -71,6 +75,8 @@ METRICS: dict[str, Metric] = {
             better="higher",
             better_only_when_cued=True,  # no universal target: quicker only when asked for
             improved="your steps got quicker",
+            resolution=2.0,
+            steps_averaged=4,
             overlay=("cadence", "{:.0f} spm"),
         ),
         Metric(
@@ -82,6 +88,7 @@ METRICS: dict[str, Metric] = {
             good=(-math.inf, 0.25),
             better="lower",
             improved="you landed closer under your hips",
+            resolution=0.03,
             advice=_LAND_UNDER,
             overlay=("overstride", "{:.2f} L"),
         ),
@@ -101,6 +108,7 @@ METRICS: dict[str, Metric] = {
             good=(-math.inf, 15.0),
             better="lower",
             improved="your shins landed more upright",
+            resolution=2.0,
             advice=_LAND_UNDER,
             overlay=("shank", "{:+.0f} deg"),
         ),
@@ -113,6 +121,7 @@ METRICS: dict[str, Metric] = {
             good=(-math.inf, 14.0),  # twice the 7 degrees runners settle at is a fold
             better=7.0,
             improved="you ran taller",
+            resolution=2.0,
             advice="run tall, with the lean coming from your ankles",
             overlay=("trunk lean", "{:+.0f} deg"),
         ),
@@ -132,6 +141,7 @@ METRICS: dict[str, Metric] = {
             (0.0, 0.5),
             better="lower",
             improved="you bounced less",
+            resolution=0.01,
             overlay=("bounce", "{:.3f} L"),
         ),
         Metric(
@@ -165,6 +175,8 @@ METRICS: dict[str, Metric] = {
             (0.0, 200.0),
             better="lower",
             improved="your left and right legs evened out",
+            resolution=10.0,
+            steps_averaged=8,
         ),
         Metric(
             "contact_time_ms",
@@ -174,6 +186,7 @@ METRICS: dict[str, Metric] = {
             (50.0, 1000.0),
             better="lower",
             improved="your feet left the belt sooner",
+            resolution=15.0,
             overlay=("contact", "{:.0f} ms"),
         ),
         Metric(
@@ -200,6 +213,7 @@ METRICS: dict[str, Metric] = {
             (0.0, 60.0),
             better="lower",
             improved="your shoulders stayed more level",
+            resolution=1.5,
             overlay=("shoulder tilt", "{:.1f} deg"),
         ),
         Metric(
@@ -210,6 +224,7 @@ METRICS: dict[str, Metric] = {
             (0.0, 2.0),
             better="lower",
             improved="your shoulders swayed less",
+            resolution=0.05,
             overlay=("shoulder sway", "{:.2f}"),
         ),
         Metric(
@@ -220,6 +235,7 @@ METRICS: dict[str, Metric] = {
             (0.0, 1.5),
             better="higher",
             improved="your shoulders relaxed",
+            resolution=0.05,
             overlay=("shoulder elev.", "{:.2f}"),
         ),
         Metric(
@@ -230,6 +246,8 @@ METRICS: dict[str, Metric] = {
             (0.0, 200.0),
             better="lower",
             improved="your left and right steps evened out",
+            resolution=10.0,
+            steps_averaged=8,
         ),
     )
 }

@@ -7,19 +7,22 @@ recording, an analysis's JSON) as events to listeners, so adding a consumer touc
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import numpy as np
 
-from coachd.coach.coaching import Coaching, CoachingStep
+from coachd.coach.coaching import Coaching, CoachingState, CoachingStep, Stopped
 from coachd.coach.engine import CueEngine
 from coachd.coach.pack import CuePack
 from coachd.coach.programs import RetroProgress
 from coachd.gait import GaitAnalyzer
-from coachd.messages import Cue, GaitUpdate, Stride, TrackedFrame
+from coachd.messages import Cue, GaitUpdate, Stride, TrackedFrame, View
 from coachd.settings import EngineSettings
+
+STATE_EVERY_S = 0.2  # coaching_state at most this often, and at once after a cue
 
 
 class ChainListener:
@@ -51,6 +54,9 @@ class ChainListener:
     def session_ended(self, summary: Mapping[str, Any], retro: Optional[RetroProgress]) -> None:
         """The session is over: its summary and, in the retro program, the progress to keep."""
 
+    def coaching_state(self, t: float, state: CoachingState) -> None:
+        """Where coaching stands at `t` (program step, thresholds), every STATE_EVERY_S."""
+
 
 class CoachingChain:
     """Feeds each tracked frame through gait and coaching and tells the listeners.
@@ -65,6 +71,8 @@ class CoachingChain:
         self._lock = threading.Lock()
         self._in_session = False
         self._metronome_spm: Optional[float] = None
+        self._view: Optional[View] = None
+        self._state_t = -math.inf
 
     @property
     def engine(self) -> CueEngine:
@@ -91,11 +99,14 @@ class CoachingChain:
                 listener.frame_measured(tracked, update, image)
             self._emit(self._coaching.update(update))
             self._follow_metronome(tracked.t)
+            self._view = update.view or self._view
+            self._tell_state(tracked.t)
 
     def tick(self, t: float) -> None:
         """Call now and then: a session still ends while no frames arrive (camera lost)."""
         with self._lock:
             self._emit(self._coaching.tick(t))
+            self._tell_state(t)
 
     def finish(self, t: float) -> None:
         """End the current session with its spoken summary (the source ended)."""
@@ -112,6 +123,15 @@ class CoachingChain:
         """The runner reports pain or lost balance: a retro drill stops at once."""
         with self._lock:
             self._emit(self._coaching.report_problem(t))
+
+    def stop(self, t: float) -> Stopped:
+        """The runner's STOP (a page button, a key): ends a retro drill if one is on, else
+        the session; what it ended."""
+        with self._lock:
+            stopped, step = self._coaching.stop(t)
+            self._emit(step)
+            self._tell_state(t)
+            return stopped
 
     def reload(self, settings: EngineSettings, pack: CuePack) -> None:
         """New engine settings and cue packs, mid-session."""
@@ -136,6 +156,16 @@ class CoachingChain:
                 listener.cue_decided(cue)
         if step.ended:
             self._end_session()
+        if step.cues:
+            self._state_t = -math.inf  # the program may have moved on: tell it now
+
+    def _tell_state(self, t: float) -> None:
+        if t - self._state_t < STATE_EVERY_S:
+            return
+        self._state_t = t
+        state = self._coaching.state(t, self._view)
+        for listener in self._listeners:
+            listener.coaching_state(t, state)
 
     def _end_session(self) -> None:
         self._in_session = False

@@ -135,6 +135,11 @@ class GaitUpdate:
     view: Optional[View]
     events: tuple[GaitEvent, ...] = ()
     strides: tuple[Stride, ...] = ()
+    # Since the start: stretches of frames whose leg labels the gait stage put right
+    # (coachd.gait.legs).
+    label_repairs: int = 0
+    # Since the start: steps dropped as no runner could take them (coachd.gait.plausible).
+    steps_rejected: int = 0
 
 
 @dataclass(frozen=True)

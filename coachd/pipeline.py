@@ -49,6 +49,10 @@ KEPT_UP_DROPPED = 0.01  # at most this dropped: the rate may be tried higher aga
 RETRY_HIGHER_S = 10.0  # first wait before trying the higher rate again, doubling per failure
 RETRY_HIGHER_MAX_S = 160.0
 HIGHER_RATE_BUSY = 0.75  # the pose stage's estimated load at the higher rate must be below this
+# A waiting pose worker joins only while the stages after the pose stage (on the tracker
+# side, in capture order) were busy less than this share of the window: when they are what
+# cannot keep up, a second worker would only hold a second frame waiting for them.
+DOWNSTREAM_BOUND_BUSY = 0.5
 WARMUP_WINDOWS = 1  # the first window holds the models' first, slow runs: not judged
 MIN_RATE_FPS = 10.0  # never slower: the gait stage needs 10 frames a second to find contacts
 
@@ -112,14 +116,17 @@ class RateGovernor:
     Dropping whichever frames arrive while the tracker is busy gives the gait stage uneven
     intervals it cannot know; a steady lower rate (every second frame) gives it a true one.
     A window (RATE_WINDOW_S of frames) with more than OVERLOADED_DROPPED of its frames
-    dropped raises n; a window that kept up, with the pose stage's load at the higher rate
-    estimated below HIGHER_RATE_BUSY, lowers it after RETRY_HIGHER_S (doubled each time the
-    higher rate failed again).
+    dropped first lets a waiting pose worker join (up to `max_workers`, unless the stages
+    after the pose stage are what was busy), then raises n. A window that kept up, with the
+    pose stage's load one step back estimated below HIGHER_RATE_BUSY, takes that step back
+    (lowers n, then sends the extra worker back to wait) after RETRY_HIGHER_S (doubled each
+    time it failed again).
     """
 
-    def __init__(self, nominal_fps: float, workers: int = 1) -> None:
+    def __init__(self, nominal_fps: float, workers: int = 1, max_workers: int = 1) -> None:
         self.nominal_fps = nominal_fps if nominal_fps > 0 else 30.0
-        self.workers = max(1, workers)
+        self.workers = self.start_workers = max(1, workers)  # pose workers taking frames
+        self.max_workers = max(self.workers, max_workers)
         self.divisor = 1
         self._max_divisor = max(1, int(self.nominal_fps // MIN_RATE_FPS))
         self._window_start: Optional[float] = None
@@ -127,6 +134,7 @@ class RateGovernor:
         self._dropped = 0
         self._pose_s = 0.0
         self._tracked = 0
+        self._downstream_s = 0.0
         self._calm_since: Optional[float] = None
         self._retry_after_s = RETRY_HIGHER_S
         self._lowered_at = -float("inf")
@@ -155,41 +163,75 @@ class RateGovernor:
             self._reset_window()
             return
         dropped_share = self._dropped / self._offered
-        busy = self._busy(span)
         if dropped_share > OVERLOADED_DROPPED:
-            if self.divisor < self._max_divisor:
-                if t - self._lowered_at < 2 * RATE_WINDOW_S:
-                    # The higher rate was just tried and failed: wait longer before the next try.
-                    self._retry_after_s = min(self._retry_after_s * 2.0, RETRY_HIGHER_MAX_S)
-                self.divisor += 1
-                log.warning(
-                    "the CPU cannot keep up (%.0f%% of frames dropped): tracking %s (%.0f fps)",
-                    100 * dropped_share,
-                    every_nth(self.divisor),
-                    self.fps,
-                )
-            self._calm_since = None
-        elif dropped_share <= KEPT_UP_DROPPED and self.divisor > 1:
-            higher = busy * self.divisor / (self.divisor - 1)
-            if higher >= HIGHER_RATE_BUSY:
-                self._calm_since = None
-            elif self._calm_since is None:
-                self._calm_since = t
-            elif t - self._calm_since >= self._retry_after_s:
-                self.divisor -= 1
-                self._lowered_at = t
-                self._calm_since = None
-                log.info("trying a higher rate: %s (%.0f fps)", every_nth(self.divisor), self.fps)
+            self._step_up(t, dropped_share, self._downstream_s / max(span, 1e-9))
+        elif dropped_share <= KEPT_UP_DROPPED and (
+            self.divisor > 1 or self.workers > self.start_workers
+        ):
+            self._maybe_step_back(t, self._busy(span))
         self._reset_window()
+
+    def _step_up(self, t: float, dropped_share: float, downstream_busy: float) -> None:
+        """More of the CPU for the pose stage (another worker), else fewer frames for it."""
+        self._calm_since = None
+        can_join = (
+            self.workers < self.max_workers
+            and self.divisor == 1
+            and downstream_busy < DOWNSTREAM_BOUND_BUSY
+        )
+        if not can_join and self.divisor >= self._max_divisor:
+            return
+        if t - self._lowered_at < 2 * RATE_WINDOW_S:
+            # The step back was just tried and failed: wait longer before the next try.
+            self._retry_after_s = min(self._retry_after_s * 2.0, RETRY_HIGHER_MAX_S)
+        if can_join:
+            self.workers += 1
+            log.warning(
+                "the CPU cannot keep up (%.0f%% of frames dropped): %d pose workers",
+                100 * dropped_share,
+                self.workers,
+            )
+            return
+        self.divisor += 1
+        log.warning(
+            "the CPU cannot keep up (%.0f%% of frames dropped): tracking %s (%.0f fps)",
+            100 * dropped_share,
+            every_nth(self.divisor),
+            self.fps,
+        )
+
+    def _maybe_step_back(self, t: float, busy: float) -> None:
+        """A higher rate, else one worker fewer, once calm long enough with room for it."""
+        if self.divisor > 1:
+            load_after = busy * self.divisor / (self.divisor - 1)
+        else:
+            load_after = busy * self.workers / (self.workers - 1)
+        if load_after >= HIGHER_RATE_BUSY:
+            self._calm_since = None
+        elif self._calm_since is None:
+            self._calm_since = t
+        elif t - self._calm_since >= self._retry_after_s:
+            self._lowered_at = t
+            self._calm_since = None
+            if self.divisor > 1:
+                self.divisor -= 1
+                log.info("trying a higher rate: %s (%.0f fps)", every_nth(self.divisor), self.fps)
+            else:
+                self.workers -= 1
+                log.info("keeping up: %d pose worker%s", self.workers, "s"[: self.workers - 1])
 
     def _reset_window(self) -> None:
         self._window_start, self._offered, self._dropped = None, 0, 0
-        self._pose_s, self._tracked = 0.0, 0
+        self._pose_s, self._tracked, self._downstream_s = 0.0, 0, 0.0
 
     def observe_pose(self, pose_s: float) -> None:
         """One frame's time in the pose stage (from any tracker thread)."""
         self._pose_s += pose_s
         self._tracked += 1
+
+    def observe_downstream(self, seconds: float) -> None:
+        """One frame's time in the stages after the pose stage (from the tracker side)."""
+        self._downstream_s += seconds
 
     def _busy(self, span: float) -> float:
         """Share of the pose workers' time spent tracking in the window."""
@@ -222,6 +264,7 @@ class PipelineSnapshot:
     tracked_rate_fps: float = 0.0  # the steady rate frames are given to the tracker
     frames_skipped: int = 0  # left out on purpose by the lower steady rate (not dropped)
     capture_ms_p50: float = float("nan")  # capture thread CPU per frame: decode, resize, render
+    pose_workers: int = 1  # pose workers taking frames
 
     @property
     def dropped_fraction(self) -> float:
@@ -286,13 +329,18 @@ class LivePipeline:
         self._return_watch = ReturnWatch(probe) if probe is not None else None
         self._on_rate = on_rate
         self._parallel = tracker if isinstance(tracker, FrameParallelTracker) else None
-        workers = self._parallel.workers if self._parallel is not None else 1
-        self._governor = RateGovernor(source.nominal_fps if source else 30.0, workers)
+        parallel = self._parallel
+        self._governor = RateGovernor(
+            source.nominal_fps if source else 30.0,
+            parallel.active if parallel is not None else 1,
+            parallel.workers if parallel is not None else 1,
+        )
         self._rate_told: Optional[float] = None
         self._frames_skipped = 0
         self._captured_index = 0
         self._drops_seen = 0
         self.capture_ms = RollingWindow()
+        self.capture_cpu_s = 0.0  # the capture thread's CPU in reads, in all
         self._slot = FrameSlot()
         self._stop = threading.Event()
         self.ended = threading.Event()  # a finite source ran out and every frame was handled
@@ -379,6 +427,7 @@ class LivePipeline:
             tracked_rate_fps=self._governor.fps,
             frames_skipped=skipped_on_purpose,
             capture_ms_p50=self.capture_ms.percentile(50),
+            pose_workers=self._governor.workers,
         )
 
     def _set_state(self, state: str, error: str = "") -> None:
@@ -469,14 +518,18 @@ class LivePipeline:
                 self._set_state("ended")
                 self._slot.close()
                 return
-            self.capture_ms.add(1000.0 * (time.thread_time() - cpu_before))
+            cpu = time.thread_time() - cpu_before
+            self.capture_ms.add(1000.0 * cpu)
+            self.capture_cpu_s += cpu
             self._offer(frame, source)
 
     def _offer(self, frame: Frame, source: FrameSource) -> None:
         """Give the frame to the tracker, unless the steady lower rate leaves it out."""
         governor = self._governor
         if governor.nominal_fps != source.nominal_fps:  # a new source or mode
-            self._governor = governor = RateGovernor(source.nominal_fps, governor.workers)
+            self._governor = governor = RateGovernor(
+                source.nominal_fps, governor.start_workers, governor.max_workers
+            )
         index = self._captured_index
         self._captured_index += 1
         with self._lock:
@@ -491,6 +544,8 @@ class LivePipeline:
         if source.live or getattr(source, "realtime", False):
             # A file read as fast as it decodes never overloads: it just waits.
             governor.observe(time.monotonic(), int(kept) + new_drops, new_drops)
+            if self._parallel is not None and self._parallel.active != governor.workers:
+                self._parallel.set_active(governor.workers)
 
     def _wait_before_retry(self, error: str, backoff: float) -> float:
         """Report the fault, wait `backoff` seconds (heartbeat kept), return the next back-off."""
@@ -548,4 +603,6 @@ class LivePipeline:
             if self._on_rate is not None and self._rate_told is not None:
                 self._on_rate(rate)
             self._rate_told = rate
+        started = time.monotonic()
         self._consume(frame, tracked)
+        self._governor.observe_downstream(time.monotonic() - started)

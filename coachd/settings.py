@@ -149,6 +149,9 @@ class EngineSettings(Section):
     )
     fade: StrictBool = Field(True, description="speak less often while form holds")
     program: Literal["free", "retro", "cadence"] = Field("free", description="coaching program")
+    retro_first_s: float = Field(
+        60.0, ge=0.0, le=3600.0, description="running after the warm-up before the first drill, s"
+    )
     metronome: StrictBool = Field(False, description="metronome clicks in the cadence program")
     fade_max_factor: float = Field(
         3.0, ge=1.0, le=10.0, description="gap and cooldown grow up to this many times when faded"
@@ -233,6 +236,44 @@ class ServiceSettings(Section):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
 
+class StoreSettings(Section):
+    url: str = Field(
+        "",
+        description="a gym's shared history: postgresql://ROLE@HOST/DB?sslmode=verify-full; "
+        "empty: the SQLite database in the state directory only",
+    )
+    upload_interval_s: float = Field(
+        2.0, ge=0.1, le=600.0, description="how often queued sessions are shipped to store.url"
+    )
+
+
+class KioskSettings(Section):
+    id: str = Field(
+        "",
+        max_length=64,
+        description="this kiosk's name in the shared history and in /metrics; empty: hostname",
+    )
+
+
+class RunnersSettings(Section):
+    key: str = Field(
+        "",
+        description="secret for the keyed hash of runners' QR codes (the same on every kiosk of "
+        "a gym); empty: a key file made in the state directory",
+    )
+    qr_sign_in: StrictBool = Field(
+        True,
+        description="read runners' QR codes at the camera (never with service.runner_profile: "
+        "that runner is the only one)",
+    )
+
+
+class UiSettings(Section):
+    show_video: StrictBool = Field(
+        False, description="the live page shows the camera picture, not only the skeleton"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting, by section; see config/coachd.toml for each field's documentation."""
 
@@ -244,6 +285,10 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    kiosk: KioskSettings = Field(default_factory=KioskSettings)
+    runners: RunnersSettings = Field(default_factory=RunnersSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @classmethod
     def settings_customise_sources(

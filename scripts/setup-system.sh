@@ -9,8 +9,10 @@ if [ -z "$python" ]; then
        "Install python3 (3.9 or newer), or run make PYTHON=/path/to/python3.x." >&2
   exit 1
 fi
+# postgresql: a gym's shared history and its tests (each starts its own server); chromium and
+# chromium-driver: the live page's browser test, and a console screen's kiosk browser.
 packages=(espeak-ng libespeak-ng1 libportaudio2 portaudio19-dev ffmpeg alsa-utils libasound2-plugins
-          libgl1 libglib2.0-0 gcc systemd)
+          libgl1 libglib2.0-0 gcc systemd postgresql chromium chromium-driver)
 # The chosen interpreter's own venv and headers (PyAudio builds against them), which may not be
 # the default python3's.
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')

@@ -223,15 +223,19 @@ def start_daemon(
     settings: Sequence[str] = (),
     watchdog_usec: Optional[int] = 2_000_000,
     speech_env: Optional[dict[str, str]] = None,
+    quiet: bool = True,
+    port: Optional[int] = None,
+    stdin: Optional[int] = None,
 ) -> DaemonProcess:
-    """`coachd run --source SOURCE` with its own state dir, config and port, started as
-    systemd starts a Type=notify service with WatchdogSec. Speech is off unless `speech_env`
-    (see alsa_file_device) gives it a device."""
+    """`coachd run --source SOURCE` with its own state dir, config and port (a free one
+    unless given: a restart on the same port), started as systemd starts a Type=notify
+    service with WatchdogSec. Speech is off unless `speech_env` (see alsa_file_device) gives
+    it a device; `stdin` (a file descriptor, e.g. a pty's terminal end) replaces /dev/null."""
     workdir.mkdir(parents=True, exist_ok=True)
     state_dir = workdir / "state"
     config = workdir / "empty.toml"  # not /etc/coachd/coachd.toml, whatever this machine has
     config.write_text("")
-    port = free_port()
+    port = free_port() if port is None else port
     listener = NotifyListener(workdir / "notify.sock")
     speech_log = workdir / "speech.jsonl"
     command = coachd_command(
@@ -241,7 +245,7 @@ def start_daemon(
         "--source",
         source,
         *(["--no-speech"] if speech_env is None else []),
-        "--quiet",
+        *(["--quiet"] if quiet else []),
         "--speech-log",
         str(speech_log),
         "--set",
@@ -263,7 +267,7 @@ def start_daemon(
             command,
             cwd=REPO,
             env=child_environment(env),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
             stdout=out,
             stderr=err,
         )
@@ -397,6 +401,13 @@ TIMEOUT_STOP_S = unit_seconds("TimeoutStopSec")
 # A runner facing image-right, endless: the daemon runs until signalled.
 RUNNER = "synthetic:?view=side-right"
 QUICK_SESSION = "service.session_start_s=1"
+# The retro program with its first drill as the session starts (STOP then finds one on).
+RETRO_AT_ONCE = (
+    QUICK_SESSION,
+    'engine.program="retro"',
+    "engine.warmup_s=0",
+    "engine.retro_first_s=0",
+)
 SUMMARY_RE = re.compile(
     r"(\d+) frames tracked, (\d+) dropped \(([\d.]+)%\), "
     r"glass-to-landmarks p50 (\d+) ms p95 (\d+) ms, pose p50 ([\d.]+) ms"

@@ -20,7 +20,7 @@ BACKENDS = ["litert", pytest.param("mediapipe", marks=needs_stock)]
 
 
 def run_coachd(
-    *args: str, env: Optional[dict[str, str]] = None, timeout: float = 60
+    *args: str, env: Optional[dict[str, str]] = None, timeout: float = 60, cwd: Path = REPO
 ) -> subprocess.CompletedProcess[str]:
     """The real command line in a fresh interpreter, with no COACHD_ variables inherited."""
     clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("COACHD_")}
@@ -30,7 +30,7 @@ def run_coachd(
         capture_output=True,
         text=True,
         env=clean,
-        cwd=REPO,
+        cwd=cwd,
         timeout=timeout,
     )
 

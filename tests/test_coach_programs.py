@@ -10,7 +10,13 @@ import pytest
 from test_coach_engine import CLEAN, FAULTS, T0, Runner, simulate
 
 from coachd.coach import CueEngine, CuePack, Metronome, RetroProgress, load_packs, weekly_load
-from coachd.coach.programs import RETRO_LADDER, RETRO_PREPARE_S, advance_retro
+from coachd.coach.programs import (
+    CADENCE_BLOCK_S,
+    CADENCE_WORD_GAP_S,
+    RETRO_LADDER,
+    RETRO_PREPARE_S,
+    advance_retro,
+)
 from coachd.messages import Activity
 from coachd.settings import EngineSettings
 
@@ -116,6 +122,7 @@ def test_cadence_block_with_metronome(pack: CuePack) -> None:
     cues = first.cues + rest.cues
     program = [c.cue_id for c in cues if c.kind == "program"]
     assert program[0] == "cadence_start" and "clicks" in cues[0].text
+    assert f"{seen[0].cadence_spm:.0f} steps a minute" in cues[0].text, "the clicks' rate"
     assert "cadence_quicker" in program and program.count("cadence_hold") == 1
     assert program.index("cadence_quicker") < program.index("cadence_hold")
     assert program[-1] == "cadence_end"
@@ -123,7 +130,7 @@ def test_cadence_block_with_metronome(pack: CuePack) -> None:
     end_t = next(c.t_emit for c in cues if c.cue_id == "cadence_end")
     corrections = [c for c in cues if c.kind == "correction"]
     assert corrections and min(c.t_emit for c in corrections) > end_t, "block: one idea only"
-    assert {c.text for c in cues} <= set(engine.all_phrases())
+    assert {c.text for c in cues if c.cue_id != "cadence_start"} <= set(engine.all_phrases())
     # Target: the runner's own settled cadence +5%, one click per step.
     settled = engine.baseline.get("cadence_spm")
     assert settled is not None and 166.0 < settled < 174.0
@@ -135,6 +142,38 @@ def test_cadence_block_without_metronome_has_no_clicks(pack: CuePack) -> None:
     session = simulate(engine, CLEAN, engine.settings.warmup_s + 5.0)
     assert [c.cue_id for c in session.of_kind("program")] == ["cadence_start"]
     assert "clicks" not in session.cues[0].text and engine.metronome() is None
+
+
+def test_cadence_block_never_contradicts_itself_and_says_its_target_once(
+    pack: CuePack,
+) -> None:
+    """A runner who keeps finding and losing the rhythm: "hold it" is never followed by "a
+    touch quicker" (or the reverse) within 20 s, and the target is said once, in numbers."""
+    engine = CueEngine(EngineSettings(program="cadence", metronome=True), pack)
+    warm = engine.settings.warmup_s
+
+    def plan(elapsed: float) -> Runner:  # on the target for 6 s, off it for 6 s, and again
+        if elapsed < warm:
+            return CLEAN
+        return replace(CLEAN, cadence=181.0 if int(elapsed // 6.0) % 2 else 171.0)
+
+    targets: list[float] = []
+
+    def watch(engine: CueEngine) -> None:
+        metronome = engine.metronome()
+        if metronome is not None and not targets:
+            targets.append(metronome.cadence_spm)
+
+    session = simulate(engine, plan, warm + CADENCE_BLOCK_S, observe=watch)
+    words = [
+        c for c in session.of_kind("program") if c.cue_id in ("cadence_quicker", "cadence_hold")
+    ]
+    assert {c.cue_id for c in words} == {"cadence_quicker", "cadence_hold"}, "both were due"
+    for before, after in zip(words, words[1:]):
+        assert after.t_emit - before.t_emit >= CADENCE_WORD_GAP_S >= 20.0, (before, after)
+    numbers = [c for c in session.cues if "steps a minute" in c.text]
+    assert len(numbers) == 1 and numbers[0].cue_id == "cadence_start"
+    assert targets and f"{targets[0]:.0f} steps a minute" in numbers[0].text
 
 
 def test_metronome_click_schedule() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import statistics
+from collections import deque
 from collections.abc import Iterator
 from functools import partial
 from typing import Callable, Optional
@@ -153,6 +156,25 @@ def test_summary_names_what_improved_and_what_to_work_on() -> None:
     assert "10 minutes" in summary.text
 
 
+def test_a_fault_that_was_fixed_is_not_what_to_work_on_next_time() -> None:
+    mill = Treadmill(_tracker(start_s=4.0, end_s=20.0))
+
+    def fixed_after(t: float) -> dict[str, float]:
+        # Overstriding for the first two minutes, then landing under the hips for good.
+        wobble = 0.01 * ((t * 13.0) % 1.0 - 0.5)
+        return {**steady(t), "overstride_ratio": (0.32 if t < 220.0 else 0.08) + wobble}
+
+    mill.run("running", 60, fixed_after)
+    mill.say("overstride", "Land under your hips.")
+    mill.say("overstride", "That's it.", kind="praise")
+    mill.run("running", 540, fixed_after)
+    (summary,) = [c for c in mill.run("absent", 25) if c.kind == "summary"]
+    stored = mill.tracker.summary()
+    assert "overstride_ratio" in stored["improved"]
+    assert stored["work_on"] is None
+    assert "work on" not in summary.text and "closer under your hips" in summary.text
+
+
 def test_without_corrections_a_clear_fault_is_still_named() -> None:
     mill = Treadmill(_tracker())
     mill.run("running", 90, lambda t: {"cadence_spm": 160.0, "overstride_ratio": 0.32})
@@ -224,3 +246,77 @@ def test_tick_ends_a_session_when_frames_stop() -> None:
         ended += mill.tracker.tick(last + k)
     assert [c.kind for c in ended] == ["summary"]
     assert 20.0 <= ended[0].t_emit - last <= 21.0
+
+
+# --- claims only what was measured ------------------------------------------------------------
+
+
+def heel_asymmetry_readings(
+    right_longer: Callable[[int], float], noise: Callable[[int], float], seed: int
+) -> Iterator[float]:
+    """heel_recovery_asymmetry_pct step by step as the gait stage reports it: |left - right| /
+    mean x 100 of each side's mean over the last 8 steps, each step read with pose noise."""
+    rng = random.Random(seed)
+    sides: tuple[deque[float], deque[float]] = (deque(maxlen=4), deque(maxlen=4))
+    step = 0
+    while True:
+        right = step % 2
+        truth = 0.55 * (1.0 + (right_longer(step) if right else 0.0))
+        sides[right].append(rng.gauss(truth, noise(step)))
+        step += 1
+        if min(len(side) for side in sides) >= 2:
+            left_mean, right_mean = (statistics.fmean(side) for side in sides)
+            yield abs(left_mean - right_mean) / ((left_mean + right_mean) / 2.0) * 100.0
+
+
+def _asymmetric_run(seconds: float, readings: Iterator[float]) -> tuple[Cue, dict[str, object]]:
+    mill = Treadmill(_tracker(start_s=1.0))
+
+    def metrics(t: float) -> dict[str, float]:
+        return {"cadence_spm": 170.0, "heel_recovery_asymmetry_pct": next(readings)}
+
+    mill.run("running", seconds, metrics)
+    (summary,) = [c for c in mill.run("absent", 25) if c.kind == "summary"]
+    return summary, mill.tracker.summary()
+
+
+def test_an_even_runner_is_not_told_their_legs_evened_out() -> None:
+    """Per-step noise, a little more while settling in (the first 40 steps): the rolling
+    asymmetry drifts down by chance, which is no change in the runner."""
+    for seconds in (9.0, 120.0, 600.0):
+        for seed in range(4):
+            readings = heel_asymmetry_readings(
+                lambda step: 0.0, lambda step: 0.07 if step < 40 else 0.04, seed
+            )
+            summary, stored = _asymmetric_run(seconds, readings)
+            assert "heel_recovery_asymmetry_pct" not in stored["improved"], (seconds, seed)  # type: ignore[operator]
+            assert "evened out" not in summary.text
+
+
+def test_legs_that_really_even_out_are_named() -> None:
+    readings = heel_asymmetry_readings(
+        lambda step: 0.25 if step < 700 else 0.0, lambda step: 0.04, seed=0
+    )
+    summary, stored = _asymmetric_run(600.0, readings)
+    assert stored["improved"] == ["heel_recovery_asymmetry_pct"]
+    assert "your left and right legs evened out" in summary.text
+
+
+def test_no_praise_for_a_session_without_measured_steps() -> None:
+    tracker = _tracker(start_s=1.0)
+    cues: list[Cue] = []
+    t = 100.0
+    while t < 160.0:  # a minute "running" (say, the view lost the legs): not one stride
+        t += 1.0 / FPS
+        cues += tracker.update(GaitUpdate(t, "running", "side-left"))
+    summary = tracker.finish(t)
+    assert summary is not None and tracker.summary()["strides"] == 0
+    assert "held well" not in summary.text and "Well done" not in summary.text
+    assert "could not see enough of your steps" in summary.text
+
+
+def test_no_form_praise_when_only_cadence_was_measured() -> None:
+    mill = Treadmill(_tracker(start_s=1.0))
+    mill.run("running", 120, lambda t: {"cadence_spm": 170.0})
+    (summary,) = [c for c in mill.run("absent", 25) if c.kind == "summary"]
+    assert "held well" not in summary.text and "170 steps a minute" in summary.text

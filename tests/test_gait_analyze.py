@@ -15,7 +15,19 @@ STRIDE_KEYS = {"t", "side", "duration_s", "confidence", "foot_strike"}
 
 def test_json_has_the_documented_shape(analysed_clip: dict[str, Any], real_clip: Path) -> None:
     data = analysed_clip["json"]
-    assert set(data) == {"source", "fps", "frames", "view", "summary", "strides", "events", "cues"}
+    assert set(data) == {
+        "source",
+        "fps",
+        "frames",
+        "checks",
+        "view",
+        "summary",
+        "strides",
+        "events",
+        "cues",
+    }
+    assert set(data["checks"]) == {"label_repairs", "steps_rejected", "why_no_steps"}
+    assert data["checks"]["why_no_steps"] is None
     assert data["source"] == str(real_clip)
     assert data["fps"] == 30.0 and data["frames"] == 360
     assert data["view"] == "side-left"

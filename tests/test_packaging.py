@@ -1,5 +1,5 @@
-"""The wheel carries cues/, config/ and the pose models, so an installed coachd finds them
-without the checkout; one OpenCV wheel only."""
+"""The wheel carries cues/, config/, the pose models and the live page, so an installed
+coachd finds them without the checkout; one OpenCV wheel only."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from support import build_wheel
 
 from coachd.commands.check import opencv_distributions
 from coachd.pose.litert_backend import MODEL_SHA256
+from coachd.service.live import STATIC_FILES
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,12 @@ def test_wheel_carries_the_pose_models_with_licence_and_notice(wheel: Path) -> N
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in [*MODEL_SHA256, "LICENSE", "NOTICE"]:
         assert f"coachd/pose/models/{name}" in names
+
+
+def test_wheel_carries_the_live_page(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for _, (name, _) in STATIC_FILES.items():
+        assert f"coachd/service/web/{name}" in names
 
 
 def test_wheel_requires_no_mediapipe_but_offers_it_as_stock(wheel: Path) -> None:

@@ -104,7 +104,12 @@ def test_a_busy_pipeline_drops_frames_and_never_queues_them() -> None:
 
 
 def _windows(
-    governor: RateGovernor, start: float, count: int, dropped: float, busy: float
+    governor: RateGovernor,
+    start: float,
+    count: int,
+    dropped: float,
+    busy: float,
+    downstream_busy: float = 0.05,
 ) -> float:
     """`count` rate windows of frames at the governor's rate; returns the time after them."""
     t = start
@@ -116,6 +121,7 @@ def _windows(
             lost = 1 if i < dropped * frames else 0
             if not lost:
                 governor.observe_pose(busy * governor.workers / governor.fps)
+                governor.observe_downstream(downstream_busy / governor.fps)
             governor.observe(t, 1, lost)
     return t
 
@@ -141,3 +147,28 @@ def test_the_lowest_steady_rate_keeps_ten_frames_a_second() -> None:
     _windows(governor, 0.0, 10, dropped=0.5, busy=1.0)
     assert governor.divisor == 3 and governor.fps == 10.0
     assert every_nth(1) == "every frame" and every_nth(3) == "every 3rd frame"
+
+
+def test_an_overloaded_tracker_first_gets_its_waiting_worker_then_a_lower_rate() -> None:
+    """The second pose worker joins before any frame is left out, and is sent back to wait
+    last, once one worker would have room to spare."""
+    governor = RateGovernor(nominal_fps=30.0, workers=1, max_workers=2)
+    t = _windows(governor, 0.0, WARMUP_WINDOWS, dropped=0.5, busy=1.0)
+    assert (governor.workers, governor.divisor) == (1, 1)
+    t = _windows(governor, t, 1, dropped=0.3, busy=1.0)
+    assert (governor.workers, governor.divisor) == (2, 1)
+    t = _windows(governor, t, 1, dropped=0.3, busy=1.0)
+    assert (governor.workers, governor.divisor) == (2, 2)
+    calm = int(RETRY_HIGHER_S / RATE_WINDOW_S) + 2
+    t = _windows(governor, t, calm, dropped=0.0, busy=0.2)
+    assert (governor.workers, governor.divisor) == (2, 1)
+    # Two workers each 45% busy: one alone would be 90% busy, so both stay.
+    t = _windows(governor, t, 2 * calm, dropped=0.0, busy=0.45)
+    assert (governor.workers, governor.divisor) == (2, 1)
+    _windows(governor, t, calm, dropped=0.0, busy=0.2)
+    assert (governor.workers, governor.divisor) == (1, 1)
+    # Frames dropped while the stages after the pose stage were busy most of the time: another
+    # pose worker would not help, a lower rate does.
+    governor = RateGovernor(nominal_fps=30.0, workers=1, max_workers=2)
+    t = _windows(governor, 0.0, WARMUP_WINDOWS + 1, dropped=0.3, busy=0.2, downstream_busy=0.9)
+    assert (governor.workers, governor.divisor) == (1, 2)

@@ -62,3 +62,31 @@ def test_bench_without_stock_times_litert_and_says_how_to_install(real_clip: Pat
     assert table.returncode == 0, table.stderr[-2000:]
     assert "stock comparison skipped: mediapipe is not installed" in table.stdout
     assert "pip install 'coachd[stock]'" in table.stdout
+
+
+def test_bench_live_runs_the_layouts_in_turn_and_gives_their_cpu_ratio() -> None:
+    done = coachd(
+        "bench", "live", "--fps", "30", "--seconds", "1.5", "--layout", "serial", "single",
+        "--repeat", "2", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    runs = report["runs"]
+    assert [(run["layout_asked"], run["round"]) for run in runs] == [
+        ("serial", 1), ("single", 1), ("serial", 2), ("single", 2),
+    ]  # fmt: skip
+    assert [run["layout"] for run in runs[:2]] == ["1 worker x 2 thread", "1 worker x 1 thread"]
+    for run in runs:
+        assert run["frames_tracked"] > 0 and run["gait_ms_per_frame"] > 0.0
+        assert run["cpu_ms_per_frame"] > run["cpu_ms_per_frame_without_capture"] > 0.0
+    (ratio,) = report["cpu_ratios"]
+    assert (ratio["layout"], ratio["against"]) == ("single", "serial")
+    pairs = (runs[:2], runs[2:])
+    expected = sorted(
+        single["cpu_ms_per_frame"] / serial["cpu_ms_per_frame"] for serial, single in pairs
+    )
+    whole = ratio["cpu_ms_per_frame"]
+    assert whole["min"] == pytest.approx(expected[0], abs=1e-3)
+    assert whole["max"] == pytest.approx(expected[1], abs=1e-3)
+    bad = coachd("bench", "live", "--repeat", "0")
+    assert bad.returncode == 2 and "--repeat 0" in bad.stderr

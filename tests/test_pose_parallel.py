@@ -41,10 +41,11 @@ def test_tickets_pass_the_turnstile_in_number_order_whatever_order_they_arrive_i
     ("cores", "fps", "workers", "expected"),
     [
         (2, 60.0, 0, Layout(2, 1)),  # one interpreter a core
-        (2, 30.0, 0, Layout(2, 1)),
+        (2, 30.0, 0, Layout(2, 1, active=1)),  # one keeps up alone; the other joins if not
+        (8, 30.0, 0, Layout(2, 1, active=1)),
+        (4, 10.0, 0, Layout(2, 1, active=1)),
         (8, 60.0, 0, Layout(2, 4)),  # more cores: more threads each
         (1, 60.0, 0, Layout(1, 1)),  # one core: one interpreter
-        (4, 10.0, 0, Layout(1, 2)),  # a low rate: one interpreter, latency first
         (2, 60.0, 1, Layout(1, 2)),  # asked for the serial tracker
         (2, 10.0, 2, Layout(2, 1)),  # asked for two workers
     ],
@@ -94,3 +95,41 @@ def test_frames_in_flight_come_back_in_capture_order_agreeing_with_the_serial_tr
     ]
     assert len(both) >= 0.95 * len(frames)
     assert float(np.median(np.concatenate(both))) < AGREEMENT_PCT_TORSO
+
+
+def test_one_working_worker_tracks_frame_by_frame_as_the_serial_tracker_until_two_work() -> None:
+    with open_synthetic("synthetic:?fps=30&seconds=2&view=side-right", realtime=False) as source:
+        frames = list(source)
+    settings = PoseSettings()
+    serial = create_tracker(settings)
+    parallel = FrameParallelTracker(settings, Layout(2, 1, active=1))
+    try:
+        errors = []
+        for frame in frames:
+            expected, tracked = serial.track(frame), parallel.track(frame)
+            assert tracked.seq == frame.seq
+            if expected.pose is not None and tracked.pose is not None:
+                errors.append(landmark_errors(expected.pose, tracked.pose))
+        assert len(errors) >= 0.95 * len(frames)
+        assert float(np.median(np.concatenate(errors))) < AGREEMENT_PCT_TORSO
+
+        # One working: the next frame is taken only once the one in flight was delivered.
+        events: list[str] = []
+
+        def deliver(tracked: TrackedFrame) -> None:
+            events.append(f"delivered {tracked.seq}")
+
+        for frame in frames[:2]:
+            parallel.submit(frame, deliver)
+            events.append(f"submitted {frame.seq}")
+        parallel.set_active(2)
+        for frame in frames[2:4]:
+            parallel.submit(frame, deliver)
+        assert parallel.drain(timeout=60.0)
+        seqs = [frame.seq for frame in frames[:4]]
+        assert events.index(f"delivered {seqs[0]}") < events.index(f"submitted {seqs[1]}")
+        delivered = [int(e.split()[1]) for e in events if e.startswith("delivered")]
+        assert delivered == seqs
+    finally:
+        serial.close()
+        parallel.close()

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from daemon_harness import DaemonProcess, newest_session, start_daemon, wait_until
 
 from coachd.capture.synthetic import SyntheticSource
 from coachd.gait.overlay import FACE_LANDMARKS, blur_face
 from coachd.pose import create_tracker
-from coachd.service.store import DB_NAME, SessionStore
+from coachd.service.store import DB_NAME
 from coachd.settings import PoseSettings
+
+# Generous: a machine busy with other work tracks the runner slowly.
+DEADLINE_S = 240.0
 
 
 def sharpness(image: np.ndarray) -> float:
@@ -40,45 +43,51 @@ def test_blur_face_hides_the_face_and_leaves_the_body() -> None:
     assert np.array_equal(blurred[knee], frame.image[knee])
 
 
-def run_daemon(state: Path, record: bool) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable, "-m", "coachd", "run", "--quiet", "--no-speech",
-            "--source", "synthetic:?view=side-right&seconds=9",
-            "--set", f"service.state_dir={state}",
-            "--set", "service.http_port=0",
-            "--set", "service.session_start_s=2",
-            "--set", f"service.record={'true' if record else 'false'}",
-        ],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+def run_daemon(workdir: Path, record: bool, strides: int = 10) -> DaemonProcess:
+    """The daemon on an endless synthetic runner, stopped (SIGTERM) once its session holds
+    `strides` strides, however slowly a busy machine gets there."""
+    daemon = start_daemon(
+        workdir,
+        "synthetic:?view=side-right",
+        settings=(
+            "service.session_start_s=2",
+            f"service.record={'true' if record else 'false'}",
+        ),
+    )
+    try:
+        db = daemon.state_dir / DB_NAME
+        enough = wait_until(
+            lambda: len(getattr(newest_session(db), "strides", ())) >= strides, DEADLINE_S
+        )
+        assert enough, daemon.output()[-2000:]
+        assert daemon.stop(timeout=30.0) == 0, daemon.output()[-2000:]
+    finally:
+        daemon.cleanup()
+    return daemon
 
 
 @pytest.mark.parametrize("record", [True, False], ids=["record", "default"])
 def test_daemon_keeps_images_only_when_asked(tmp_path: Path, record: bool) -> None:
-    done = run_daemon(tmp_path, record)
-    assert done.returncode == 0, done.stderr[-2000:]
-    videos = sorted((tmp_path / "recordings").glob("session-*.mp4"))
+    daemon = run_daemon(tmp_path, record)
+    recordings = daemon.state_dir / "recordings"
     if not record:
-        assert not (tmp_path / "recordings").exists()
+        assert not recordings.exists()
         return
-    assert len(videos) == 1, done.stderr[-2000:]
+    videos = sorted(recordings.glob("session-*.mp4"))
+    assert len(videos) == 1, daemon.output()[-2000:]
     capture = cv2.VideoCapture(str(videos[0]))
     frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     ok, image = capture.read()
     capture.release()
     assert ok and image.shape[:2] == (480, 640)
-    assert frames >= 3 * 30, frames  # the session runs from about 3 s to the end at 9 s
+    # Every frame the recorder took is in the file (how many it took depends on the load).
+    written = re.search(r"recorded session \d+: (\d+) frames", daemon.output())
+    assert written is not None, daemon.output()[-2000:]
+    assert frames == int(written.group(1)) > 0, (frames, written.group(0))
 
 
 def test_a_recordings_folder_that_cannot_be_written_stops_no_coaching(tmp_path: Path) -> None:
-    (tmp_path / "recordings").write_text("a file where the folder should be")
-    done = run_daemon(tmp_path, record=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "cannot record session" in done.stderr, done.stderr[-2000:]
-    store = SessionStore(tmp_path / DB_NAME, readonly=True)
-    try:
-        sessions = store.list_sessions()
-    finally:
-        store.close()
-    assert sessions and sessions[0].strides > 10, sessions
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "recordings").write_text("a file where the folder should be")
+    daemon = run_daemon(tmp_path, record=True)
+    assert "cannot record session" in daemon.output(), daemon.output()[-2000:]

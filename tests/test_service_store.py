@@ -153,3 +153,43 @@ def test_state_directory_precedence(tmp_path: Path) -> None:
     assert state_directory(ServiceSettings(), {"XDG_STATE_HOME": str(tmp_path)}) == (
         tmp_path / "coachd"
     )
+
+
+def test_a_database_from_before_runners_is_migrated_with_its_strides_numbered(
+    tmp_path: Path,
+) -> None:
+    from coachd.service.schema import MIGRATIONS
+
+    db = tmp_path / "old.sqlite"
+    raw = sqlite3.connect(db)
+    for statement in MIGRATIONS[0].sql("local"):  # the schema coachd had until now
+        raw.execute(statement)
+    raw.execute("PRAGMA user_version=1")
+    raw.execute("INSERT INTO sessions (id, started, ended, runner) VALUES (1, 10.0, 20.0, 'ana')")
+    for t in (13.0, 11.0, 12.0):
+        raw.execute(
+            "INSERT INTO strides (session, t, side, view, metrics) VALUES (1, ?, 'left', "
+            "'side-left', '{}')",
+            (t,),
+        )
+    raw.commit()
+    raw.close()
+    old_reader = SessionStore(db, readonly=True)
+    assert old_reader.list_runners() == [] and old_reader.resolve_runner("ana") == "ana"
+    old_reader.close()
+
+    store = SessionStore(db)
+    look = sqlite3.connect(db)
+    try:
+        numbered = look.execute("SELECT t, idx FROM strides ORDER BY t").fetchall()
+        assert numbered == [(11.0, 0), (12.0, 1), (13.0, 2)]
+        versions = look.execute("SELECT version FROM schema_version").fetchall()
+        assert versions == [(1,), (2,), (3,)]
+        store.resume_session(1, 100.0, 10.0)
+        store.add_stride(1, Stride(104.0, "right", "side-left", 0.3, {}))
+        assert look.execute("SELECT max(idx) FROM strides").fetchall() == [(3,)]
+        assert store.sessions_to_upload() == [1] and store.upload_backlog() == 4
+    finally:
+        look.close()
+        store.close()
+    SessionStore(db).close()  # a second open applies nothing again

@@ -148,6 +148,11 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
         {"set": {"pose": {"threads": 0}}},
         r"pose\.threads = 0 \(command line\).*from 1 to 16",
     ),
+    (
+        "live page video not a boolean",
+        {"toml": '[ui]\nshow_video = "yes"\n'},
+        r"ui\.show_video.*true or false",
+    ),
 ]
 
 

@@ -8,13 +8,21 @@ Two clocks, chosen by `realtime`:
 - realtime=False (analysis): frames as fast as the consumer reads, none skipped, and
   Frame.t = seq / fps, the time in the file, so the same file always gives the same result.
 Frame.seq is the frame's index in the file.
+
+A phone's slow motion stores frames captured at, say, 240 fps to play at 30: `capture_fps` is
+the rate the file's tags say the frames were taken at (Android writes
+`com.android.capture.fps`), and `set_capture_rate` puts analysis times on that clock.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import re
+import shutil
+import subprocess
 import time
 from collections import deque
 from pathlib import Path
@@ -32,6 +40,9 @@ from coachd.settings import CameraSettings
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
+MAX_CAPTURE_FPS = 1000.0
+PROBE_TAGS = ("-v", "error", "-of", "json", "-show_entries", "format_tags:stream_tags")
+CAPTURE_RATE_TAG = re.compile(r"capture[._-]?fps", re.IGNORECASE)
 
 
 class FileSource(FrameSource):
@@ -50,7 +61,9 @@ class FileSource(FrameSource):
         self.realtime = realtime
         self.frames_dropped = 0
         fps = float(capture.get(cv2.CAP_PROP_FPS))
-        self.nominal_fps = fps if 0 < fps < 1000 else DEFAULT_FPS
+        self.stored_fps = fps if 0 < fps < 1000 else DEFAULT_FPS  # the rate it plays at
+        self.nominal_fps = self.stored_fps  # the rate its frames were captured at
+        self.capture_fps: Optional[float] = None  # what the file's tags say, when they do
         count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count: Optional[int] = int(count) if count > 0 else None
         self.file_size = (int(held[0].shape[1]), int(held[0].shape[0]))  # width, height
@@ -97,19 +110,27 @@ class FileSource(FrameSource):
                 "mov), a camera or a stream"
             )
         source = cls(name, capture, held, camera, realtime)
+        source.capture_fps = tagged_capture_fps(path)
         log.info("%s", source.describe())
         return source
+
+    def set_capture_rate(self, fps: float) -> None:
+        """The frames were captured at `fps` (slow motion: faster than they play): analysis
+        times count at that rate.  Pacing a file to real time keeps the rate it plays at."""
+        self.nominal_fps = fps
 
     def describe(self) -> str:
         width, height = self.file_size
         length = (
-            f", {self.frame_count} frames ({self.frame_count / self.nominal_fps:.1f} s)"
+            f", {self.frame_count} frames ({self.frame_count / self.stored_fps:.1f} s)"
             if self.frame_count
             else ""
         )
         pace = "paced to real time" if self.realtime else "as fast as read"
+        if self.nominal_fps != self.stored_fps:
+            pace += f", captured at {self.nominal_fps:g} fps"
         turned = str(self._orientation)
-        return f"{self.name}: {width}x{height} @ {self.nominal_fps:g} fps{length}, {pace}" + (
+        return f"{self.name}: {width}x{height} @ {self.stored_fps:g} fps{length}, {pace}" + (
             f", {turned}" if turned else ""
         )
 
@@ -133,11 +154,11 @@ class FileSource(FrameSource):
         now = time.monotonic()
         if self._started is None:
             self._started = now
-        newest_due = math.floor((now - self._started) * self.nominal_fps)
+        newest_due = math.floor((now - self._started) * self.stored_fps)
         while self._next < newest_due:  # fell behind: skip to the newest due frame
             if not self._skip_one():
                 return
-        delay = self._started + self._next / self.nominal_fps - time.monotonic()
+        delay = self._started + self._next / self.stored_fps - time.monotonic()
         if delay > 0:
             time.sleep(delay)
 
@@ -182,3 +203,34 @@ def _first_frames(capture: cv2.VideoCapture, wanted: int) -> list[np.ndarray]:
             break
         frames.append(image)
     return frames
+
+
+def tagged_capture_fps(path: Path) -> Optional[float]:
+    """The capture rate the file's metadata states (a phone's slow motion), read with
+    ffprobe; None when it states none or ffprobe is not installed."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return None
+    try:
+        probe = subprocess.run(
+            [ffprobe, *PROBE_TAGS, "--", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        found = json.loads(probe.stdout or "{}")
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None
+    tags = dict(found.get("format", {}).get("tags", {}))
+    for stream in found.get("streams", []):
+        tags.update(stream.get("tags", {}))
+    for key, value in tags.items():
+        if CAPTURE_RATE_TAG.search(key):
+            try:
+                rate = float(value)
+            except ValueError:
+                continue
+            if 0 < rate <= MAX_CAPTURE_FPS:
+                return rate
+    return None

@@ -27,7 +27,13 @@ log = logging.getLogger(__name__)
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 SYNTHETIC_PREFIX = "synthetic:"
-NO_CAMERA_NOTICE = "no camera found: coaching the synthetic runner instead"
+NO_CAMERA_NOTICE = "no camera found: coaching the demo runner instead"
+# The demo runner for a first run without a camera: it overstrides (the coach's top cue) and
+# lands under its hips DEMO_REACTION_S after the coach's first correction (the daemon tells it,
+# `SyntheticSource.fix_after`), or at DEMO_FIX_AT_S if no correction came by then.
+DEMO_REACTION_S = 3.0
+DEMO_FIX_AT_S = 50.0
+DEMO_SOURCE = f"{SYNTHETIC_PREFIX}?overstride=0.35&fix_at={DEMO_FIX_AT_S:g}"
 
 _ROTATIONS = {
     90: cv2.ROTATE_90_CLOCKWISE,
@@ -148,6 +154,11 @@ def synthetic_source_class() -> type[SyntheticSource]:
     return SyntheticSource
 
 
+def is_demo(spec: str, source: Optional[FrameSource]) -> bool:
+    """Whether `auto` fell back to the demo runner (no camera on this machine)."""
+    return spec.strip() == "auto" and source is not None and source.name == "synthetic"
+
+
 def _open_auto(camera: CameraSettings, realtime: bool) -> FrameSource:
     from coachd.capture.camera import CameraSource, video_devices
 
@@ -158,6 +169,6 @@ def _open_auto(camera: CameraSettings, realtime: bool) -> FrameSource:
             log.info("auto: %s", exc)
     log.warning(NO_CAMERA_NOTICE)
     try:
-        return open_synthetic(SYNTHETIC_PREFIX, realtime)
+        return open_synthetic(DEMO_SOURCE, realtime)
     except SourceError as exc:
         raise type(exc)(f"auto: no camera found, and {exc}") from None

@@ -6,7 +6,7 @@ rules compare with this baseline rather than a population number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -41,6 +41,11 @@ class Baseline:
         self._samples.setdefault(metric, []).append((running_s, value))
         if self._warmup_over and len(self._samples[metric]) >= self.min_samples:
             self._freeze(metric, 0.0)
+
+    @classmethod
+    def carried(cls, values: Mapping[str, float]) -> Baseline:
+        """A runner's usual values from earlier sessions; metrics not among them are learned."""
+        return cls(_frozen={k: float(v) for k, v in values.items()})
 
     def finish_warmup(self, warmup_s: float) -> None:
         """Freeze every metric seen often enough in the settled part of the warm-up."""

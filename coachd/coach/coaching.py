@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Literal, Optional
 
-from coachd.coach.engine import CueEngine
+from coachd.coach.engine import CueEngine, FormBand
 from coachd.coach.pack import load_packs
+from coachd.coach.programs import ProgramStep
 from coachd.coach.sessions import SessionTracker
-from coachd.messages import Cue, GaitUpdate, Stride
+from coachd.messages import Cue, GaitUpdate, Stride, View
 from coachd.settings import Settings
 
 
@@ -26,6 +27,22 @@ class CoachingStep:
     dropped_stale: int = 0
 
 
+Stopped = Literal["drill", "session", "nothing"]
+
+
+@dataclass(frozen=True)
+class CoachingState:
+    """Where coaching stands now, for a live display: the session's start, the program's
+    step, and the thresholds the rules judge in the current view (faults that are on first)."""
+
+    in_session: bool
+    session_t0: Optional[float]  # when the session's running began (monotonic)
+    warmed_up: bool
+    program: str
+    step: Optional[ProgramStep]
+    bands: tuple[FormBand, ...]
+
+
 class Coaching:
     """A greeting once a runner has settled in, corrections only inside a session, a summary
     when they leave. `on_start` prepares the engine for a new runner (default: a plain reset)."""
@@ -39,6 +56,7 @@ class Coaching:
         self.engine = engine
         self.sessions = sessions
         self._on_start = on_start or engine.reset
+        self._stopped = False  # a STOP ended the session: no new one until the runner stops
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Coaching:
@@ -51,6 +69,10 @@ class Coaching:
         return self.sessions.active
 
     def update(self, update: GaitUpdate) -> CoachingStep:
+        if self._stopped:
+            if update.activity == "running":
+                return CoachingStep()
+            self._stopped = False
         step = self._session_step(self.sessions.update(update))
         step.strides.extend(self.sessions.joined)
         if not self.sessions.active or step.ended:
@@ -79,6 +101,27 @@ class Coaching:
         for cue in cues:
             self.sessions.note_cue(cue)
         return CoachingStep(cues=cues)
+
+    def stop(self, t: float) -> tuple[Stopped, CoachingStep]:
+        """The runner's STOP: a retro drill stops at once (as a reported problem); with no
+        drill on, the session ends with its summary."""
+        if self.engine.in_drill:
+            return "drill", self.report_problem(t)
+        if self.sessions.active:
+            self._stopped = True
+            return "session", self.finish(t)
+        return "nothing", CoachingStep()
+
+    def state(self, now: float, view: Optional[View]) -> CoachingState:
+        active = self.sessions.active
+        return CoachingState(
+            in_session=active,
+            session_t0=self.sessions.started_at if active else None,
+            warmed_up=active and self.engine.warmed_up,
+            program=self.engine.settings.program,
+            step=self.engine.program_step(now) if active else None,
+            bands=tuple(self.engine.form_bands(view)) if active else (),
+        )
 
     def _session_step(self, cues: list[Cue]) -> CoachingStep:
         started = any(cue.kind == "greeting" for cue in cues)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import random
 import statistics
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Optional
 
 from coachd.catalog import METRICS, visible
 from coachd.coach.baseline import Baseline
-from coachd.coach.faults import RuleState, advance, judge, usable
+from coachd.coach.faults import RuleState, advance, judge, thresholds, usable
 from coachd.coach.pacing import Pacing
 from coachd.coach.pack import CuePack, CueRule
 from coachd.coach.programs import (
@@ -27,6 +27,7 @@ from coachd.coach.programs import (
     LoadWatch,
     Metronome,
     ProgramLine,
+    ProgramStep,
     RetroDrills,
     RetroProgress,
     weekly_load,
@@ -36,7 +37,22 @@ from coachd.settings import EngineSettings
 
 NOT_RUNNING_RESET_S = 3.0  # a pause this long (walking, standing, out of view) starts afresh
 MAX_STEP_S = 1.0  # running time added per update at most (a stalled pipeline is not running)
+# A known runner's baseline comes with them: the warm-up only waits for the belt and their legs.
+CARRIED_WARMUP = 1.0 / 3.0
 PRAISE_MAX_DELAY_S = 20.0  # praise later than this after the fix is no longer about it
+
+
+@dataclass(frozen=True)
+class FormBand:
+    """One metric's thresholds now, as a rule judges it: fixed on the `clear` side, a fault
+    past `start`, watched between (for a live display)."""
+
+    metric: str
+    rule_id: str
+    start: float
+    clear: float
+    fault_above: bool  # the fault lies above `start` (else below it)
+    active: bool  # the rule's fault is on
 
 
 @dataclass
@@ -69,6 +85,11 @@ class CueEngine:
         self._seed = seed
         self.reset()
 
+    @property
+    def warm(self) -> bool:
+        """The quiet warm-up is over: corrections may be said."""
+        return self._warm
+
     # --- session lifecycle -----------------------------------------------------------
 
     def reset(
@@ -77,13 +98,16 @@ class CueEngine:
         history: Optional[Sequence[tuple[date, float]]] = None,
         today: Optional[date] = None,
         retro: Optional[RetroProgress] = None,
+        baseline: Optional[Mapping[str, float]] = None,
     ) -> None:
         """Start a new session: forget the baseline, windows, counters and timers.
 
         `history` (date, minutes) of past sessions with `today` turns on the weekly-load rule;
-        `retro` is the runner's stored retro progress (for engine.program = "retro")."""
+        `retro` is the runner's stored retro progress (for engine.program = "retro");
+        `baseline` a known runner's usual values, which shorten the warm-up."""
         self._rng = random.Random(self._seed)
-        self.baseline = Baseline()
+        self.baseline = Baseline.carried(baseline) if baseline else Baseline()
+        self._warmup_s = self.settings.warmup_s * (CARRIED_WARMUP if baseline else 1.0)
         self.counters = EngineCounters()
         self._states = {rule.id: RuleState.new(rule) for rule in self.pack.rules}
         self._last_now: Optional[float] = None
@@ -96,7 +120,7 @@ class CueEngine:
         self._recent_speed: deque[float] = deque(maxlen=8)
         warmup = self.settings.warmup_s
         self._retro = (
-            RetroDrills(retro or RetroProgress(), first_at_s=warmup + 60.0)
+            RetroDrills(retro or RetroProgress(), first_at_s=warmup + self.settings.retro_first_s)
             if self.settings.program == "retro"
             else None
         )
@@ -130,7 +154,9 @@ class CueEngine:
         if program_changed:
             retro = self._retro.progress if self._retro else None
             if settings.program == "retro":
-                self._retro = RetroDrills(retro or RetroProgress(), self.running_s + 60.0)
+                self._retro = RetroDrills(
+                    retro or RetroProgress(), self.running_s + settings.retro_first_s
+                )
             else:
                 self._retro = None
             self._cadence = (
@@ -148,6 +174,48 @@ class CueEngine:
         if self._retro is None:
             return []
         return [self._program_cue(line, now) for line in self._retro.report_problem(now)]
+
+    @property
+    def in_drill(self) -> bool:
+        """A retro drill is on (from its call to prepare until done or stopped)."""
+        return self._retro is not None and self._retro.in_drill
+
+    @property
+    def warmed_up(self) -> bool:
+        return self._warm
+
+    def program_step(self, now: float) -> Optional[ProgramStep]:
+        """Where the program is now (None: free coaching, or between cadence blocks)."""
+        if self._retro is not None:
+            return self._retro.step(now, self.running_s)
+        if self._cadence is not None and self._cadence.target_spm is not None:
+            return ProgramStep("cadence", "block", target_spm=self._cadence.target_spm)
+        return None
+
+    def form_bands(self, view: Optional[View]) -> list[FormBand]:
+        """Each metric the enabled rules judge in `view`, one band per metric, with today's
+        thresholds (shifted with speed, or from the runner's baseline once it is known):
+        faults that are on first, then by priority."""
+        speed = self._recent_median(self._recent_speed)
+        bands: dict[str, FormBand] = {}
+        ranked = sorted(self._judged(), key=lambda rs: (not rs[1].active, -rs[0].priority))
+        for rule, state in ranked:
+            if not self._view_can_see(rule, view):
+                continue
+            for condition in rule.when:
+                limits = thresholds(condition, speed, self.baseline)
+                if (
+                    limits is None
+                    or condition.metric in bands
+                    or not visible(condition.metric, view)
+                ):
+                    continue
+                start, clear = limits
+                above = condition.direction == "above"
+                bands[condition.metric] = FormBand(
+                    condition.metric, rule.id, start, clear, above, state.active
+                )
+        return list(bands.values())
 
     def retro_result(self) -> Optional[RetroProgress]:
         """The retro progress to store after this session (None outside the retro program)."""
@@ -176,14 +244,16 @@ class CueEngine:
         any program cue that is due)."""
         running = update.activity == "running" and update.view is not None
         self._advance_clock(now, running)
-        out = [self._program_cue(line, now) for line in self._program_lines(now, running)]
+        present = update.activity != "absent"
+        lines = self._program_lines(now, running, present)
+        out = [self._program_cue(line, now) for line in lines]
         quiet = self._retro is not None and self._retro.quiet(now)
         if running and not quiet:
             for stride in sorted(update.strides, key=lambda s: s.t):
                 self._observe(stride)
-            if not self._warm and self.running_s >= self.settings.warmup_s:
+            if not self._warm and self.running_s >= self._warmup_s:
                 self._warm = True
-                self.baseline.finish_warmup(self.settings.warmup_s)
+                self.baseline.finish_warmup(self._warmup_s)
         elif quiet:
             for state in self._states.values():
                 state.forget_episode()
@@ -343,10 +413,10 @@ class CueEngine:
 
     # --- programs --------------------------------------------------------------------
 
-    def _program_lines(self, now: float, running: bool) -> list[ProgramLine]:
+    def _program_lines(self, now: float, running: bool, present: bool) -> list[ProgramLine]:
         lines = self._load.update(self.running_s)
         if self._retro is not None:
-            lines += self._retro.update(now, self.running_s, running)
+            lines += self._retro.update(now, self.running_s, running, present)
         if self._cadence is not None:
             settled = self.baseline.get("cadence_spm") if self._warm else None
             lines += self._cadence.update(

@@ -6,6 +6,7 @@ every phrase can be pre-rendered; time comes from the caller, never the wall clo
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
@@ -19,10 +20,14 @@ RETRO_PREPARE_S = 15.0  # to slow the belt and turn round safely
 RETRO_SETTLE_S = 20.0  # to turn back and build up speed before form counts again
 RETRO_EVERY_S = 240.0  # of forward running between drills (drills are active recovery)
 RETRO_PER_SESSION = 3
+RETRO_STEP_OFF_S = 3.0  # nobody in view this long during a drill: the runner stepped off
 CADENCE_BLOCK_S = 180.0
 CADENCE_REST_S = 120.0
 CADENCE_SETTLE_S = 20.0  # before judging whether the runner found the new rhythm
 CADENCE_NUDGE_EVERY_S = 20.0
+# After any word on the rhythm, none for this long: a runner told to hold it is not told to
+# speed up seconds later because one reading dipped.
+CADENCE_WORD_GAP_S = 20.0
 CADENCE_TOLERANCE = 0.02  # within 2% of the target counts as on it
 WEEKLY_MAX_INCREASE = 0.10
 
@@ -75,23 +80,48 @@ RETRO_PREPARE = {
 }
 RETRO_DONE = "Turn back round and build up to your run."
 RETRO_STOP = "Stop the drill: turn back round and walk forwards."
+RETRO_STEPPED_OFF = "Drill stopped. Step back on facing forwards when you're ready."
+
+
+@dataclass(frozen=True)
+class ProgramStep:
+    """Where a program is now, for a live display: its step, what the target is, and the
+    seconds left in the step when it runs on a clock."""
+
+    program: str  # "retro", "cadence"
+    step: str  # retro: "prepare", "drill", "between"; cadence: "block"
+    ends_in_s: Optional[float] = None
+    target_spm: Optional[float] = None
 
 
 class RetroDrills:
-    """Backwards intervals in a session: prepare, go, done; stopped for good on a problem."""
+    """Backwards intervals in a session: prepare, go, done; stopped for the rest of the
+    session by STOP, a reported problem, or the runner stepping off."""
 
     def __init__(self, progress: RetroProgress, first_at_s: float) -> None:
         self.progress = progress
         self.next_at_s = first_at_s  # running time of the next drill
         self.completed = 0
         self.problem = False
+        self.stopped = False
         self._phase: Optional[Literal["prepare", "go"]] = None
         self._phase_t = 0.0
         self._quiet_until = -math.inf
+        self._absent_since: Optional[float] = None
 
-    def update(self, now: float, running_s: float, running: bool) -> list[ProgramLine]:
-        if self.problem:
+    @property
+    def in_drill(self) -> bool:
+        """From the call to prepare until the drill is done or stopped."""
+        return self._phase is not None
+
+    def update(
+        self, now: float, running_s: float, running: bool, present: bool = True
+    ) -> list[ProgramLine]:
+        """`present`: someone is in view (a drill stops when nobody is for a few seconds)."""
+        if self.stopped:
             return []
+        if self._stepped_off(now, present):
+            return self.stop(now, problem=False)
         stage = self.progress.stage
         if self._phase is None:
             if running and running_s >= self.next_at_s and self.completed < RETRO_PER_SESSION:
@@ -112,11 +142,37 @@ class RetroDrills:
 
     def report_problem(self, now: float) -> list[ProgramLine]:
         """Pain or lost balance: stop any drill now and do no more this session."""
-        self.problem = True
+        return self.stop(now, problem=True)
+
+    def stop(self, now: float, problem: bool) -> list[ProgramLine]:
+        """End any drill now and do no more this session; `problem` (pain, lost balance,
+        the STOP button) also steps the ladder back. The runner stepping off is no problem."""
+        self.stopped = True
+        self.problem = self.problem or problem
         in_drill = self._phase is not None
         self._phase = None
         self._quiet_until = now + RETRO_SETTLE_S if in_drill else -math.inf
-        return [("retro_stop", RETRO_STOP)] if in_drill else []
+        if not in_drill:
+            return []
+        return [("retro_stop", RETRO_STOP)] if problem else [("retro_off", RETRO_STEPPED_OFF)]
+
+    def _stepped_off(self, now: float, present: bool) -> bool:
+        if present or self._phase is None:
+            self._absent_since = None
+            return False
+        if self._absent_since is None:
+            self._absent_since = now
+        return now - self._absent_since >= RETRO_STEP_OFF_S
+
+    def step(self, now: float, running_s: float) -> Optional[ProgramStep]:
+        """The drill's step and the seconds left in it; None once drills are over."""
+        if self._phase == "prepare":
+            return ProgramStep("retro", "prepare", RETRO_PREPARE_S - (now - self._phase_t))
+        if self._phase == "go":
+            return ProgramStep("retro", "drill", self.progress.interval_s - (now - self._phase_t))
+        if self.stopped or self.completed >= RETRO_PER_SESSION:
+            return None
+        return ProgramStep("retro", "between", max(0.0, self.next_at_s - running_s))
 
     def quiet(self, now: float) -> bool:
         """True while a drill is on: no corrections, and strides do not count as form."""
@@ -127,7 +183,7 @@ class RetroDrills:
 
     @staticmethod
     def phrases() -> list[str]:
-        out = [*RETRO_PREPARE.values(), RETRO_DONE, RETRO_STOP]
+        out = [*RETRO_PREPARE.values(), RETRO_DONE, RETRO_STOP, RETRO_STEPPED_OFF]
         stages: tuple[RetroStage, ...] = ("walk", "run")
         for stage in stages:
             out += [_retro_go(stage, s) for s in RETRO_LADDER]
@@ -160,8 +216,21 @@ class Metronome:
         return clicks
 
 
-CADENCE_START_CLICKS = "Cadence block: quicker, lighter steps, in time with the clicks."
-CADENCE_START = "Cadence block: slightly quicker, lighter steps."
+def cadence_start(target_spm: float, clicks: bool) -> str:
+    """The block's first words: its target in steps a minute, said once."""
+    how = "in time with the clicks" if clicks else "slightly quicker, lighter steps"
+    return f"Cadence block: {target_spm:.0f} steps a minute, {how}."
+
+
+_TARGET_WORDS = re.compile(r"^Cadence block: (\d+) steps a minute")
+
+
+def cadence_target(text: str) -> Optional[float]:
+    """The target a cadence block's first words said (for reports), or None."""
+    match = _TARGET_WORDS.match(text)
+    return float(match.group(1)) if match else None
+
+
 CADENCE_QUICKER = "A touch quicker."
 CADENCE_HOLD = "That's the rhythm, hold it."
 CADENCE_END = "Block done: run easy and relaxed."
@@ -180,6 +249,7 @@ class CadenceBlocks:
         self._start_t = 0.0
         self._end_running_s = 0.0
         self._nudged_t = -math.inf
+        self._said_t = -math.inf  # the last word on the rhythm (quicker or hold)
         self._nudged = False
         self._held = False
 
@@ -200,12 +270,12 @@ class CadenceBlocks:
                 self._start_t = now
                 self._end_running_s = running_s + CADENCE_BLOCK_S
                 self._nudged, self._held, self._nudged_t = False, False, -math.inf
+                self._said_t = -math.inf
                 self.blocks += 1
                 if self.use_metronome:
                     end = now + CADENCE_BLOCK_S + 60.0  # running time may pause; end() stops it
                     self.metronome = Metronome(now, end, 60.0 / self.target_spm)
-                    return [("cadence_start", CADENCE_START_CLICKS)]
-                return [("cadence_start", CADENCE_START)]
+                return [("cadence_start", cadence_start(self.target_spm, self.use_metronome))]
             return []
         if running_s >= self._end_running_s:
             self.target_spm = None
@@ -214,18 +284,22 @@ class CadenceBlocks:
             return [("cadence_end", CADENCE_END)]
         if not running or recent_spm is None or now - self._start_t < CADENCE_SETTLE_S:
             return []
+        if now - self._said_t < CADENCE_WORD_GAP_S:
+            return []
         on_target = recent_spm >= self.target_spm * (1.0 - CADENCE_TOLERANCE)
         if on_target and self._nudged and not self._held:
-            self._held = True
+            self._held, self._said_t = True, now
             return [("cadence_hold", CADENCE_HOLD)]
         if not on_target and now - self._nudged_t >= CADENCE_NUDGE_EVERY_S:
-            self._nudged, self._nudged_t = True, now
+            self._nudged, self._nudged_t, self._said_t = True, now, now
+            self._held = False  # found and lost again: holding it deserves a word again
             return [("cadence_quicker", CADENCE_QUICKER)]
         return []
 
     @staticmethod
     def phrases() -> list[str]:
-        return [CADENCE_START_CLICKS, CADENCE_START, CADENCE_QUICKER, CADENCE_HOLD, CADENCE_END]
+        """The fixed words (the start, with its number, is rendered on first use)."""
+        return [CADENCE_QUICKER, CADENCE_HOLD, CADENCE_END]
 
 
 @dataclass(frozen=True)

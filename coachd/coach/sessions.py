@@ -11,7 +11,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from coachd.catalog import METRICS
 from coachd.messages import Cue, GaitUpdate, Stride
@@ -27,6 +27,12 @@ RUN_IN_BLIP_S = 1.0
 NO_FRAMES_S = 1.0
 # Fewer strides than this in a window says nothing about change.
 MIN_WINDOW = 5
+# A change is real when the means differ by more than this many standard errors.
+SPREADS = 2.0
+# Fewer measured strides than this: nothing is said about form, good or bad.
+MIN_JUDGED_STRIDES = 3 * MIN_WINDOW
+# The running knowledge's load rule: add no more than about 10% a week.
+WEEKLY_INCREASE = 0.10
 
 
 @dataclass
@@ -41,7 +47,16 @@ class SessionTracker:
     """Starts a session after service.session_start_s of running and ends it after
     service.session_end_s without running or walking; greets and sums up with Cues."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        greeting: Optional[Callable[[], Optional[str]]] = None,
+        greeting_note: str = "",
+    ) -> None:
+        """`greeting` gives the words for a known runner at each session's start (None:
+        the plain greeting); `greeting_note` is said after it (the demo's short warm-up)."""
+        self._greeting = greeting
+        self._greeting_note = greeting_note
         self._start_s = settings.session_start_s
         self._end_s = settings.session_end_s
         self._runner = settings.runner_profile.strip()
@@ -134,8 +149,12 @@ class SessionTracker:
         self._joined = list(self._run_in)
         self._run_since = None
         self._run_in = []
-        text = f"Hi {self._runner}!" if self._runner else "Hi!"
-        text += " I'm your running coach. I'll watch your form and speak up now and then."
+        text = self._greeting() if self._greeting is not None else None
+        if text is None:
+            text = f"Hi {self._runner}!" if self._runner else "Hi!"
+            text += " I'm your running coach. I'll watch your form and speak up now and then."
+        if self._greeting_note:
+            text += " " + self._greeting_note
         return [Cue(update.t, GREETING_ID, text, "greeting", priority=100)]
 
     def _end(self, t_end: float, t_now: float) -> Cue:
@@ -145,6 +164,44 @@ class SessionTracker:
         self._last_running = -math.inf
         text = str(self._last_summary["text"])
         return Cue(t_now, SUMMARY_ID, text, "summary", priority=100)
+
+
+@dataclass(frozen=True)
+class RunnerRecap:
+    """What a known runner's history says at greeting (minutes of running, wall-clock weeks)."""
+
+    sessions: int = 0
+    last_minutes: float = 0.0
+    last_work_on: Optional[str] = None  # the words of the last session's "work on"
+    week_minutes: float = 0.0  # the last 7 days, this session not included
+    last_week_minutes: float = 0.0  # the 7 days before those
+
+
+def runner_greeting(name: str, recap: RunnerRecap) -> str:
+    """Hello to a runner the kiosk knows: their last session, what they worked on, and the
+    10%-a-week rule when this week's running is already past it."""
+    if recap.sessions == 0:
+        return (
+            f"Hi {name}, welcome! I'm your running coach. "
+            "I'll watch your form and speak up now and then."
+        )
+    count = f"{recap.sessions} session{'s' if recap.sessions != 1 else ''}"
+    parts = [f"Welcome back, {name}: {count} so far, {_minutes(recap.week_minutes)} this week."]
+    if recap.last_work_on:
+        words = recap.last_work_on
+        parts.append(f"Last time we worked on this: {words[:1].lower() + words[1:]}.")
+    limit = recap.last_week_minutes * (1.0 + WEEKLY_INCREASE)
+    if recap.last_week_minutes > 0 and recap.week_minutes > limit:
+        parts.append(
+            f"That's more than 10% over last week's {_minutes(recap.last_week_minutes)}: "
+            "keep today easy."
+        )
+    return " ".join(parts)
+
+
+def _minutes(value: float) -> str:
+    whole = max(0, round(value))
+    return f"{whole} minute{'s' if whole != 1 else ''}"
 
 
 def summarize(
@@ -168,8 +225,12 @@ def summarize(
         "cues": dict(said),
         "improved": improved,
         "work_on": work_on[0] if work_on else None,
+        "work_on_text": work_on[1] if work_on else None,  # its words, for reports
     }
-    summary["text"] = _say_summary(duration, summary["cadence_spm"], improved, work_on)
+    judged = len(strides) >= MIN_JUDGED_STRIDES and any(
+        name in medians for name, metric in METRICS.items() if metric.advice
+    )
+    summary["text"] = _say_summary(duration, summary["cadence_spm"], improved, work_on, judged)
     return summary
 
 
@@ -183,7 +244,9 @@ def _series(strides: Sequence[Stride]) -> dict[str, list[float]]:
 
 
 def _improved(series: dict[str, list[float]], cued: set[str]) -> list[str]:
-    """Metrics whose last third is reliably better than their first third, cued ones first."""
+    """Metrics whose last third is better than their first third by more than the measurement's
+    own spread (SPREADS standard errors of the difference of means, counting a rolling mean's
+    steps once) and more than the metric's resolution; cued ones first."""
     gains: list[tuple[bool, float, str]] = []
     for name, values in series.items():
         n = len(values) // 3
@@ -192,16 +255,23 @@ def _improved(series: dict[str, list[float]], cued: set[str]) -> list[str]:
             continue
         early = [b for v in values[:n] if (b := metric.badness(v, name in cued)) is not None]
         late = [b for v in values[-n:] if (b := metric.badness(v, name in cued)) is not None]
-        if not early or not late:
+        if len(early) < MIN_WINDOW or len(late) < MIN_WINDOW:
             continue
-        gain = statistics.median(early) - statistics.median(late)
-        # Median of n values: standard error about 1.25 sigma / sqrt(n).
-        noise = 1.25 * math.sqrt((statistics.pvariance(early) + statistics.pvariance(late)) / n)
-        relevant = max(abs(statistics.median(early)), 1e-9)
-        if gain > 2.0 * noise and gain > 0.05 * relevant:
-            gains.append((name in cued, gain / relevant, name))
+        gain = statistics.fmean(early) - statistics.fmean(late)
+        if gain > max(
+            SPREADS * _standard_error(early, late, metric.steps_averaged), metric.resolution
+        ):
+            gains.append((name in cued, gain / max(metric.resolution, 1e-9), name))
     gains.sort(reverse=True)
     return [name for _, _, name in gains]
+
+
+def _standard_error(early: Sequence[float], late: Sequence[float], steps_averaged: int) -> float:
+    """Of the difference of the two means; a rolling mean's neighbours are one sample."""
+    independent = [max(1.0, len(w) / steps_averaged) for w in (early, late)]
+    return math.sqrt(
+        statistics.variance(early) / independent[0] + statistics.variance(late) / independent[1]
+    )
 
 
 def _work_on(
@@ -211,12 +281,12 @@ def _work_on(
     medians: dict[str, float],
 ) -> Optional[tuple[str, str]]:
     """(id, words) of one thing for next time: the correction said most whose metrics did not
-    improve, else the most said, else the first catalogued metric whose median is not good."""
-    if said:
-        about = {c.cue_id: c.metrics for c in corrections}
-        ranked = [cue_id for cue_id, _ in said.most_common()]
-        unimproved = [c for c in ranked if not set(about[c]) & set(improved)]
-        cue_id = (unimproved or ranked)[0]
+    improve, else the first catalogued metric whose median is not good (a fault that was
+    fixed is not named again)."""
+    about = {c.cue_id: c.metrics for c in corrections}
+    unimproved = [c for c, _ in said.most_common() if not set(about[c]) & set(improved)]
+    if unimproved:
+        cue_id = unimproved[0]
         text = next(c.text for c in reversed(corrections) if c.cue_id == cue_id)
         return cue_id, text.strip().rstrip(".!")
     for metric in METRICS.values():
@@ -230,19 +300,22 @@ def _say_summary(
     cadence: Optional[float],
     improved: list[str],
     work_on: Optional[tuple[str, str]],
+    judged: bool,
 ) -> str:
+    """What the summary says; praise only for what was measured (`judged`: enough strides)."""
     minutes = round(duration_s / 60)
     length = f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else "a short run"
-    parts = [f"Well done: {length}"]
     if cadence:
-        parts[0] += f" at {cadence:.0f} steps a minute"
-    parts[0] += "."
+        length += f" at {cadence:.0f} steps a minute"
+    if not judged and work_on is None and not improved:
+        return f"That was {length}. I could not see enough of your steps to judge your form."
+    parts = [f"Well done: {length}."]
     said_improved = [w for m in improved if (w := METRICS[m].improved)][:2]
     if said_improved:
         parts.append("As you went, " + " and ".join(said_improved) + ".")
     if work_on is not None:
         words = work_on[1]
         parts.append(f"Next time, work on this: {words[:1].lower() + words[1:]}.")
-    else:
+    elif judged:
         parts.append("Your form held well; next time, keep that same easy rhythm.")
     return " ".join(parts)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 import numpy as np
 
+from coachd.capture import FrameSource
 from coachd.catalog import METRIC_NAMES
 from coachd.chain import ChainListener, CoachingChain
 from coachd.coach.coaching import Coaching
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from coachd.gait.overlay import OverlayWriter
 
 ROUND = 4
+MIN_FPS = 15.0  # below this a frame is too long to time a foot contact (60-100 ms of 250)
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Analysis(ChainListener):
     source: str
     fps: float
     frames: int = 0
+    stored_fps: Optional[float] = None  # the rate the file plays at, when not `fps`
     t0: Optional[float] = None
     updates: list[GaitUpdate] = field(default_factory=list)
     events: list[GaitEvent] = field(default_factory=list)
@@ -109,11 +112,31 @@ def cues_from_analysis(updates: Sequence[GaitUpdate], settings: Settings) -> lis
     return cues
 
 
+def capture_rate(source: FrameSource, capture_fps: Optional[float]) -> Optional[float]:
+    """Put a file's times on the clock its frames were captured at: `capture_fps` when given
+    (else what the file's tags say); the rate it plays at, when that differs, else None."""
+    from coachd.capture.file import FileSource
+
+    if not isinstance(source, FileSource):
+        if capture_fps is not None:
+            raise UsageError(
+                f"--capture-fps {capture_fps:g}: only for video files (the source is "
+                f"{redact(source.name)}, whose frames carry their own times)"
+            )
+        return None
+    rate = capture_fps if capture_fps is not None else source.capture_fps
+    if rate is None or rate == source.stored_fps:
+        return None
+    source.set_capture_rate(rate)
+    return source.stored_fps
+
+
 def analyze(
     spec: str,
     settings: Settings,
     overlay: Optional[Path] = None,
     progress: Optional[TextIO] = None,
+    capture_fps: Optional[float] = None,
 ) -> Analysis:
     """Run SOURCE -> pose tracker -> the coaching chain over a whole source, unpaced."""
     from coachd.capture.open import open_source
@@ -121,13 +144,27 @@ def analyze(
     from coachd.pose.tracker import create_tracker
 
     source = open_source(spec, settings.camera, realtime=False)
-    tracker = create_tracker(settings.pose)
+    try:
+        stored_fps = capture_rate(source, capture_fps)
+    except UsageError:
+        source.close()
+        raise
     fps = float(source.nominal_fps)
-    result = Analysis(source=spec, fps=fps)
-    writer = OverlayWriter(overlay, fps) if overlay is not None else None
+    if fps < MIN_FPS:
+        source.close()
+        raise UsageError(
+            f"{redact(spec)}: {fps:g} fps is too slow to time foot contacts "
+            f"(at least {MIN_FPS:g} fps; a re-timed clip: give --capture-fps)"
+        )
+    tracker = create_tracker(settings.pose)
+    result = Analysis(source=spec, fps=fps, stored_fps=stored_fps)
+    # The overlay plays at the file's own rate: slow motion stays slow.
+    writer = OverlayWriter(overlay, stored_fps or fps) if overlay is not None else None
     bar = ProgressBar(progress, getattr(source, "frame_count", None))
     try:
-        chain = CoachingChain(GaitAnalyzer(settings.gait, fps), Coaching.from_settings(settings))
+        # Not live: the contacts of the warm-up are worth finding late.
+        gait = GaitAnalyzer(settings.gait, fps, warm_up_events=True)
+        chain = CoachingChain(gait, Coaching.from_settings(settings))
         chain.add_listener(result)
         drawing = OverlayListener(writer) if writer is not None else None
         if drawing is not None:
@@ -155,13 +192,41 @@ def summary(strides: Sequence[Stride]) -> dict[str, Any]:
         values = [s.metrics[name] for s in strides if name in s.metrics]
         if values:
             out[name] = round(float(np.median(values)), ROUND)
-    strikes = [
-        foot_strike(s.metrics["foot_angle_deg"]) for s in strides if "foot_angle_deg" in s.metrics
-    ]
-    if strikes:
-        out["foot_strike"] = Counter(strikes).most_common(1)[0][0]
+    angles = [s.metrics["foot_angle_deg"] for s in strides if "foot_angle_deg" in s.metrics]
+    if angles:
+        # The commonest strike; a tie goes to the median landing's (not to the first step's).
+        counted = Counter(foot_strike(a) for a in angles).most_common()
+        tied = len(counted) > 1 and counted[0][1] == counted[1][1]
+        out["foot_strike"] = foot_strike(float(np.median(angles))) if tied else counted[0][0]
     out["steps"] = len(strides)
     return out
+
+
+def why_no_steps(result: Analysis) -> Optional[str]:
+    """One line on why no step was measured (None when some were)."""
+    if result.strides:
+        return None
+    if not result.frames:
+        return "the source gave no frames"
+    seen = sum(1 for u in result.updates if u.activity != "absent")
+    if not seen:
+        return "no runner was seen in any frame (the whole body, head to feet, must be in view)"
+    if result.view is None:
+        return "the camera view never settled (side, front or rear view of the runner)"
+    contacts = sorted(e.t for e in result.events if e.kind == "contact")
+    if len(contacts) < 4:
+        return f"only {len(contacts)} foot contacts were found (feet hidden or out of frame?)"
+    step_s = float(np.median(np.diff(contacts)))
+    if step_s > 1.0:
+        return (
+            f"contacts came {step_s:.2f} s apart, slower than anyone runs "
+            "(slow motion? give --capture-fps)"
+        )
+    activities = Counter(u.activity for u in result.updates if u.activity != "absent")
+    if activities.get("running", 0) == 0:
+        return f"the person was {activities.most_common(1)[0][0]}, not running"
+    rejected = result.updates[-1].steps_rejected if result.updates else 0
+    return f"no step passed the checks ({rejected} failed what a runner can do)"
 
 
 def to_json(result: Analysis) -> dict[str, Any]:
@@ -182,10 +247,19 @@ def to_json(result: Analysis) -> dict[str, Any]:
             item["foot_strike"] = foot_strike(s.metrics["foot_angle_deg"])
         item["confidence"] = dict(s.confidence)
         strides.append(item)
+    last = result.updates[-1] if result.updates else None
+    checks: dict[str, Any] = {
+        "label_repairs": last.label_repairs if last else 0,
+        "steps_rejected": last.steps_rejected if last else 0,
+        "why_no_steps": why_no_steps(result),
+    }
+    if result.stored_fps is not None:
+        checks["stored_fps"] = result.stored_fps
     return {
         "source": redact(result.source),
         "fps": result.fps,
         "frames": result.frames,
+        "checks": checks,
         "view": result.view,
         "summary": summary(result.strides),
         "strides": strides,
@@ -235,6 +309,24 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--view", choices=("auto", *VIEWS), default=None, help="camera view (default: detect)"
     )
+    parser.add_argument(
+        "--capture-fps",
+        metavar="FPS",
+        type=_capture_fps,
+        default=None,
+        help="the rate a video file's frames were captured at, when it plays at another "
+        "(phone slow motion: 120, 240); default: what the file's tags say, else its own rate",
+    )
+
+
+def _capture_fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 1.0 <= value <= 1000.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give frames per second, 1 to 1000")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -245,7 +337,9 @@ def _run(args: argparse.Namespace) -> int:
     output: Optional[Path] = None if args.json == "-" else Path(args.json)
     if output is not None and not output.parent.is_dir():
         raise UsageError(f"--json {output}: the folder {output.parent} does not exist")
-    result = analyze(args.source, loaded.settings, overlay, progress=sys.stderr)
+    result = analyze(
+        args.source, loaded.settings, overlay, progress=sys.stderr, capture_fps=args.capture_fps
+    )
     text = json.dumps(to_json(result), indent=1)
     if output is None:
         sys.stdout.write(text + "\n")
@@ -254,6 +348,15 @@ def _run(args: argparse.Namespace) -> int:
     # What it did and wrote goes to stderr: stdout may be the JSON itself.
     steps, cues = len(result.strides), len(result.cues)
     print(f"analysed {result.frames} frames: {steps} steps, {cues} cues", file=sys.stderr)
+    if result.stored_fps is not None:
+        print(
+            f"timed at the capture rate, {result.fps:g} fps (the file plays at "
+            f"{result.stored_fps:g})",
+            file=sys.stderr,
+        )
+    why = why_no_steps(result)
+    if why is not None:
+        print(f"no steps measured: {why}", file=sys.stderr)
     for path, what in ((output, "the analysis JSON"), (overlay, "the overlay video, H.264")):
         if path is not None:
             print(f"wrote {path} ({what})", file=sys.stderr)

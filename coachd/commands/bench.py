@@ -48,10 +48,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layout",
         nargs="+",
-        choices=["serial", "auto"],
+        choices=["serial", "single", "parallel", "auto"],
         default=["serial", "auto"],
         help="live: pose layouts, each run in turn (serial: one interpreter on pose.threads "
-        "threads; auto: chosen from the cores and the rate)",
+        "threads, as before frame-parallel pose; single: one single-threaded interpreter; "
+        "parallel: two taking alternate frames; auto: chosen from the cores and the rate)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="live: rounds of the layouts in turn (ABAB), for the spread on a busy machine",
     )
     parser.add_argument(
         "--frames",
@@ -173,15 +180,20 @@ def _table(report: dict[str, Any]) -> str:
 
 
 def _run_live(args: argparse.Namespace) -> int:
-    from coachd.commands.bench_live import bench_live, table
+    from coachd.commands.bench_live import bench_live, cpu_ratios, table
 
     if args.seconds <= 0 or any(rate <= 0 or rate > 240 for rate in args.fps):
         raise UsageError("--seconds must be above 0 and each --fps in 0 < fps <= 240")
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat}: must be at least 1")
     settings = settings_from_args(args, {}).settings
     results = bench_live(
-        args.source or ["synthetic:"], args.fps, args.seconds, args.layout, settings
+        args.source or ["synthetic:"], args.fps, args.seconds, args.layout, settings, args.repeat
     )
-    print(json.dumps(results, indent=2) if args.json else table(results))
+    if args.json:
+        print(json.dumps({"runs": results, "cpu_ratios": cpu_ratios(results)}, indent=2))
+    else:
+        print(table(results))
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from coachd.commands import Command, settings_from_args
-from coachd.redact import redact
+from coachd.redact import MASK, redact
 from coachd.service.store import DB_NAME, state_directory
 from coachd.settings import (
     CONFIG_ENV,
@@ -43,6 +43,10 @@ def toml_value(value: Any) -> str:
     return json.dumps(redact(str(value)))
 
 
+# Shown as set, never with their value.
+SECRET_SETTINGS = ("runners.key",)
+
+
 def render_effective(loaded: LoadedSettings, resolved: Optional[dict[str, str]] = None) -> str:
     """Every setting with its origin; `resolved` adds what an empty path setting stands for."""
     lines = []
@@ -51,6 +55,8 @@ def render_effective(loaded: LoadedSettings, resolved: Optional[dict[str, str]] 
         values = getattr(loaded.settings, section).model_dump()
         for key, value in values.items():
             origin = loaded.origin[f"{section}.{key}"]
+            if f"{section}.{key}" in SECRET_SETTINGS and value:
+                value = MASK
             if value == "" and f"{section}.{key}" in (resolved or {}):
                 origin += f"; resolves to {(resolved or {})[f'{section}.{key}']}"
             text = f"{key} = {toml_value(value)}" if value is not None else f"# {key} is unset"

@@ -26,6 +26,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-speech", action="store_true", help="print cues instead of speaking")
     parser.add_argument("--speech-log", metavar="PATH", help="JSON lines of every cue")
     parser.add_argument("--quiet", action="store_true", help="no status line on the terminal")
+    parser.add_argument(
+        "--open", action="store_true", help="open the live page in the desktop's browser"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -52,9 +55,13 @@ def _run(args: argparse.Namespace) -> int:
         handlers=[handler],
     )
     options = RunOptions(
-        speech_log=Path(args.speech_log) if args.speech_log else None, quiet=args.quiet
+        speech_log=Path(args.speech_log) if args.speech_log else None,
+        quiet=args.quiet,
+        open_page=args.open,
     )
     return Daemon(load, options).run()
 
 
-COMMAND = Command("run", "coach live (Ctrl-C stops)", _add_arguments, _run, order=10)
+COMMAND = Command(
+    "run", "coach live (Ctrl-C ends; s or space: STOP a drill)", _add_arguments, _run, order=10
+)

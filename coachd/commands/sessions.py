@@ -1,8 +1,10 @@
-"""`coachd sessions list [--json]`: the coaching sessions stored on this machine."""
+"""`coachd sessions list [--runner NAME] [--json]`: the coaching sessions stored on this
+machine, or on the gym's server when store.url names one."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sqlite3
 import time
@@ -14,7 +16,9 @@ from typing import Any, Optional
 
 from coachd.commands import Command, add_json_argument, print_json, settings_from_args
 from coachd.errors import CoachdError, UsageError
-from coachd.service.store import DB_NAME, SessionRow, SessionStore, state_directory
+from coachd.service.fleet import open_server
+from coachd.service.server_store import ServerStore, ServerUnavailable
+from coachd.service.store import DB_NAME, HistoryReader, SessionRow, SessionStore, state_directory
 
 
 def add_database_argument(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +45,35 @@ def open_database(args: argparse.Namespace) -> SessionStore:
                 "starts; name another with --db PATH"
             )
         return SessionStore(path, readonly=True)
+
+
+def open_history(args: argparse.Namespace) -> HistoryReader:
+    """The gym's server when store.url names one (and no --db is given), else this machine's
+    sessions database, read-only."""
+    if not getattr(args, "db", None):
+        url = settings_from_args(args).settings.store.url
+        if url:
+            return open_server_or_fail(url)
+    return open_database(args)
+
+
+def open_server_or_fail(url: str) -> ServerStore:
+    server = open_server(url)
+    assert server is not None
+    return server
+
+
+@contextmanager
+def history_errors(history: HistoryReader) -> Iterator[None]:
+    """An error reading a history becomes one line naming it (exit 1)."""
+    if isinstance(history, SessionStore):
+        with database_errors(history.path):
+            yield
+        return
+    try:
+        yield
+    except ServerUnavailable as exc:
+        raise CoachdError(f"cannot read the sessions server {exc}") from None
 
 
 @contextmanager
@@ -124,18 +157,27 @@ def format_table(rows: list[SessionRow]) -> str:
 def _run(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError(f"--limit {args.limit}: must be at least 1")
-    store = open_database(args)
+    history = open_history(args)
     try:
-        with database_errors(store.path):
-            rows = store.list_sessions(runner=args.runner, limit=args.limit)
+        with history_errors(history):
+            runner = None
+            if args.runner is not None:
+                try:
+                    runner = history.resolve_runner(args.runner)
+                except LookupError as exc:
+                    raise UsageError(f"--runner {args.runner!r}: {exc}") from None
+            rows = history.list_sessions(runner=runner, limit=args.limit)
+            names = {r.runner: r.name for r in history.list_runners()}
     finally:
-        store.close()
+        history.close()
+    # Runners known by their QR code show by name, never by the hash they are filed under.
+    rows = [dataclasses.replace(r, runner=names.get(r.runner, r.runner)) for r in rows]
     if args.json:
         print_json([session_json(row) for row in rows])
         return 0
     if not rows:
         who = f" for runner {args.runner!r}" if args.runner else ""
-        print(f"no sessions{who} in {store.path}")
+        print(f"no sessions{who} in {history.where}")
         return 0
     print(format_table(rows))
     return 0

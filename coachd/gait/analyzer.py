@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -15,22 +17,24 @@ from coachd.gait.activity import (
     ActivityClassifier,
 )
 from coachd.gait.bounce import BounceClock
-from coachd.gait.events import FootContactDetector, FootEvent, FootSample
+from coachd.gait.events import FootContactDetector, FootEvent, FootSample, fill_gap
+from coachd.gait.legs import LegTracker
 from coachd.gait.metrics import (
     StepInput,
     Window,
     leg_landmarks,
     step_metrics,
 )
+from coachd.gait.period import rhythm
+from coachd.gait.plausible import MAX_STEP_S, MIN_STEP_S, STEP_SHARE, step_fault
 from coachd.gait.signals import (
     BodySample,
     History,
-    LegLabelFixer,
     LegLengthEstimate,
     to_view_coords,
 )
 from coachd.gait.view import ViewDetector
-from coachd.messages import GaitEvent, GaitUpdate, Side, Stride, TrackedFrame, View
+from coachd.messages import GaitEvent, GaitUpdate, Pose, Side, Stride, TrackedFrame, View
 from coachd.settings import GaitSettings
 
 SIDES: tuple[Side, Side] = ("left", "right")
@@ -38,39 +42,76 @@ SIDES: tuple[Side, Side] = ("left", "right")
 CONTACT_HEIGHT = 0.045
 # Front/rear views: the planted foot drifts in height as the belt carries it away or closer.
 FRONTAL_CONTACT_HEIGHT = 0.35
-MIN_STEP_S = 0.25
-MAX_STEP_S = 1.0
 CADENCE_STEPS = 4  # cadence: step time fitted over up to this many recent steps
 ASYMMETRY_STEPS = 8
 HISTORY_S = 6.0
 TOO_SOON_SHARE = 0.6  # a contact within this share of a usual step time after the last: glitch
 USUAL_STEP_MAX_S = 0.6  # longer gaps between contacts never count towards the usual step
 MIN_COUNTED = 4  # contacts counted in a row before steps are measured
-STEP_SHARE = (0.7, 1.4)  # a step this much shorter or longer than usual is not measured
 FOOT_MIN_VISIBILITY = 0.3
 GAP_RESET_S = 0.5  # no pose this long: start the foot tracking afresh
 MIN_CONTACT_S = 0.08  # front/rear contact times outside these are not counted
 MAX_CONTACT_S = 0.5
 HIP_LANDMARKS = (23, 24)
 READ_EARLY_FRAMES = 0.25  # at-contact landmarks are read this long before the touchdown
+LEFT, RIGHT = list(LEFT_LEG), list(RIGHT_LEG)
+RHYTHM_S = 4.0  # the hips' rhythm is read over this long
+RHYTHM_AGREEMENT = 0.15  # a cadence further than this from it rests on a miscount
+
+
+@dataclass(frozen=True)
+class _StepTiming:
+    """When a step's events came, as far as they are known."""
+
+    step_s: float
+    toe_off: Optional[FootEvent]  # the first foot's, ending its contact
+    contact_ms: Optional[float]
+    stride_s: Optional[float]  # from the landing foot's previous contact
+    stride_start: Optional[FootEvent]
+
+    @property
+    def duty(self) -> Optional[float]:
+        if self.contact_ms is None or not self.stride_s:
+            return None
+        return self.contact_ms / 1000.0 / self.stride_s
+
+
+@dataclass(frozen=True)
+class _PoseFrame:
+    """One frame's landmarks as the gait stage reads them (legs on their own legs)."""
+
+    sample: BodySample
+    feet_seen: np.ndarray  # placed well enough to time a foot by
+    view: Optional[View]
+    leg_px: Optional[float]
 
 
 class GaitAnalyzer:
     """Streaming gait stage: call `update` with every tracked frame, in order."""
 
-    def __init__(self, settings: GaitSettings, fps: float) -> None:
+    def __init__(self, settings: GaitSettings, fps: float, warm_up_events: bool = False) -> None:
+        """`warm_up_events`: also report the contacts of the first 0.8 s, found up to a
+        second late (offline analysis; live, every event is known within 150 ms)."""
         self.settings = settings
         self.fps = float(fps) if fps and fps > 0 else 30.0
         pinned: Optional[View] = None if settings.view == "auto" else settings.view
         self._view = ViewDetector(pinned, self.fps)
         self._history = History(HISTORY_S, self.fps)
         self._leg = LegLengthEstimate(self.fps)
-        self._fixer = LegLabelFixer()
+        self._legs = LegTracker(self.fps)
         self._feet = {
-            side: FootContactDetector(side, self.fps, CONTACT_HEIGHT, FRONTAL_CONTACT_HEIGHT)
+            side: FootContactDetector(
+                side,
+                self.fps,
+                CONTACT_HEIGHT,
+                FRONTAL_CONTACT_HEIGHT,
+                warm_up_events=warm_up_events,
+            )
             for side in SIDES
         }
         self._activity = ActivityClassifier()
+        self._last_foot: dict[Side, FootSample] = {}
+        self.steps_rejected = 0  # since the start: steps no runner could take (plausible.py)
         self._events: deque[FootEvent] = deque(maxlen=24)
         self._contact_ms: dict[str, deque[float]] = {
             s: deque(maxlen=ASYMMETRY_STEPS) for s in SIDES
@@ -94,15 +135,44 @@ class GaitAnalyzer:
     def leg_px(self) -> Optional[float]:
         return self._leg.value
 
-    def update(self, tracked: TrackedFrame) -> GaitUpdate:  # noqa: C901 (to split, issue 14)
+    def update(self, tracked: TrackedFrame) -> GaitUpdate:
         t = tracked.t
-        pose = tracked.pose
-        if pose is None:
+        if tracked.pose is None:
             if self._last_pose_t is not None and t - self._last_pose_t > GAP_RESET_S:
                 self._restart()
-            activity = self._activity.update(t, False)
-            return GaitUpdate(t, activity, self._view.view)
+            return self._update(t, False, self._view.view)
         self._last_pose_t = t
+        frame = self._read_pose(t, tracked.pose)
+        found = self._foot_events(frame)
+        events, strides = self._take_events(found, frame)
+        strides.extend(self._bounce_step(frame))
+        return self._update(t, True, frame.view, events, strides)
+
+    def _update(
+        self,
+        t: float,
+        seen: bool,
+        view: Optional[View],
+        events: Sequence[FootEvent] = (),
+        strides: Sequence[Stride] = (),
+    ) -> GaitUpdate:
+        activity = self._activity.update(t, seen)
+        if activity != "running" and not self._activity.would_run(t):
+            strides = ()
+        return GaitUpdate(
+            t,
+            activity,
+            view,
+            tuple(
+                GaitEvent(e.t, e.side, e.kind, e.t_detected, round(e.confidence, 3)) for e in events
+            ),
+            tuple(strides),
+            self._legs.repairs,
+            self.steps_rejected,
+        )
+
+    def _read_pose(self, t: float, pose: Pose) -> _PoseFrame:
+        """The frame's landmarks with each leg's points on its own leg, into the history."""
         xy = np.array(pose.xy, dtype=np.float64)
         raw_xy = None if pose.raw_xy is None else np.array(pose.raw_xy, dtype=np.float64)
         seen = seen_mask(pose)
@@ -111,34 +181,51 @@ class GaitAnalyzer:
         feet_seen = seen_mask(pose, FOOT_MIN_VISIBILITY)
         visibility = np.array(pose.visibility, dtype=float)
         view = self._view.update(xy, seen)
-        if view in ("side-left", "side-right") and self._fixer.fix(xy, seen, self._leg.value):
-            # The labels moved to the other leg: their visibilities go with them.
-            for left, right in zip(LEFT_LEG, RIGHT_LEG):
-                feet_seen[[left, right]] = feet_seen[[right, left]]
-                visibility[[left, right]] = visibility[[right, left]]
-                if raw_xy is not None:
-                    raw_xy[[left, right]] = raw_xy[[right, left]]
+        if view in ("side-left", "side-right"):
+            legs = self._legs.assign(t, xy, self._leg.value)
+            if legs.swapped:
+                for values in (xy, seen, feet_seen, visibility, raw_xy):
+                    if values is not None:
+                        values[LEFT + RIGHT] = values[RIGHT + LEFT]
+            # A leg whose points continue neither leg is left out of the metrics; the foot
+            # detectors ride out such frames with their median and holds.
+            for leg, lost in zip((LEFT, RIGHT), legs.lost):
+                if lost:
+                    seen[leg] = False
         leg_px = self._leg.update(xy, seen)
-        self._history.append(BodySample(t, xy, seen, visibility, raw_xy))
+        sample = BodySample(t, xy, seen, visibility, raw_xy)
+        self._history.append(sample)
+        return _PoseFrame(sample, feet_seen, view, leg_px)
 
-        frontal = view in ("front", "rear")
-        low = self._bounce.update(t, _hip_height(xy, seen), leg_px) if frontal else None
+    def _foot_events(self, frame: _PoseFrame) -> list[FootEvent]:
+        """Each foot's detector on this frame, in side views and front/rear ones alike."""
+        if frame.view is None:
+            return []
+        sample = frame.sample
+        p = to_view_coords(sample.xy, frame.view)
+        raw_p = None if sample.raw_xy is None else to_view_coords(sample.raw_xy, frame.view)
         found: list[FootEvent] = []
-        if view is not None:
-            p = to_view_coords(xy, view)
-            raw_p = None if raw_xy is None else to_view_coords(raw_xy, view)
-            for side in SIDES:
-                leg = leg_landmarks(side)
-                points = [leg["heel"], leg["toe"], leg["ankle"]]
-                sample = FootSample(
-                    t,
-                    p[points],
-                    feet_seen[points],
-                    float(np.mean(visibility[points])),
-                    None if raw_p is None else raw_p[points],
-                )
-                found.extend(self._feet[side].update(sample, leg_px, view, t))
-        found.sort(key=lambda e: e.t)
+        for side in SIDES:
+            leg = leg_landmarks(side)
+            points = [leg["heel"], leg["toe"], leg["ankle"]]
+            foot = FootSample(
+                sample.t,
+                p[points],
+                frame.feet_seen[points],
+                float(np.mean(sample.visibility[points])),
+                None if raw_p is None else raw_p[points],
+            )
+            detector = self._feet[side]
+            for filled in fill_gap(self._last_foot.get(side), foot, self.fps):
+                found.extend(detector.update(filled, frame.leg_px, frame.view, sample.t))
+            self._last_foot[side] = foot
+        return sorted(found, key=lambda e: e.t)
+
+    def _take_events(
+        self, found: list[FootEvent], frame: _PoseFrame
+    ) -> tuple[list[FootEvent], list[Stride]]:
+        """The events that are steps (a glitch's contact and its toe-off are left out) and
+        the steps they close."""
         strides: list[Stride] = []
         kept: list[FootEvent] = []
         for event in found:
@@ -150,30 +237,31 @@ class GaitAnalyzer:
                 continue
             kept.append(event)
             self._events.append(event)
-            if frontal:
+            if frame.view in ("front", "rear"):
                 if event.kind == "toe_off":
                     self._note_contact_time(event)
             elif event.kind == "contact":
-                stride = self._close_step(event, view, leg_px, t)
+                stride = self._close_step(event, frame.view, frame.leg_px, frame.sample.t)
                 if stride is not None:
                     strides.append(stride)
-        found = kept
-        if low is not None and view is not None and leg_px is not None:
-            stride = self._close_bounce_step(low, view, leg_px, feet_seen, t)
-            if stride is not None:
-                strides.append(stride)
-        activity = self._activity.update(t, True)
-        if activity != "running" and not self._activity.would_run(t):
-            strides = []
-        events = tuple(
-            GaitEvent(e.t, e.side, e.kind, e.t_detected, round(e.confidence, 3)) for e in found
-        )
-        return GaitUpdate(t, activity, view, events, tuple(strides))
+        return kept, strides
+
+    def _bounce_step(self, frame: _PoseFrame) -> list[Stride]:
+        """Front/rear views: the step closed by the hips' low point, if this frame shows one."""
+        if frame.view not in ("front", "rear"):
+            return []
+        sample = frame.sample
+        low = self._bounce.update(sample.t, _hip_height(sample.xy, sample.seen), frame.leg_px)
+        if low is None or frame.view is None or frame.leg_px is None:
+            return []
+        stride = self._close_bounce_step(low, frame.view, frame.leg_px, frame.feet_seen, sample.t)
+        return [] if stride is None else [stride]
 
     def _restart(self) -> None:
         for detector in self._feet.values():
             detector.reset()
-        self._fixer.reset()
+        self._legs.reset()
+        self._last_foot.clear()
         self._leg.reset()
         self._history.clear()
         self._counted.clear()
@@ -240,46 +328,119 @@ class GaitAnalyzer:
                 return e
         return None
 
-    def _close_step(  # noqa: C901 (to split with GaitAnalyzer, issue 14)
+    def _close_step(
         self, contact: FootEvent, view: Optional[View], leg_px: Optional[float], now: float
     ) -> Optional[Stride]:
         """The step that this contact ends, as a Stride message (None when it is not a step)."""
+        if contact.warm_up:
+            # An event only: timed against a ground known from under a second, it neither
+            # starts the count of steps nor any step (the limit has not yet tightened).
+            return None
         start = self._previous("contact", None, contact.t)
         self._activity.add_contact(contact.t_fine)
         typical = self._usual_step()
         self._count_step(contact.t_fine, typical)
-        if start is None or start.side == contact.side:
+        if start is None:
+            return None
+        timing = self._step_timing(start, contact, typical, _is_near(view, start.side))
+        if timing is None:
+            return None
+        cadence = self._cadence()
+        if view is None or leg_px is None or cadence is None or start.warm_up:
+            return None  # measured once a few live steps in a row agree
+        if self._off_the_rhythm(cadence):
+            self.steps_rejected += 1  # contacts were missed or made up: the count is off
+            return None
+        duty = timing.duty
+        if cadence < RUNNING_MIN_CADENCE or (duty is not None and duty > RUNNING_MAX_DUTY):
+            return None  # not a running step (walking, or stepping about)
+        step = self._step_input(start, contact, timing, view, leg_px, cadence)
+        metrics, confidence = step_metrics(step)
+        if timing.contact_ms is not None:
+            self._contact_ms[start.side].append(timing.contact_ms)
+        if "heel_recovery_ratio" in metrics:
+            self._heel_recovery[start.side].append(metrics["heel_recovery_ratio"])
+        return Stride(
+            t=start.t,
+            side=start.side,
+            view=view,
+            duration_s=timing.step_s,
+            metrics=metrics,
+            confidence=confidence,
+            t_detected=now,
+        )
+
+    def _off_the_rhythm(self, cadence: float) -> bool:
+        """Whether the contacts' cadence disagrees with the hips' own rhythm over the last
+        seconds, where that rhythm is clear (gait/period.py)."""
+        t_now = self._history.latest.t if self._history.latest else 0.0
+        samples = [
+            s
+            for s in self._history.between(t_now - RHYTHM_S, t_now)
+            if s.seen[HIP_LANDMARKS[0]] and s.seen[HIP_LANDMARKS[1]]
+        ]
+        if len(samples) < 8:
+            return False
+        times = np.array([s.t for s in samples])
+        heights = np.array([_hip_height(s.xy, s.seen) or 0.0 for s in samples])
+        found = rhythm(times, heights, MIN_STEP_S, MAX_STEP_S)
+        if found is None:
+            return False
+        # The hips may repeat once a stride more clearly than once a step (the two steps
+        # differ): the rhythm then reads half the cadence.
+        return all(
+            abs(cadence / (steps * found.cadence_spm) - 1.0) > RHYTHM_AGREEMENT for steps in (1, 2)
+        )
+
+    def _step_timing(
+        self, start: FootEvent, contact: FootEvent, typical: Optional[float], near: bool
+    ) -> Optional[_StepTiming]:
+        """The step's times, or None when they are not a step a runner can take (counted)."""
+        if start.side == contact.side:
+            # The other foot's contact in between was not seen: no step to measure.
+            self.steps_rejected += 1
             return None
         step_s = contact.t_fine - start.t_fine
-        if not MIN_STEP_S <= step_s <= MAX_STEP_S:
-            return None
-        if typical is not None and not STEP_SHARE[0] <= step_s / typical <= STEP_SHARE[1]:
-            return None  # not like the runner's other steps: a contact missed or mislabelled
-        cadence = self._cadence()
-
         toe_off = self._next_toe_off(start.side, start.t, contact.t)
         contact_ms = None if toe_off is None else _contact_s(start, toe_off) * 1000.0
         stride_start = self._previous("contact", contact.side, start.t)
         stride_s: Optional[float] = None
         if stride_start is not None and contact.t_fine - stride_start.t_fine <= 2 * MAX_STEP_S:
             stride_s = contact.t_fine - stride_start.t_fine
-        if contact_ms is not None and stride_s:
-            self._activity.add_duty(contact_ms / 1000.0 / stride_s)
-        if view is None or leg_px is None or cadence is None:
-            return None  # measured once a few steps in a row agree
+        # Only the near foot's contact time is measured well enough to judge (the far foot's
+        # landing and lift-off are half hidden behind the near leg: docs/metrics.md).
+        contact_s = None if contact_ms is None or not near else contact_ms / 1000.0
+        if step_fault(step_s, typical, contact_s, stride_s) is not None:
+            self.steps_rejected += 1
+            return None
+        timing = _StepTiming(step_s, toe_off, contact_ms, stride_s, stride_start)
+        if timing.duty is not None:
+            self._activity.add_duty(timing.duty)
+        return timing
+
+    def _step_input(
+        self,
+        start: FootEvent,
+        contact: FootEvent,
+        timing: _StepTiming,
+        view: View,
+        leg_px: float,
+        cadence: float,
+    ) -> StepInput:
+        """The windows of landmarks a step's metrics are read from."""
         swing_from = self._previous("toe_off", start.side, start.t)
         swing = None
         if swing_from is not None and start.t - swing_from.t <= MAX_STEP_S:
             swing = Window.of(self._history.between(swing_from.t, start.t), view)
         stance = None
-        if toe_off is not None:
-            stance = Window.of(self._history.between(start.t, toe_off.t), view)
+        if timing.toe_off is not None:
+            stance = Window.of(self._history.between(start.t, timing.toe_off.t), view)
         stride_window_from = (
-            stride_start.t if stride_start is not None and stride_s else 2 * start.t - contact.t
+            timing.stride_start.t
+            if timing.stride_start is not None and timing.stride_s
+            else 2 * start.t - contact.t
         )
-        near = view not in ("side-left", "side-right") or (
-            (view == "side-left") == (start.side == "left")
-        )
+        near = _is_near(view, start.side)
         landed, approach, t_at_contact = start.t, None, None
         if start.t_touchdown is not None:
             # The first frame on the belt, and the flight just before the touchdown.
@@ -292,7 +453,7 @@ class GaitAnalyzer:
             t_at_contact = touchdown - READ_EARLY_FRAMES / self.fps
             flight = self._history.between(t_at_contact - 2.5 / self.fps, t_at_contact)
             approach = Window.of(flight, view)
-        step = StepInput(
+        return StepInput(
             side=start.side,
             view=view,
             t_start=start.t,
@@ -304,8 +465,8 @@ class GaitAnalyzer:
             leg_px=leg_px,
             near=near,
             cadence_spm=cadence,
-            contact_ms=contact_ms,
-            stride_s=stride_s,
+            contact_ms=timing.contact_ms,
+            stride_s=timing.stride_s,
             event_confidence=min(start.confidence, contact.confidence),
             around_contact=Window.of(
                 self._history.between(landed - 1.0 / self.fps, landed + 2.0 / self.fps), view
@@ -315,26 +476,6 @@ class GaitAnalyzer:
             runner_height_cm=self.settings.runner_height_cm,
             contact_by_side={s: list(v) for s, v in self._contact_ms.items()},
             heel_recovery_by_side={s: list(v) for s, v in self._heel_recovery.items()},
-        )
-        if cadence < RUNNING_MIN_CADENCE or (
-            contact_ms is not None
-            and stride_s
-            and contact_ms / 1000.0 / stride_s > RUNNING_MAX_DUTY
-        ):
-            return None  # not a running step (walking, or stepping about)
-        metrics, confidence = step_metrics(step)
-        if contact_ms is not None:
-            self._contact_ms[start.side].append(contact_ms)
-        if "heel_recovery_ratio" in metrics:
-            self._heel_recovery[start.side].append(metrics["heel_recovery_ratio"])
-        return Stride(
-            t=start.t,
-            side=start.side,
-            view=view,
-            duration_s=step_s,
-            metrics=metrics,
-            confidence=confidence,
-            t_detected=now,
         )
 
     def _note_contact_time(self, toe_off: FootEvent) -> None:
@@ -423,6 +564,11 @@ class GaitAnalyzer:
             if e.kind == "toe_off" and e.side == side and after < e.t < before:
                 return e
         return None
+
+
+def _is_near(view: Optional[View], side: Side) -> bool:
+    """Side views: whether `side` is the leg nearer the camera (True in other views)."""
+    return view not in ("side-left", "side-right") or ((view == "side-left") == (side == "left"))
 
 
 def _contact_s(contact: FootEvent, toe_off: FootEvent) -> float:

@@ -6,13 +6,16 @@ swinging forwards.  The planted height of each point is a low percentile of its 
 heights, so it follows the camera and copes with the far foot standing higher in the image.
 The exact contact frame is the first whose low point moves on with the belt.  Front and rear
 views: a planted foot drifts slowly up (front) or down (rear) the image as the belt carries it.
-Heights go through a 3-frame median; a landing must hold 2 frames, a lift-off 3: a contact is
-known 2 frames after it happened, a toe-off 4 (never more than MAX_DELAY_S: below 30 fps the
-lift-off hold shrinks, down to one frame at 15 fps).
+Heights go through a 3-frame median; a landing must hold CONTACT_HOLD_S (2 frames at 30 fps), a
+lift-off TOE_OFF_HOLD_S (3 frames): every duration is in seconds, so the detector reads a
+60 fps camera as it reads a 30 fps one.  An event is known at most MAX_DELAY_S after it
+happened: at a low frame rate the lift-off hold shrinks, down to one frame at 15 fps.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Optional
@@ -27,9 +30,11 @@ MIN_LIMIT = 0.012  # leg lengths: the tightest contact height limit
 MIN_TIGHT_LIMIT = 0.006
 FRONTAL_MAX_SPEED = 1.8  # leg lengths per second
 FRONTAL_SLACK = 0.25  # leg lengths per second of landmark noise
-REFRESH_FRAMES = 5
-CONTACT_FRAMES = 2  # evaluated frames a new contact must hold
-TOE_OFF_FRAMES = 3  # ... and a toe-off
+REFRESH_S = 0.15  # the planted heights (percentiles of seconds of history) are refreshed this often
+CONTACT_HOLD_S = 2 / 30  # a new contact must hold this long
+TOE_OFF_HOLD_S = 3 / 30  # ... and a toe-off: a planted foot's landmarks now and then jump away
+READY_S = 0.8  # a foot's heights over this long show where it stands on the belt
+CONFIDENCE_S = 0.2  # an event's confidence: the foot's visibility over this long
 MAX_DELAY_S = 0.15  # every event is reported at most this long after it happened
 MIN_SWING_S = 0.2  # a foot back down sooner than this after a toe-off never left the belt
 MIN_DESCENT = 0.018  # leg lengths a frame: a landing foot's descent read off its heights
@@ -50,6 +55,8 @@ class FootEvent:
     # its rise; None when the fit gave no clear answer.  The contact time runs between them.
     t_touchdown: Optional[float] = None
     t_lift_off: Optional[float] = None
+    # Found in the warm-up's frames, timed against a ground known from under a second.
+    warm_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,47 @@ class FootSample:
     seen: np.ndarray  # (3,) bool
     visibility: float  # mean visibility of the seen foot points
     raw_points: Optional[np.ndarray] = None  # before smoothing, when `points` are smoothed
+    filled: bool = False  # drawn in for a frame that was dropped (fill_gap), not seen
 
     @property
     def unsmoothed(self) -> np.ndarray:
         return self.points if self.raw_points is None else self.raw_points
+
+
+MAX_FILLED_GAP_S = 0.2  # frames missing for longer are not filled in
+
+
+def fill_gap(previous: Optional[FootSample], sample: FootSample, fps: float) -> list[FootSample]:
+    """`sample`, preceded by the frames missing since `previous` (dropped by a busy machine),
+    drawn on the straight line between the two at the detector's frame interval.
+
+    The detector counts its holds and filters in frames: filled in, a run that lost a quarter
+    or half of its frames keeps its timing, and every event stays on the capture clock.
+    """
+    if previous is None:
+        return [sample]
+    gap = sample.t - previous.t
+    missing = round(gap * fps) - 1
+    if missing < 1 or gap > MAX_FILLED_GAP_S:
+        return [sample]
+    seen = previous.seen & sample.seen
+    filled = []
+    for k in range(1, missing + 1):
+        w = k / (missing + 1)
+        raw = None
+        if previous.raw_points is not None and sample.raw_points is not None:
+            raw = (1 - w) * previous.raw_points + w * sample.raw_points
+        filled.append(
+            FootSample(
+                previous.t + w * gap,
+                (1 - w) * previous.points + w * sample.points,
+                seen,
+                min(previous.visibility, sample.visibility),
+                raw,
+                filled=True,
+            )
+        )
+    return [*filled, sample]
 
 
 class FootContactDetector:
@@ -77,18 +121,28 @@ class FootContactDetector:
         contact_height: float,
         frontal_contact_height: float,
         ground_seconds: float = 3.0,
+        warm_up_events: bool = False,
     ) -> None:
         self.side = side
         self.fps = fps
+        # Offline analysis: the warm-up's contacts too, found late.  Live, every event is
+        # known within MAX_DELAY_S, and those would come up to a second late.
+        self._warm_up_events = warm_up_events
+        self._contact_frames = _frames(CONTACT_HOLD_S, fps)
         # At a low frame rate a toe-off held 3 frames would be known too late (4 frames is
         # 267 ms at 15 fps): the hold shrinks to what MAX_DELAY_S leaves after the median.
-        self._toe_off_frames = min(TOE_OFF_FRAMES, max(1, int(MAX_DELAY_S * fps) - 1))
+        self._toe_off_frames = min(_frames(TOE_OFF_HOLD_S, fps), max(1, int(MAX_DELAY_S * fps) - 1))
+        self._refresh_frames = _frames(REFRESH_S, fps)
+        self._ready_frames = max(10, _frames(READY_S, fps))
         self.contact_height = contact_height
         self.frontal_contact_height = frontal_contact_height
         self._heights: list[deque[float]] = [
             deque(maxlen=max(10, int(ground_seconds * fps))) for _ in range(3)
         ]
         self._raw: deque[FootSample] = deque(maxlen=3)
+        # Samples before the planted heights are known, evaluated once they are.
+        self._backlog: deque[FootSample] = deque(maxlen=self._heights[0].maxlen)
+        self._live_from = -math.inf  # frames before this were evaluated late (the warm-up)
         self._recent: deque[FootSample] = deque(maxlen=max(12, int(0.7 * fps)))
         # The planted foot's forward speed (px/s, negative: with the belt) and its noise.
         self._belt: deque[float] = deque(maxlen=6)
@@ -98,14 +152,16 @@ class FootContactDetector:
         self._last_toe_off_t: Optional[float] = None
         self._ignoring = False  # inside a touch too soon after a toe-off to be a step
         # Evaluated frames: (t, height over ground / L or None, candidate contact)
-        self._evaluated: deque[tuple[float, Optional[float], Optional[bool]]] = deque(maxlen=4)
+        self._evaluated: deque[tuple[float, Optional[float], Optional[bool]]] = deque(
+            maxlen=max(self._contact_frames, self._toe_off_frames) + 2
+        )
         self.in_contact: Optional[bool] = None
         self._last_contact_t: Optional[float] = None
         self._last_contact_h: Optional[float] = None
         self._pending: Optional[tuple[float, float]] = None  # first frame of a new state
         self._pending_frames = 0
         self._contact_run: list[tuple[float, float]] = []  # (t, height) of the current contact
-        self._confidence: deque[float] = deque(maxlen=6)
+        self._confidence: deque[float] = deque(maxlen=max(6, _frames(CONFIDENCE_S, fps)))
         # Heights of the planted foot: their spread sets how tight the contact limit can be.
         self._planted: deque[float] = deque(maxlen=max(20, int(2 * fps)))
         # Percentiles over seconds of history move slowly: refreshed every few frames.
@@ -117,6 +173,8 @@ class FootContactDetector:
         for heights in self._heights:
             heights.clear()
         self._raw.clear()
+        self._backlog.clear()
+        self._live_from = -math.inf
         self._recent.clear()
         self._belt.clear()
         self._belt_noise.clear()
@@ -134,27 +192,62 @@ class FootContactDetector:
 
     @property
     def ready(self) -> bool:
-        return max(len(h) for h in self._heights) >= max(10, int(0.8 * self.fps))
+        return max(len(h) for h in self._heights) >= self._ready_frames
 
     def update(
         self, sample: FootSample, leg_px: Optional[float], view: View, t_now: float
     ) -> list[FootEvent]:
         frontal = view in ("front", "rear")
         self._seen_from_front = view == "front"
+        self._learn_ground(sample)
+        if leg_px is None or not self.ready:
+            if self._warm_up_events:
+                self._backlog.append(sample)
+            return []
+        events = self._replay(leg_px, frontal, t_now) if self._backlog else []
+        return events + self._evaluate(sample, leg_px, frontal, t_now)
+
+    def _learn_ground(self, sample: FootSample) -> None:
         for k in range(3):
             if sample.seen[k]:
                 self._heights[k].append(float(sample.points[k, 1]))
-        self._raw.append(sample)
-        self._recent.append(sample)
         self._age += 1
-        if self._age >= REFRESH_FRAMES:
+        if self._age >= self._refresh_frames:
             self._age = 0
             self._grounds = [
                 float(np.percentile(np.array(h), 10)) if len(h) >= 5 else None
                 for h in self._heights
             ]
             self._limits = {}
-        if len(self._raw) < 3 or leg_px is None or not self.ready:
+
+    def _replay(self, leg_px: float, frontal: bool, t_now: float) -> list[FootEvent]:
+        """The samples seen before the planted heights were known, evaluated now that they
+        are: the contacts of the first second are found, reported late."""
+        backlog = list(self._backlog)
+        self._backlog.clear()
+        self._raw.clear()
+        self._recent.clear()
+        events = []
+        for old in backlog:
+            for event in self._evaluate(old, leg_px, frontal, old.t):
+                events.append(dataclasses.replace(event, t_detected=t_now, warm_up=True))
+        # What the foot's noise and the belt's speed are is learnt from the live frames
+        # only: the first ones are judged against a ground known from less than a second.
+        self._planted.clear()
+        self._belt.clear()
+        self._belt_noise.clear()
+        self._limits = {}
+        self._live_from = t_now
+        return events
+
+    def _evaluate(
+        self, sample: FootSample, leg_px: float, frontal: bool, t_now: float
+    ) -> list[FootEvent]:
+        """Whether the middle one of the last three samples is on the belt, and what that
+        changes."""
+        self._raw.append(sample)
+        self._recent.append(sample)
+        if len(self._raw) < 3:
             return []
         middle = self._raw[1]
         height = self._height(leg_px)
@@ -230,70 +323,93 @@ class FootContactDetector:
         forward_speed = (last.points[ANKLE, 0] - first.points[ANKLE, 0]) / dt / leg_px
         return bool(forward_speed < 0.5)
 
-    def _step(self, t_now: float, leg_px: float, frontal: bool) -> list[FootEvent]:  # noqa: C901 (to split, issue 14)
+    def _step(self, t_now: float, leg_px: float, frontal: bool) -> list[FootEvent]:
+        """The newest evaluated frame: a contact or toe-off once a change of state held."""
         t, height, candidate = self._evaluated[-1]
         if candidate is None:
-            self._pending = None
+            return []  # a frame without the foot neither confirms nor cancels a change
+        if self.in_contact is None or candidate == self.in_contact:
+            self._stay(t, height, candidate)
             return []
-        if self.in_contact is None:
-            self.in_contact = candidate
-            if candidate:
-                self._last_contact_t, self._last_contact_h = t, height
+        first = self._held_change(t, height, candidate)
+        if first is None:
             return []
-        if candidate == self.in_contact:
-            self._pending = None
-            if candidate and height is not None:
-                self._last_contact_t, self._last_contact_h = t, height
+        self.in_contact = candidate
+        if candidate:
+            return self._landed(first, t, t_now, leg_px, frontal)
+        return self._lifted(first, t_now, leg_px, frontal)
+
+    def _stay(self, t: float, height: Optional[float], down: bool) -> None:
+        """The foot is as it was (or in its first known state)."""
+        first = self.in_contact is None
+        self.in_contact = down
+        self._pending = None
+        if down and height is not None:
+            self._last_contact_t, self._last_contact_h = t, height
+            if not first:
                 self._contact_run.append((t, height))
-            return []
+
+    def _held_change(
+        self, t: float, height: Optional[float], down: bool
+    ) -> Optional[tuple[float, float]]:
+        """The first frame (time, height) of a change of state once it has held long
+        enough, else None.  A lifted foot must stay up longer than a landed one stays down:
+        a planted foot's landmarks now and then jump away for two frames (onto the other leg).
+        """
         if self._pending is None:
             self._pending = (t, height if height is not None else 0.0)
             self._pending_frames = 0
         self._pending_frames += 1
-        # A lifted foot must stay up one frame longer than a landed one stays down: a planted
-        # foot's landmarks now and then jump for two frames (onto the other leg).
-        if self._pending_frames < (CONTACT_FRAMES if candidate else self._toe_off_frames):
+        if self._pending_frames < (self._contact_frames if down else self._toe_off_frames):
+            return None
+        first, self._pending = self._pending, None
+        return first
+
+    def _landed(
+        self, first: tuple[float, float], t: float, t_now: float, leg_px: float, frontal: bool
+    ) -> list[FootEvent]:
+        """The contact whose first frame down was `first`, unless it was a touch too soon
+        after the foot left the belt to be a step."""
+        first_t = first[0]
+        limit, tight = self._limit_pair(frontal)
+        t_fine = _crossing(self._before(first_t), first, limit)
+        new_run = [(et, h) for et, h, _ in self._evaluated if et >= first_t and h is not None]
+        # The first frame down in the planted band (else the first under the limit),
+        # or better, the first that moves with the belt.
+        start = next((et for et, h in new_run if h <= tight), first_t)
+        if not frontal:
+            start = self._moving_with_belt(first_t, start, leg_px, limit)
+        if t_now - start > MAX_DELAY_S:
+            start = first_t  # at a low frame rate an earlier frame would be known too late
+        touchdown = None if frontal else self._touchdown(start, leg_px)
+        self._contact_start_t = start
+        if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
+            self._ignoring = True
             return []
-        # The new state held long enough: it is real.
-        first_t, first_h = self._pending
-        self._pending = None
-        self.in_contact = candidate
-        limit = self.limit(frontal)
-        confidence = float(np.mean(self._confidence)) if self._confidence else 0.0
-        tight = self.tight_limit(frontal)
-        if candidate:
-            previous = self._before(first_t)
-            t_fine = _crossing(previous, (first_t, first_h), limit)
-            new_run = [(et, h) for et, h, _ in self._evaluated if et >= first_t and h is not None]
-            # The first frame down in the planted band (else the first under the limit),
-            # or better, the first that moves with the belt.
-            start = next((et for et, h in new_run if h <= tight), first_t)
-            if not frontal:
-                start = self._moving_with_belt(first_t, start, leg_px, limit)
-            if t_now - start > MAX_DELAY_S:
-                start = first_t  # at a low frame rate an earlier frame would be known too late
-            touchdown = None if frontal else self._touchdown(start, leg_px)
-            self._contact_start_t = start
-            if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
-                self._ignoring = True
-                return []
-            self._contact_run = [(et, h) for et, h in new_run if et >= start]
-            self._last_contact_t, self._last_contact_h = new_run[-1] if new_run else (t, 0.0)
-            return [FootEvent(start, t_fine, self.side, "contact", t_now, confidence, touchdown)]
+        self._contact_run = [(et, h) for et, h in new_run if et >= start]
+        self._last_contact_t, self._last_contact_h = new_run[-1] if new_run else (t, 0.0)
+        confidence = self._event_confidence()
+        return [FootEvent(start, t_fine, self.side, "contact", t_now, confidence, touchdown)]
+
+    def _lifted(
+        self, first: tuple[float, float], t_now: float, leg_px: float, frontal: bool
+    ) -> list[FootEvent]:
+        """The toe-off ending the contact, `first` being the first frame up."""
         if self._last_contact_t is None or self._last_contact_h is None:
             return []
+        limit, tight = self._limit_pair(frontal)
         last = (self._last_contact_t, self._last_contact_h)
-        t_fine = _crossing(last, (first_t, first_h), limit)
-        # The last frame still in the planted band (else the last under the limit).
+        t_fine = _crossing(last, first, limit)
         run = list(self._contact_run)
         # The middle of the contact (not its first and last frames) shows the height noise.
-        self._planted.extend(h for _, h in run[1:-1])
+        self._planted.extend(h for et, h in run[1:-1] if et >= self._live_from)
         if self._ignoring:
             self._ignoring = False
             return []
         if not frontal and self._contact_start_t is not None:
-            self._learn_belt(self._contact_start_t, last[0])
+            self._learn_belt(max(self._contact_start_t, self._live_from), last[0])
         self._contact_run = []
+        # The last frame still in the planted band (else the last under the limit).
         end = last[0]
         for _ in range(2):
             if len(run) < 2 or run[-1][1] <= tight or t_now - run[-2][0] > MAX_DELAY_S:
@@ -302,7 +418,11 @@ class FootContactDetector:
             end = run[-1][0]
         self._last_toe_off_t = end
         lift_off = None if frontal else self._lift_off(end, leg_px)
+        confidence = self._event_confidence()
         return [FootEvent(end, t_fine, self.side, "toe_off", t_now, confidence, None, lift_off)]
+
+    def _event_confidence(self) -> float:
+        return float(np.mean(self._confidence)) if self._confidence else 0.0
 
     def _lower_point(self, sample: FootSample, other: FootSample) -> Optional[int]:
         """Heel or toe, whichever is lower in `sample` relative to its planted height."""
@@ -321,7 +441,7 @@ class FootContactDetector:
 
     def _learn_belt(self, start: float, end: float) -> None:
         """The planted point's forward speed over the middle of a contact."""
-        frames = [s for s in self._recent if start < s.t < end]
+        frames = [s for s in self._recent if start < s.t < end and not s.filled]
         speeds = []
         for a, b in zip(frames, frames[1:]):
             k = self._lower_point(b, a)
@@ -393,7 +513,11 @@ class FootContactDetector:
         frame_s = 1.0 / self.fps
         # Offsets from `frame_t` counted towards the air: frames from 2.5 on the belt to 3.5 in
         # the air, the crossing searched from 1 frame on the belt to 2 in the air.
-        frames = [f for f in self._recent if -2.5 <= away * (f.t - frame_t) / frame_s <= 3.5]
+        frames = [
+            f
+            for f in self._recent
+            if -2.5 <= away * (f.t - frame_t) / frame_s <= 3.5 and not f.filled
+        ]
         heights = []
         for f in frames:
             values = [
@@ -429,6 +553,11 @@ class FootContactDetector:
     def _before(self, t: float) -> Optional[tuple[float, float]]:
         earlier = [(et, h) for et, h, _ in self._evaluated if et < t and h is not None]
         return earlier[-1] if earlier else None
+
+
+def _frames(seconds: float, fps: float) -> int:
+    """How many frames at `fps` cover `seconds` (at least one)."""
+    return max(1, math.ceil(seconds * fps - 1e-6))
 
 
 def _crossing(

@@ -12,17 +12,10 @@ from typing import Optional
 
 import numpy as np
 
-from coachd.body import LEFT_LEG, RIGHT_LEG
 from coachd.messages import Landmark, View
 
 # Anthropometric thigh + shank length as a fraction of body height (Winter, 2009).
 LEG_LENGTH_PER_HEIGHT = 0.491
-# A pose model's leg-label swaps are glitches of a few frames: a "swap" held longer than this
-# is the fixer itself following the wrong leg, and it falls back to the model's labels.
-MAX_SWAPPED_FRAMES = 5
-# A leg whose points land farther than this share of the leg length from where its motion
-# predicts, whichever way round the labels go, is mislabelled in some other way.
-LOST_LEG_SHARE = 0.15
 
 
 @dataclass(frozen=True)
@@ -134,78 +127,3 @@ class LegLengthEstimate:
         self._values.clear()
         self.value = None
         self._fresh = 0
-
-
-class LegLabelFixer:
-    """Keeps each leg's landmarks on the same physical leg from frame to frame.
-
-    In side views the pose model now and then swaps the left and right leg labels, or puts both
-    on one leg.  A swap is undone when the swapped labels continue the previous motion much
-    better; when both legs collapse onto one, the leg that does not fit is marked unseen.
-    """
-
-    def __init__(self) -> None:
-        self._prev: Optional[np.ndarray] = None  # (2, 4, 2) leg points, last frame
-        self._vel: Optional[np.ndarray] = None
-        self._swapped_run = 0  # consecutive frames whose labels this fixer swapped
-
-    def reset(self) -> None:
-        self._prev = None
-        self._vel = None
-        self._swapped_run = 0
-
-    def fix(self, xy: np.ndarray, seen: np.ndarray, leg_px: Optional[float]) -> bool:
-        """Correct xy and seen in place; True when the leg labels were swapped.
-
-        Every leg point takes part whatever its visibility: the model still places a leg it
-        doubts (the far leg behind the near one), and its swaps come exactly then.
-        """
-        legs = np.stack([xy[list(LEFT_LEG)], xy[list(RIGHT_LEG)]])
-        if self._prev is None or self._vel is None or leg_px is None:
-            self._remember(legs)
-            return False
-        predicted = self._prev + self._vel
-        keep = _distance(legs[0], predicted[0]) + _distance(legs[1], predicted[1])
-        swap = _distance(legs[0], predicted[1]) + _distance(legs[1], predicted[0])
-        swapped = False
-        if swap < 0.6 * keep:
-            if self._swapped_run >= MAX_SWAPPED_FRAMES:
-                # Back on the model's labels: the motion so far belongs to the other leg.
-                self._swapped_run = 0
-                self._prev = None
-                self._vel = None
-                self._remember(legs)
-                return False
-            legs = legs[::-1].copy()
-            xy[list(LEFT_LEG)], xy[list(RIGHT_LEG)] = legs[0], legs[1]
-            left_seen = seen[list(LEFT_LEG)].copy()
-            seen[list(LEFT_LEG)] = seen[list(RIGHT_LEG)]
-            seen[list(RIGHT_LEG)] = left_seen
-            self._swapped_run += 1
-            swapped = True
-        else:
-            self._swapped_run = 0
-        for i, leg in enumerate((LEFT_LEG, RIGHT_LEG)):
-            if _distance(legs[i], predicted[i]) > LOST_LEG_SHARE * leg_px:
-                # Neither label order fits this leg: the model mixed the legs up in this frame
-                # (knees one way, feet the other).  Its points are not trusted this frame.
-                seen[list(leg)] = False
-        apart_now = float(np.linalg.norm(legs[0, 1] - legs[1, 1]))
-        apart_expected = float(np.linalg.norm(predicted[0, 1] - predicted[1, 1]))
-        if apart_now < 0.08 * leg_px and apart_expected > 0.3 * leg_px:
-            # Both labels sit on one leg: keep the leg that fits, coast the other unseen.
-            fits = [_distance(legs[i], predicted[i]) for i in (0, 1)]
-            lost = int(np.argmax(fits))
-            seen[list(LEFT_LEG if lost == 0 else RIGHT_LEG)] = False
-            legs[lost] = predicted[lost]
-        self._remember(legs)
-        return swapped
-
-    def _remember(self, legs: np.ndarray) -> None:
-        if self._prev is not None:
-            self._vel = 0.5 * (legs - self._prev)
-        self._prev = legs.copy()
-
-
-def _distance(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean(np.linalg.norm(a - b, axis=-1)))

@@ -5,7 +5,9 @@ one a core, track twice the frames. Each frame is seeded with the newest region 
 (that of the last frame committed), and results are committed (crop tracking, facing,
 smoothing, then the consumer) strictly in capture order, so every later stage sees the same
 stream as from one interpreter. A frame whose seed went stale (the runner lost, the facing
-flipped, a reset) is tracked afresh in its turn, as the serial tracker would.
+flipped, a reset) is tracked afresh in its turn, as the serial tracker would. At a rate one
+single-threaded interpreter keeps up with, it works alone (the least CPU a frame) and the
+second joins only while the CPU cannot keep up.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ from coachd.pose.roi import Roi
 from coachd.pose.tracker import Tracker
 from coachd.settings import PoseSettings
 
-# At or below this rate one interpreter keeps up alone: it gets every thread, for latency.
-ONE_WORKER_MAX_FPS = 15.0
+# At or below this rate one single-threaded interpreter keeps up alone with room to spare
+# (about 10 ms a frame here, a third of a 30 fps interval), for the least CPU a frame: a
+# second thread of the same interpreter spins in XNNPACK's barriers, and two workers cost
+# about as much as that (docs/benchmarks.md, "30 fps: CPU per tracked frame").
+ONE_WORKER_MAX_FPS = 40.0
 MAX_WORKERS = 2
 
 Deliver = Callable[[TrackedFrame], None]
@@ -40,13 +45,22 @@ Found = tuple[Optional[Pose], Optional[np.ndarray]]
 
 @dataclass(frozen=True)
 class Layout:
-    """How the pose stage uses the cores: interpreters working at once, threads each."""
+    """How the pose stage uses the cores: interpreters, threads each, and how many of the
+    interpreters work from the start (the others join when the CPU cannot keep up)."""
 
     workers: int
     threads: int
+    active: int = 0  # 0: all of them
+
+    @property
+    def starting(self) -> int:
+        """Workers taking frames from the start."""
+        return self.active or self.workers
 
     def __str__(self) -> str:
-        return f"{self.workers} worker{'s' if self.workers > 1 else ''} x {self.threads} thread"
+        working = f"{self.starting} of {self.workers}" if self.starting < self.workers else ""
+        count = working or str(self.workers)
+        return f"{count} worker{'s' if self.workers > 1 else ''} x {self.threads} thread"
 
 
 def available_cores() -> int:
@@ -60,14 +74,17 @@ def available_cores() -> int:
 def choose_layout(cores: int, fps: float, workers: int = 0, threads: int = 2) -> Layout:
     """Workers and threads each for `cores` and the frame rate asked.
 
-    `workers` 0 chooses: one interpreter on every core while one core is all there is or the
-    rate is low; otherwise two single-threaded ones (more threads each with more cores).
-    `workers` 1 is the serial tracker with `threads` threads.
+    `workers` 0 chooses: one single-threaded interpreter on one core; up to
+    ONE_WORKER_MAX_FPS one working and a second ready to join when the CPU cannot keep up
+    (the pipeline's RateGovernor asks); above it two working (more threads each with more
+    cores). `workers` 1 is the serial tracker with `threads` threads.
     """
     if workers == 1:
         return Layout(1, threads)
-    if workers == 0 and (cores < 2 or fps <= ONE_WORKER_MAX_FPS):
-        return Layout(1, max(1, min(cores, threads)))
+    if workers == 0 and cores < 2:
+        return Layout(1, 1)
+    if workers == 0 and fps <= ONE_WORKER_MAX_FPS:
+        return Layout(MAX_WORKERS, 1, active=1)
     count = workers or MAX_WORKERS
     return Layout(count, max(1, cores // count))
 
@@ -118,16 +135,18 @@ class _Job:
 
 
 class FrameParallelTracker(Tracker):
-    """The LiteRT tracker with `layout.workers` frames in flight at once.
+    """The LiteRT tracker with up to `layout.workers` frames in flight at once.
 
     `submit` hands a frame to a free worker and `deliver` gets its TrackedFrame, called in
-    capture order from a worker thread. `track` is the same, one frame at a time.
+    capture order from a worker thread. `track` is the same, one frame at a time. `active`
+    of the workers take frames (`set_active` changes it); the others wait, models loaded.
     """
 
     def __init__(self, settings: PoseSettings, layout: Layout) -> None:
         super().__init__(functools.partial(LiteRTBackend, threads=layout.threads), settings)
         self.layout = layout
         self.workers = layout.workers
+        self.active = layout.starting
         self._backends: dict[bool, LiteRTBackend] = {}
         for mirrored in (False, True) if settings.mirror_right_facing else (False,):
             backend = self._mirror_backend() if mirrored else self.backend
@@ -152,18 +171,24 @@ class FrameParallelTracker(Tracker):
 
     # --- the caller's side -----------------------------------------------------------
 
+    def set_active(self, count: int) -> None:
+        """Let `count` workers (1 to all) take frames; frames in flight finish as they are."""
+        with self._cond:
+            self.active = max(1, min(count, self.workers))
+            self._cond.notify_all()
+
     def wait_free(self, timeout: float) -> bool:
         """Whether a worker is free, waiting up to `timeout`; raises a worker's failure."""
         with self._cond:
-            if self._busy >= self.workers:
+            if self._busy >= self.active:
                 self._cond.wait(timeout)
             self._raise_failure()
-            return self._busy < self.workers
+            return self._busy < self.active
 
     def submit(self, frame: Frame, deliver: Deliver) -> None:
         """Start tracking `frame` (waiting for a free worker); frames must come in capture order."""
         with self._cond:
-            while self._busy >= self.workers:
+            while self._busy >= self.active:
                 self._cond.wait()
             self._raise_failure()
             self._busy += 1
@@ -173,13 +198,14 @@ class FrameParallelTracker(Tracker):
             job = _Job(self._turnstile.issue(), frame, seed, deliver)
         self._jobs.put(job)
 
-    def drain(self, timeout: float) -> bool:
-        """Wait until every submitted frame was delivered; False on timeout."""
-        deadline = time.monotonic() + timeout
+    def drain(self, timeout: Optional[float] = None) -> bool:
+        """Wait (without end when `timeout` is None) until every submitted frame was
+        delivered; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
                     return False
                 self._cond.wait(remaining)
             self._raise_failure()
@@ -188,11 +214,11 @@ class FrameParallelTracker(Tracker):
     def track(self, frame: Frame) -> TrackedFrame:
         results: list[TrackedFrame] = []
         self.submit(frame, results.append)
-        self.drain(timeout=float("inf"))
+        self.drain()
         return results[0]
 
     def reset(self) -> None:
-        self.drain(timeout=float("inf"))
+        self.drain()
         with self._cond:
             self._epoch += 1
             super().reset()

@@ -1,9 +1,11 @@
-"""Health and metrics over HTTP, for the gym's monitoring: /healthz and /metrics.
+"""coachd's HTTP server: /healthz and /metrics for the gym's monitoring, and whatever else
+is routed to it (the live page, its event stream, its STOP button).
 
 /healthz answers 200 while frames flow and 503 (with the reason) otherwise; /metrics is the
 Prometheus text format from this process's own CollectorRegistry. The server runs in its own
 threads, so a slow scraper never holds up the pipeline, and within HttpLimits, so no number
 of idle, slow or simultaneous clients can take more than a bounded set of threads and sockets.
+Every path is one entry in the server's route table (`HealthServer.add_route`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from prometheus_client import (
     CollectorRegistry,
@@ -93,11 +96,13 @@ class StateGauge:
 class Metrics:
     """coachd's Prometheus metrics, each behind a typed method the daemon calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, kiosk: str = "") -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)
         Info("coachd", "coachd version", registry=r).info({"version": __version__})
+        # A gym's dashboard joins every series of a kiosk on this (kiosk.id, else hostname).
+        Info("coachd_kiosk", "this kiosk's id", registry=r).info({"kiosk": kiosk})
         self._fps = Gauge("coachd_fps", "frames tracked per second, recent average", registry=r)
         self._pose = Histogram(
             "coachd_pose_stage_seconds",
@@ -192,6 +197,19 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self._upload_backlog = Gauge(
+            "coachd_store_upload_backlog_strides",
+            "strides stored on this kiosk and not yet on the gym's server (store.url)",
+            registry=r,
+        )
+        self._last_upload = Gauge(
+            "coachd_store_last_upload_timestamp_seconds",
+            "when this kiosk's history was last all on the gym's server, Unix time; 0: never",
+            registry=r,
+        )
+        self._server_up = Gauge(
+            "coachd_store_server_up", "1 while the gym's sessions server answers", registry=r
+        )
         self._dropped_seen = 0
         self._tracked_seen = 0
         self.set_audio_state("ok")
@@ -245,6 +263,11 @@ class Metrics:
 
     def set_store_pending_strides(self, count: int) -> None:
         self._store_pending.set(count)
+
+    def set_upload(self, server_up: bool, backlog_strides: int, last_upload: float) -> None:
+        self._server_up.set(1.0 if server_up else 0.0)
+        self._upload_backlog.set(backlog_strides)
+        self._last_upload.set(last_upload)
 
     def inc_store_dropped(self, kind: str, count: int = 1) -> None:
         if count > 0:
@@ -314,8 +337,9 @@ class HttpLimits:
     the oldest one still sending its head is closed (a scraper sends its head at once), or,
     if every connection is being answered, the newcomer gets an immediate 503.
 
-    A later live page's Server-Sent Events streams should be asyncio tasks on the same loop,
-    with their own small cap (a few streams) outside `max_connections` and no worker thread.
+    A stream route (the live page's Server-Sent Events) holds its connection as a task on
+    the same loop, no worker thread, and counts against `max_streams` instead: a client that
+    does not take a write within `response_deadline_s` is closed.
     """
 
     max_connections: int = 256
@@ -323,6 +347,72 @@ class HttpLimits:
     head_deadline_s: float = 5.0  # from accept to the blank line that ends the head
     response_deadline_s: float = 5.0  # for building the answer, and again for sending it
     max_head_bytes: int = 16 * 1024
+    max_streams: int = 8  # a page or two per screen, and some reloads not yet noticed gone
+
+
+@dataclass(frozen=True)
+class Request:
+    """One parsed request head (a body, if any, is never read)."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]  # names in lower case
+    peer: tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Response:
+    """A whole answer, built in memory."""
+
+    status: HTTPStatus
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def text(cls, status: HTTPStatus, text: str) -> Response:
+        return cls(status, f"{text}\n".encode())
+
+    @classmethod
+    def json(cls, body: Any, status: HTTPStatus = HTTPStatus.OK) -> Response:
+        return cls(status, json.dumps(body).encode() + b"\n", "application/json")
+
+
+class Channel:
+    """A stream route's connection, held open: each send must be taken by the client within
+    the server's response deadline, else the connection is closed."""
+
+    def __init__(self, writer: asyncio.StreamWriter, deadline_s: float) -> None:
+        self._writer = writer
+        self._deadline_s = deadline_s
+        writer.transport.set_write_buffer_limits(high=0)
+
+    async def send(self, data: bytes) -> bool:
+        """False when the client is gone or too slow (the connection is then closed)."""
+        if self._writer.transport.is_closing():
+            return False
+        self._writer.write(data)
+        try:
+            await asyncio.wait_for(self._writer.drain(), self._deadline_s)
+        except (asyncio.TimeoutError, ConnectionError):
+            self._writer.transport.abort()
+            return False
+        return True
+
+
+# A handler runs on a worker thread and answers at once; a stream runs on the event loop and
+# holds the connection until it returns (it must await, never block).
+Handler = Callable[[Request], Response]
+Stream = Callable[[Request, Channel], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """What answers one method and path: a `handler` or a `stream`."""
+
+    handler: Optional[Handler] = None
+    stream: Optional[Stream] = None
 
 
 class HealthServer:
@@ -353,6 +443,42 @@ class HealthServer:
         self._last_frame: Optional[float] = None
         self._stopping = False
         self._serving: Optional[_Serving] = None
+        self._routes: dict[tuple[str, str], Route] = {}
+        self.add_route("GET", "/healthz", Route(handler=self._healthz))
+        self.add_route("GET", "/metrics", Route(handler=self._metrics))
+        self.add_route("GET", "/", Route(handler=self._index))
+
+    def add_route(self, method: str, path: str, route: Route) -> None:
+        """Serve `method` `path` with `route` (replacing any before it). A path ending in
+        "/*" matches everything under it (the longest such prefix wins); add routes before
+        start()."""
+        self._routes[(method.upper(), path)] = route
+
+    def find_route(self, method: str, path: str) -> Union[Route, HTTPStatus]:
+        """The route for a request, or NOT_FOUND / METHOD_NOT_ALLOWED."""
+        candidates = [path] + [
+            path[: i + 1] + "*" for i in range(len(path) - 1, -1, -1) if path[i] == "/"
+        ]
+        for candidate in candidates:
+            route = self._routes.get((method, candidate))
+            if route is not None:
+                return route
+            if any(known_path == candidate for _, known_path in self._routes):
+                return HTTPStatus.METHOD_NOT_ALLOWED
+        return HTTPStatus.NOT_FOUND
+
+    def _healthz(self, request: Request) -> Response:
+        ok, body = self.check()
+        return Response.json(body, HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
+
+    def _metrics(self, request: Request) -> Response:
+        self.check()  # refreshes coachd_last_frame_age_seconds
+        return Response(HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE_LATEST)
+
+    def _index(self, request: Request) -> Response:
+        return Response.text(
+            HTTPStatus.OK, "coachd: /healthz (200 while frames flow), /metrics (Prometheus)"
+        )
 
     def mark_frame(self, t: Optional[float] = None) -> None:
         """A frame went through the pipeline (t: its time.monotonic(), default now)."""
@@ -420,7 +546,7 @@ class HealthServer:
                 f"({exc.strerror or exc}); change service.http_port or service.http_host, "
                 "or set service.http_port = 0 to turn it off"
             ) from None
-        self._serving = _Serving(sock, self.limits, self.metrics, self._respond)
+        self._serving = _Serving(sock, self.limits, self.metrics, self._parse)
         log.info("health and metrics on http://%s:%d/", *self.address)
 
     def stop(self) -> None:
@@ -429,12 +555,20 @@ class HealthServer:
         if serving is not None:
             serving.close()
 
-    def _respond(self, head: bytes, peer: tuple[str, int]) -> bytes:
-        """The whole response to one request head (run on a worker thread)."""
-        return _Handler(head, peer, self).response
+    def _parse(self, head: bytes, peer: tuple[str, int]) -> Union[tuple[Request, Route], bytes]:
+        """The request and its route, or the whole error response (a malformed head, an
+        unknown path or method)."""
+        parsed = _parse_head(head, peer)
+        if isinstance(parsed, bytes):
+            return parsed
+        route = self.find_route(parsed.method, parsed.path)
+        if isinstance(route, HTTPStatus):
+            text = "not found" if route == HTTPStatus.NOT_FOUND else "method not allowed"
+            return encode_response(Response.text(route, text))
+        return parsed, route
 
 
-_Responder = Callable[[bytes, "tuple[str, int]"], bytes]
+_Parser = Callable[[bytes, "tuple[str, int]"], Union["tuple[Request, Route]", bytes]]
 
 # Counted in coachd_http_connections_dropped{reason}: connections closed without an answer
 # from the handler.
@@ -459,14 +593,15 @@ class _Serving:
     """The event loop thread and worker pool behind one started HealthServer."""
 
     def __init__(
-        self, sock: socket.socket, limits: HttpLimits, metrics: Metrics, respond: _Responder
+        self, sock: socket.socket, limits: HttpLimits, metrics: Metrics, parse: _Parser
     ) -> None:
         self.port = int(sock.getsockname()[1])
         self._limits = limits
         self._metrics = metrics
-        self._respond = respond
+        self._parse = parse
         # Insertion order is accept order: the first reading one is the oldest.
         self._connections: dict[asyncio.StreamWriter, _Connection] = {}
+        self._streams = 0
         self._workers = ThreadPoolExecutor(limits.workers, thread_name_prefix="coachd-http-worker")
         self._loop = asyncio.new_event_loop()
         try:
@@ -568,14 +703,25 @@ class _Serving:
                 return  # closed before sending anything
             connection.reading = False
             peer = writer.get_extra_info("peername") or ("?", 0)
-            work = asyncio.get_running_loop().run_in_executor(
-                self._workers, self._respond, head, (str(peer[0]), int(peer[1]))
-            )
-            try:
-                response = await asyncio.wait_for(work, limits.response_deadline_s)
-            except asyncio.TimeoutError:
-                self._drop(connection, "response_timeout", HTTPStatus.SERVICE_UNAVAILABLE, "busy")
+            parsed = self._parse(head, (str(peer[0]), int(peer[1])))
+            if isinstance(parsed, bytes):
+                response = parsed
+            elif parsed[1].stream is not None:
+                await self._stream(connection, reader, parsed[0], parsed[1].stream)
                 return
+            else:
+                handler = parsed[1].handler
+                assert handler is not None
+                work = asyncio.get_running_loop().run_in_executor(
+                    self._workers, _answer, handler, parsed[0]
+                )
+                try:
+                    response = await asyncio.wait_for(work, limits.response_deadline_s)
+                except asyncio.TimeoutError:
+                    self._drop(
+                        connection, "response_timeout", HTTPStatus.SERVICE_UNAVAILABLE, "busy"
+                    )
+                    return
             # No write buffering: drain() then waits for the client to take every byte.
             writer.transport.set_write_buffer_limits(high=0)
             writer.write(response)
@@ -594,6 +740,70 @@ class _Serving:
             # connection open for writing until told otherwise.
             if not writer.transport.is_closing():
                 writer.transport.abort()
+
+    async def _stream(
+        self,
+        connection: _Connection,
+        reader: asyncio.StreamReader,
+        request: Request,
+        stream: Stream,
+    ) -> None:
+        """Hand the connection to a stream route, outside max_connections and within
+        max_streams, until the route returns or the client closes its end."""
+        self._forget(connection)
+        if self._streams >= self._limits.max_streams:
+            self._metrics.inc_http_dropped("refused")
+            connection.writer.write(
+                encode_response(Response.text(HTTPStatus.SERVICE_UNAVAILABLE, "too many streams"))
+            )
+            return
+        self._streams += 1
+        channel = Channel(connection.writer, self._limits.response_deadline_s)
+        tasks = {
+            asyncio.ensure_future(stream(request, channel)),
+            asyncio.ensure_future(_eof(reader)),
+        }
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            pass  # the server is stopping: a held stream ends quietly, like any other
+        finally:
+            for task in tasks:
+                task.cancel()
+            self._streams -= 1
+
+
+async def _eof(reader: asyncio.StreamReader) -> None:
+    """Returns when the client closes its end (what it sends meanwhile is ignored)."""
+    while await reader.read(4096):
+        pass
+
+
+def _answer(handler: Handler, request: Request) -> bytes:
+    """A handler's whole response, encoded (run on a worker thread)."""
+    try:
+        response = handler(request)
+    except Exception:
+        log.exception("http handler for %s %s failed", request.method, request.path)
+        response = Response.text(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+    return encode_response(response)
+
+
+def encode_response(response: Response) -> bytes:
+    """Status line, headers and body, for a connection closed after it."""
+    status = response.status
+    lines = [
+        f"HTTP/1.0 {status.value} {status.phrase}",
+        f"Server: coachd/{__version__}",
+        f"Date: {formatdate(usegmt=True)}",
+        f"Content-Type: {response.content_type}",
+        f"Content-Length: {len(response.body)}",
+        "Cache-Control: no-store",
+        "X-Content-Type-Options: nosniff",
+        *(f"{name}: {value}" for name, value in response.headers),
+        "Connection: close",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
 
 
 async def _read_head(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
@@ -621,53 +831,30 @@ def _plain_response(status: HTTPStatus, text: str) -> bytes:
     return head.encode("latin-1") + body
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """http.server's request parsing and replies, on one buffered head, into memory."""
+class _HeadParser(BaseHTTPRequestHandler):
+    """http.server's request-line and header parsing on one buffered head, without a socket;
+    its error replies (400, 414, 505 ...) are kept as bytes."""
 
-    server_version = f"coachd/{__version__}"
-
-    def __init__(self, head: bytes, client_address: tuple[str, int], owner: HealthServer):
-        # BaseRequestHandler.__init__ would want a socket server: the same steps without it.
-        self.request = head
-        self.client_address = client_address
-        self.owner = owner
-        self.response = b""
-        self.setup()
-        try:
-            self.handle()
-        finally:
-            self.finish()
-
-    def setup(self) -> None:
-        self.rfile = io.BytesIO(self.request)
-        self.wfile = self._out = io.BytesIO()
-
-    def finish(self) -> None:
-        self.response = self._out.getvalue()
-
-    def do_GET(self) -> None:
-        owner = self.owner
-        path = self.path.split("?", 1)[0]
-        if path == "/healthz":
-            ok, body = owner.check()
-            status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
-            self._send(status, "application/json", json.dumps(body).encode() + b"\n")
-        elif path == "/metrics":
-            owner.check()  # refreshes coachd_last_frame_age_seconds
-            self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, owner.metrics.render())
-        elif path == "/":
-            text = b"coachd: /healthz (200 while frames flow), /metrics (Prometheus)\n"
-            self._send(HTTPStatus.OK, "text/plain; charset=utf-8", text)
-        else:
-            self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n")
-
-    def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
+    def __init__(self, head: bytes) -> None:
+        # BaseRequestHandler.__init__ would want a socket server: only the parsing steps.
+        self.rfile = io.BytesIO(head)
+        self.wfile = self.replies = io.BytesIO()
+        self.client_address = ("", 0)
+        self.close_connection = True
+        self.raw_requestline = self.rfile.readline(65537)
+        self.ok = len(self.raw_requestline) <= 65536 and self.parse_request()
+        if len(self.raw_requestline) > 65536:
+            self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s: " + format, self.address_string(), *args)
+        log.debug("http: " + format, *args)
+
+
+def _parse_head(head: bytes, peer: tuple[str, int]) -> Union[Request, bytes]:
+    """A Request from a complete head, or the error response to send instead."""
+    parser = _HeadParser(head)
+    if not parser.ok:
+        return parser.replies.getvalue()
+    path, _, query = parser.path.partition("?")
+    headers = {name.lower(): value for name, value in parser.headers.items()}
+    return Request(parser.command, path, query, headers, peer)

@@ -17,6 +17,7 @@ from coachd.coach.programs import RetroProgress
 from coachd.messages import Cue, GaitUpdate, Stride, TrackedFrame
 from coachd.service.health import HealthServer, Metrics
 from coachd.service.recording import SessionRecorder
+from coachd.service.runners import BASELINE_STATE
 from coachd.service.store_writer import StoreWriter
 from coachd.speech import Speaker
 
@@ -25,13 +26,25 @@ class StoreListener(ChainListener):
     """Sessions, their strides, cues and summaries into the store writer's queue; the
     runner's retro progress after each session."""
 
-    def __init__(self, store: StoreWriter, runner: str) -> None:
+    def __init__(
+        self,
+        store: StoreWriter,
+        runner: Callable[[], str],
+        baseline: Callable[[], Mapping[str, float]] = dict,
+    ) -> None:
+        """`runner` says whom a session starting now is filed under; `baseline` what the
+        session settled on, kept for the runner's next session."""
         self._store = store
         self._runner = runner
+        self._baseline = baseline
+        self._session_runner = ""
         self.session_key: Optional[int] = None
 
     def session_started(self, t0: float, program: str) -> None:
-        self.session_key = self._store.start_session(runner=self._runner, program=program, t0=t0)
+        self._session_runner = self._runner()
+        self.session_key = self._store.start_session(
+            runner=self._session_runner, program=program, t0=t0
+        )
 
     def strides_joined(self, strides: Sequence[Stride]) -> None:
         if self.session_key is not None:
@@ -46,9 +59,54 @@ class StoreListener(ChainListener):
         if self.session_key is None:
             return
         self._store.end_session(self.session_key, summary)
-        if self._runner and retro is not None:
-            self._store.set_program_state(self._runner, "retro", asdict(retro))
+        runner = self._runner() or self._session_runner
+        if runner and retro is not None:
+            self._store.set_program_state(runner, "retro", asdict(retro))
+        baseline = self._baseline()
+        if runner and baseline:
+            self._store.set_program_state(runner, BASELINE_STATE, baseline)
         self.session_key = None
+
+
+class SessionSavedNotice(ChainListener):
+    """After a session's summary, one line saying where it was saved and how to see it
+    (add it after the StoreListener whose `session_key` it reads)."""
+
+    def __init__(self, session_key: Callable[[], Optional[int]], page_url: Optional[str]):
+        self._session_key = session_key
+        self._page_url = page_url  # the live server's address, None when it is off
+        self._key: Optional[int] = None
+
+    def session_started(self, t0: float, program: str) -> None:
+        self._key = self._session_key()
+
+    def session_ended(self, summary: Mapping[str, Any], retro: Optional[RetroProgress]) -> None:
+        if self._key is not None:
+            print(saved_notice(self._key, self._page_url), flush=True)
+        self._key = None
+
+
+def saved_notice(session: int, page_url: Optional[str]) -> str:
+    """ "session N saved: ..." with the command that writes its report and its page."""
+    line = f"session {session} saved: coachd report {session}"
+    if page_url:
+        line += f", or open {page_url.rstrip('/')}/sessions/{session}"
+    return line
+
+
+class DemoRunnerListener(ChainListener):
+    """The demo runner (no camera) fixes its form `reaction_s` after the coach's first
+    correction: scripted, so a first run shows a cue and its praise."""
+
+    def __init__(self, fix_after: Callable[[float], None], reaction_s: float) -> None:
+        self._fix_after = fix_after
+        self._reaction_s = reaction_s
+        self._told = False
+
+    def cue_decided(self, cue: Cue) -> None:
+        if cue.kind == "correction" and not self._told:
+            self._told = True
+            self._fix_after(self._reaction_s)
 
 
 class RecorderListener(ChainListener):

@@ -51,6 +51,8 @@ class SessionRecorder:
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=queue_frames)
         self._recording = False
         self.dropped = 0
+        self._written = 0  # frames in the current session's file
+        self._session_id = 0
         self._thread = threading.Thread(target=self._run, name="coachd-recorder", daemon=True)
         self._thread.start()
 
@@ -72,7 +74,7 @@ class SessionRecorder:
             self._recording = False
             self._put_control(_END)
 
-    def close(self, timeout: float = 1.0) -> None:
+    def close(self, timeout: float = 2.0) -> None:
         self.end_session()
         self._put_control(_STOP)
         self._thread.join(timeout)
@@ -118,6 +120,7 @@ class SessionRecorder:
             log.error("cannot record session %d to %s: %s", session_id, path, exc)
             return None
         log.info("recording session %d to %s", session_id, path)
+        self._session_id, self._written = session_id, 0
         return writer
 
     def _close(self, writer: OverlayWriter) -> None:
@@ -125,10 +128,18 @@ class SessionRecorder:
             writer.close()
         except (CoachdError, OSError) as exc:
             log.error("recording not finished: %s", exc)
+            return
+        log.info(
+            "recorded session %d: %d frames (%d dropped in all while the disk was busy)",
+            self._session_id,
+            self._written,
+            self.dropped,
+        )
 
     def _write(self, writer: OverlayWriter, frame: _Frame) -> Optional[OverlayWriter]:
         try:
             writer.write(frame.image, frame.pose, frame.update)
+            self._written += 1
             return writer
         except (CoachdError, OSError) as exc:
             log.error("recording stopped for this session: %s", exc)

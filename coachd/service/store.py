@@ -16,16 +16,17 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from coachd.messages import Cue, Stride
+from coachd.service.schema import LATEST, MIGRATIONS, VERSION_TABLE
 from coachd.settings import ServiceSettings
 
 DB_NAME = "sessions.sqlite"
-SCHEMA_VERSION = 1
 # Sessions say who ran when and how: only the daemon's user may read them.
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
@@ -33,41 +34,13 @@ PRIVATE_FILE_MODE = 0o600
 DB_SIDE_FILES = ("-wal", "-shm", "-journal")
 # An installed kiosk's state directory, for `coachd sessions`/`report` run by an admin.
 SYSTEM_STATE_DIR = Path("/var/lib/coachd")
+WEEK_S = 7 * 86400.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY,
-    started REAL NOT NULL,
-    ended REAL,
-    runner TEXT NOT NULL DEFAULT '',
-    program TEXT NOT NULL DEFAULT '',
-    summary TEXT
-);
-CREATE INDEX IF NOT EXISTS sessions_runner ON sessions (runner, started);
-CREATE TABLE IF NOT EXISTS strides (
-    session INTEGER NOT NULL REFERENCES sessions (id),
-    t REAL NOT NULL,
-    side TEXT NOT NULL,
-    view TEXT NOT NULL,
-    metrics TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS strides_session ON strides (session, t);
-CREATE TABLE IF NOT EXISTS cues (
-    session INTEGER NOT NULL REFERENCES sessions (id),
-    t REAL NOT NULL,
-    cue_id TEXT NOT NULL,
-    text TEXT NOT NULL,
-    kind TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cues_session ON cues (session, t);
-CREATE TABLE IF NOT EXISTS program_state (
-    runner TEXT NOT NULL,
-    program TEXT NOT NULL,
-    state TEXT NOT NULL,
-    updated REAL NOT NULL,
-    PRIMARY KEY (runner, program)
-);
-"""
+_HEAD = (
+    "SELECT s.id, s.started, s.ended, s.runner, s.program, s.summary, "
+    "(SELECT count(*) FROM strides WHERE session = s.id), "
+    "(SELECT count(*) FROM cues WHERE session = s.id) FROM sessions s"
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +84,15 @@ class SessionRecord:
     cues: list[StoredCue] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RunnerRow:
+    """A runner known by the keyed hash of their QR code (or a configured profile name)."""
+
+    runner: str  # the key sessions are filed under
+    name: str
+    created: float
+
+
 def state_directory(
     settings: ServiceSettings, environ: Optional[Mapping[str, str]] = None, reading: bool = False
 ) -> Path:
@@ -127,17 +109,110 @@ def state_directory(
     return Path(base) / "coachd"
 
 
-class SessionStore:
+class HistoryReader:
+    """What coachd reads from a sessions history, the same on SQLite and PostgreSQL: the
+    queries are written once with `?` placeholders and run by the subclass's `_rows`."""
+
+    where = "sessions history"
+
+    def close(self) -> None:
+        """Let go of the database."""
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def list_sessions(
+        self, runner: Optional[str] = None, limit: Optional[int] = None
+    ) -> list[SessionRow]:
+        """Newest first."""
+        sql = _HEAD
+        params: list[Any] = []
+        if runner is not None:
+            sql += " WHERE s.runner = ?"
+            params.append(runner)
+        sql += " ORDER BY s.started DESC, s.id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_session_row(r) for r in self._rows(sql, params)]
+
+    def load_session(self, session_id: int) -> SessionRecord:
+        """Everything about one session; LookupError when there is no such session."""
+        head = self._rows(_HEAD + " WHERE s.id = ?", (session_id,))
+        if not head:
+            raise LookupError(f"no session {session_id} in {self.where}")
+        strides = self._rows(
+            "SELECT t, side, view, metrics FROM strides WHERE session = ? ORDER BY t",
+            (session_id,),
+        )
+        cues = self._rows(
+            "SELECT t, cue_id, text, kind FROM cues WHERE session = ? ORDER BY t",
+            (session_id,),
+        )
+        return SessionRecord(
+            _session_row(head[0]),
+            [StoredStride(t, side, view, json.loads(m)) for t, side, view, m in strides],
+            [StoredCue(*c) for c in cues],
+        )
+
+    def weekly_minutes(self, runner: str, now: Optional[float] = None, weeks_ago: int = 0) -> float:
+        """Minutes of sessions `runner` started in the 7 days ending `weeks_ago` weeks before
+        `now` (wall clock): the 10%-a-week load rule compares this week with the last."""
+        end = (time.time() if now is None else now) - weeks_ago * WEEK_S
+        rows = self._rows(
+            "SELECT coalesce(sum(CASE WHEN e > started THEN e - started ELSE 0 END), 0) FROM "
+            "(SELECT started, coalesce(ended, (SELECT max(t) FROM strides "
+            "WHERE session = sessions.id), started) AS e FROM sessions "
+            "WHERE runner = ? AND started >= ? AND started < ?) AS recent",
+            (runner, end - WEEK_S, end),
+        )
+        return float(rows[0][0]) / 60.0
+
+    def get_program_state(self, runner: str, program: str) -> dict[str, Any]:
+        """The runner's progress in a program; {} before their first session in it."""
+        rows = self._rows(
+            "SELECT state FROM program_state WHERE runner = ? AND program = ?", (runner, program)
+        )
+        return dict(json.loads(rows[0][0])) if rows else {}
+
+    def find_runner(self, runner: str) -> Optional[RunnerRow]:
+        rows = self._rows("SELECT runner, name, created FROM runners WHERE runner = ?", (runner,))
+        return RunnerRow(*rows[0]) if rows else None
+
+    def list_runners(self) -> list[RunnerRow]:
+        rows = self._rows("SELECT runner, name, created FROM runners ORDER BY name, created")
+        return [RunnerRow(*r) for r in rows]
+
+    def resolve_runner(self, name: str) -> str:
+        """The key sessions of the runner called `name` are filed under (`name` itself for a
+        configured profile); LookupError when two runners share the name."""
+        rows = self._rows("SELECT runner FROM runners WHERE name = ?", (name,))
+        if len(rows) > 1:
+            raise LookupError(f"{len(rows)} runners are called {name!r}; rename one first")
+        return str(rows[0][0]) if rows else name
+
+
+class SessionStore(HistoryReader):
     """Sessions, strides, cues and program progress. One writer thread; any number of readers
     in other processes. `readonly` opens without creating or repairing anything."""
 
-    def __init__(self, path: Path, readonly: bool = False, busy_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        readonly: bool = False,
+        busy_timeout_s: float = 5.0,
+        recover: bool = True,
+    ) -> None:
         """Raises OSError when the folder or file cannot be made, sqlite3.Error when SQLite
-        cannot open, lock or read it; `busy_timeout_s` bounds each wait for another's lock."""
+        cannot open, lock or read it; `busy_timeout_s` bounds each wait for another's lock.
+        A writable open brings the schema up to date; `recover` also closes the sessions a
+        crash left open: the daemon's writer does, a connection beside it must not."""
         self.path = Path(path)
+        self.where = str(self.path)
         self.readonly = readonly
         self._lock = threading.Lock()
         self._t0: dict[int, tuple[float, float]] = {}  # session -> (monotonic, wall) at start
+        self._next_idx: dict[tuple[str, int], int] = {}  # (table, session) -> next number
         if readonly:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no sessions database at {self.path}")
@@ -156,13 +231,54 @@ class SessionStore:
             try:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                self._close_interrupted()
+                self._migrate()
+                if recover:
+                    self._close_interrupted()
             except sqlite3.Error:
                 self._db.close()
                 raise
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+
+    def _migrate(self) -> None:
+        """Apply the schema's migrations this database has not had, each in a transaction."""
+        self._db.execute(VERSION_TABLE)
+        for migration in MIGRATIONS:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = self._db.execute(
+                    "SELECT 1 FROM schema_version WHERE version = ?", (migration.version,)
+                ).fetchone()
+                if done is None:
+                    for statement in migration.sql("local"):
+                        self._db.execute(statement)
+                    self._db.execute(
+                        "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
+                        (migration.version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        self._db.execute(f"PRAGMA user_version={LATEST}")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, tuple(params)).fetchall())
+
+    def list_runners(self) -> list[RunnerRow]:
+        """Runners known here ([] in a database older than runners, opened read-only)."""
+        try:
+            return super().list_runners()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+
+    def find_runner(self, runner: str) -> Optional[RunnerRow]:
+        return super().find_runner(runner) if self.list_runners() else None
+
+    def resolve_runner(self, name: str) -> str:
+        return name if not self.list_runners() else super().resolve_runner(name)
 
     # --- writing (the daemon's one thread) -------------------------------------------
 
@@ -173,6 +289,7 @@ class SessionStore:
         t0: Optional[float] = None,
         started: Optional[float] = None,
         wanted_id: Optional[int] = None,
+        kiosk: str = "",
     ) -> int:
         """A new session; `t0` is its start in time.monotonic() (default now), `started` the
         same moment on the wall clock (default: derived from t0). Returns its id: `wanted_id`
@@ -184,31 +301,60 @@ class SessionStore:
         if wanted_id is not None and self._session_exists(wanted_id):
             wanted_id = None
         cur = self._write(
-            "INSERT INTO sessions (id, started, runner, program) VALUES (?, ?, ?, ?)",
-            (wanted_id, started, runner or "", program),
+            "INSERT INTO sessions (id, started, runner, program, kiosk) VALUES (?, ?, ?, ?, ?)",
+            (wanted_id, started, runner or "", program, kiosk),
         )
         session_id = int(cur.lastrowid or 0)
         self._t0[session_id] = (t0, started)
         return session_id
 
+    def resume_session(self, session_id: int, t0: float, started: float) -> None:
+        """Map times of a session started by an earlier process (t0 in its monotonic clock)."""
+        self._t0[session_id] = (t0, started)
+
+    def set_session_runner(self, session_id: int, runner: str) -> None:
+        """File a session under the runner who signed in after it began."""
+        self._write("UPDATE sessions SET runner = ? WHERE id = ?", (runner, session_id))
+
     def add_stride(self, session_id: int, stride: Stride) -> None:
         metrics = {k: v for k, v in stride.metrics.items() if _finite(v)}
-        self._write(
-            "INSERT INTO strides (session, t, side, view, metrics) VALUES (?, ?, ?, ?, ?)",
-            (
-                session_id,
-                self._wall(session_id, stride.t),
-                stride.side,
-                stride.view,
-                json.dumps(metrics),
-            ),
+        wall = self._wall(session_id, stride.t)
+        self._add_numbered(
+            "strides",
+            session_id,
+            {"t": wall, "side": stride.side, "view": stride.view, "metrics": json.dumps(metrics)},
         )
 
     def add_cue(self, session_id: int, cue: Cue) -> None:
-        self._write(
-            "INSERT INTO cues (session, t, cue_id, text, kind) VALUES (?, ?, ?, ?, ?)",
-            (session_id, self._wall(session_id, cue.t_emit), cue.cue_id, cue.text, cue.kind),
+        wall = self._wall(session_id, cue.t_emit)
+        self._add_numbered(
+            "cues",
+            session_id,
+            {"t": wall, "cue_id": cue.cue_id, "text": cue.text, "kind": cue.kind},
         )
+
+    def _add_numbered(self, table: str, session_id: int, values: Mapping[str, Any]) -> None:
+        """A stride or cue, numbered within its session (the server's key for it)."""
+        columns = ", ".join(["session", "idx", *values])
+        marks = ", ".join("?" * (len(values) + 2))
+        number = self._number(table, session_id)
+        self._write(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+            (session_id, number, *values.values()),
+        )
+        self._next_idx[(table, session_id)] = number + 1
+
+    def _number(self, table: str, session_id: int) -> int:
+        """The next stride's or cue's number in its session."""
+        key = (table, session_id)
+        if key not in self._next_idx:
+            with self._lock:
+                row = self._db.execute(
+                    f"SELECT coalesce(max(idx), -1) + 1 FROM {table} WHERE session = ?",
+                    (session_id,),
+                ).fetchone()
+            self._next_idx[key] = int(row[0])
+        return self._next_idx[key]
 
     def end_session(
         self,
@@ -234,6 +380,8 @@ class SessionStore:
             "UPDATE sessions SET ended = ?, summary = ? WHERE id = ?",
             (ended, json.dumps(summary), session_id),
         )
+        self._next_idx.pop(("strides", session_id), None)
+        self._next_idx.pop(("cues", session_id), None)
 
     def set_program_state(self, runner: str, program: str, state: Mapping[str, Any]) -> None:
         self._write(
@@ -241,6 +389,134 @@ class SessionStore:
             "ON CONFLICT (runner, program) DO UPDATE SET state = excluded.state, "
             "updated = excluded.updated",
             (runner, program, json.dumps(dict(state)), time.time()),
+        )
+
+    # --- runners (the daemon's writer thread, or `coachd runners`) --------------------
+
+    def add_runner(self, runner: str, name: str, created: Optional[float] = None) -> RunnerRow:
+        """Know a runner (keep the one already known under this key)."""
+        row = RunnerRow(runner, name, time.time() if created is None else created)
+        self._write(
+            "INSERT INTO runners (runner, name, created) VALUES (?, ?, ?) "
+            "ON CONFLICT (runner) DO NOTHING",
+            (row.runner, row.name, row.created),
+        )
+        return self.find_runner(runner) or row
+
+    def rename_runner(self, runner: str, name: str) -> bool:
+        cur = self._write("UPDATE runners SET name = ? WHERE runner = ?", (name, runner))
+        return cur.rowcount > 0
+
+    def forget_runner(self, runner: str) -> int:
+        """Delete the runner and their whole history; how many sessions went."""
+        if self.readonly:
+            raise PermissionError(f"{self.path} was opened read-only")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                gone = self._db.execute(
+                    "SELECT count(*) FROM sessions WHERE runner = ?", (runner,)
+                ).fetchone()[0]
+                for sql in _FORGET:
+                    self._db.execute(sql, (runner,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return int(gone)
+
+    # --- the upload queue (the uploader's thread) --------------------------------------
+
+    def source_id(self) -> str:
+        """This database's own name (made once): a server tells its sessions from those of
+        a database that replaced it."""
+        rows = self._rows("SELECT value FROM meta WHERE name = 'source'")
+        if rows:
+            return str(rows[0][0])
+        self._write(
+            "INSERT INTO meta (name, value) VALUES ('source', ?) ON CONFLICT (name) DO NOTHING",
+            (uuid.uuid4().hex,),
+        )
+        return str(self._rows("SELECT value FROM meta WHERE name = 'source'")[0][0])
+
+    def sessions_to_upload(self) -> list[int]:
+        """Sessions the server does not have all of yet, oldest first."""
+        rows = self._rows(
+            "SELECT s.id FROM sessions s LEFT JOIN uploads u ON u.session = s.id "
+            "WHERE u.session IS NULL OR u.ended = 0 ORDER BY s.id"
+        )
+        return [int(r[0]) for r in rows]
+
+    def upload_batch(self, session_id: int, limit: int) -> UploadBatch:
+        """The session's head and up to `limit` of its strides and of its cues that the
+        server does not have yet."""
+        head = self._rows(
+            "SELECT started, ended, runner, program, summary, kiosk FROM sessions WHERE id = ?",
+            (session_id,),
+        )[0]
+        done = self._rows("SELECT strides, cues FROM uploads WHERE session = ?", (session_id,)) or [
+            (0, 0)
+        ]
+        strides = self._rows(
+            "SELECT idx, t, side, view, metrics FROM strides WHERE session = ? AND idx >= ? "
+            "ORDER BY idx LIMIT ?",
+            (session_id, done[0][0], limit),
+        )
+        cues = self._rows(
+            "SELECT idx, t, cue_id, text, kind FROM cues WHERE session = ? AND idx >= ? "
+            "ORDER BY idx LIMIT ?",
+            (session_id, done[0][1], limit),
+        )
+        # An ended session gets nothing more: the batch that empties it is its last.
+        final = head[1] is not None and len(strides) < limit and len(cues) < limit
+        return UploadBatch(session_id, head, strides, cues, final)
+
+    def mark_uploaded(self, batch: UploadBatch) -> None:
+        """The server has everything in `batch` (committed there)."""
+        strides = batch.strides[-1][0] + 1 if batch.strides else None
+        cues = batch.cues[-1][0] + 1 if batch.cues else None
+        self._write(
+            "INSERT INTO uploads (session, strides, cues, ended) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (session) DO UPDATE SET "
+            "strides = coalesce(?, strides), cues = coalesce(?, cues), ended = excluded.ended",
+            (batch.session, strides or 0, cues or 0, int(batch.final), strides, cues),
+        )
+
+    def upload_backlog(self) -> int:
+        """Strides stored here that the server does not have yet."""
+        rows = self._rows(
+            "SELECT coalesce(sum((SELECT count(*) FROM strides WHERE session = s.id) "
+            "- coalesce(u.strides, 0)), 0) FROM sessions s LEFT JOIN uploads u "
+            "ON u.session = s.id WHERE u.session IS NULL OR u.ended = 0"
+        )
+        return int(rows[0][0])
+
+    def program_states(self, after: float = 0.0) -> list[tuple[str, str, str, float]]:
+        """Programme progress saved after `after` (wall clock)."""
+        return [
+            (str(a), str(b), str(c), float(d))
+            for a, b, c, d in self._rows(
+                "SELECT runner, program, state, updated FROM program_state WHERE updated > ?",
+                (after,),
+            )
+        ]
+
+    def runners_created(self, after: float = 0.0) -> list[RunnerRow]:
+        rows = self._rows(
+            "SELECT runner, name, created FROM runners WHERE created > ? ORDER BY created",
+            (after,),
+        )
+        return [RunnerRow(*r) for r in rows]
+
+    def meta_value(self, name: str, default: str = "") -> str:
+        rows = self._rows("SELECT value FROM meta WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else default
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._write(
+            "INSERT INTO meta (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
         )
 
     def close(self) -> None:
@@ -279,76 +555,29 @@ class SessionStore:
             "summary = coalesce(summary, '{\"interrupted\": true}') WHERE ended IS NULL"
         )
 
-    # --- reading ---------------------------------------------------------------------
 
-    def list_sessions(
-        self, runner: Optional[str] = None, limit: Optional[int] = None
-    ) -> list[SessionRow]:
-        """Newest first."""
-        sql = (
-            "SELECT s.id, s.started, s.ended, s.runner, s.program, s.summary, "
-            "(SELECT count(*) FROM strides WHERE session = s.id), "
-            "(SELECT count(*) FROM cues WHERE session = s.id) FROM sessions s"
-        )
-        params: list[Any] = []
-        if runner is not None:
-            sql += " WHERE s.runner = ?"
-            params.append(runner)
-        sql += " ORDER BY s.started DESC, s.id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-        return [_session_row(r) for r in rows]
+@dataclass(frozen=True)
+class UploadBatch:
+    """Part of one local session for the server: its head (started, ended, runner, program,
+    summary, kiosk) and numbered strides (idx, t, side, view, metrics) and cues (idx, t,
+    cue_id, text, kind); `final` when the server has all of the session after it."""
 
-    def load_session(self, session_id: int) -> SessionRecord:
-        """Everything about one session; LookupError when there is no such session."""
-        with self._lock:
-            head = self._db.execute(
-                "SELECT s.id, s.started, s.ended, s.runner, s.program, s.summary, "
-                "(SELECT count(*) FROM strides WHERE session = s.id), "
-                "(SELECT count(*) FROM cues WHERE session = s.id) FROM sessions s WHERE s.id = ?",
-                (session_id,),
-            ).fetchone()
-            if head is None:
-                raise LookupError(f"no session {session_id} in {self.path}")
-            strides = self._db.execute(
-                "SELECT t, side, view, metrics FROM strides WHERE session = ? ORDER BY t",
-                (session_id,),
-            ).fetchall()
-            cues = self._db.execute(
-                "SELECT t, cue_id, text, kind FROM cues WHERE session = ? ORDER BY t",
-                (session_id,),
-            ).fetchall()
-        return SessionRecord(
-            _session_row(head),
-            [StoredStride(t, side, view, json.loads(m)) for t, side, view, m in strides],
-            [StoredCue(*c) for c in cues],
-        )
+    session: int
+    head: tuple[Any, ...]
+    strides: list[tuple[Any, ...]]
+    cues: list[tuple[Any, ...]]
+    final: bool
 
-    def weekly_minutes(self, runner: str, now: Optional[float] = None, weeks_ago: int = 0) -> float:
-        """Minutes of sessions `runner` started in the 7 days ending `weeks_ago` weeks before
-        `now` (wall clock): the 10%-a-week load rule compares this week with the last."""
-        end = (time.time() if now is None else now) - weeks_ago * 7 * 86400.0
-        start = end - 7 * 86400.0
-        with self._lock:
-            row = self._db.execute(
-                "SELECT coalesce(sum(max(0, coalesce(ended, "
-                "(SELECT max(t) FROM strides WHERE session = sessions.id), started) - started)),"
-                " 0) FROM sessions WHERE runner = ? AND started >= ? AND started < ?",
-                (runner, start, end),
-            ).fetchone()
-        return float(row[0]) / 60.0
 
-    def get_program_state(self, runner: str, program: str) -> dict[str, Any]:
-        """The runner's progress in a program; {} before their first session in it."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT state FROM program_state WHERE runner = ? AND program = ?",
-                (runner, program),
-            ).fetchone()
-        return dict(json.loads(row[0])) if row else {}
+# Forgetting a runner: their history first, then the runner (a runner's right).
+_FORGET = (
+    "DELETE FROM strides WHERE session IN (SELECT id FROM sessions WHERE runner = ?)",
+    "DELETE FROM cues WHERE session IN (SELECT id FROM sessions WHERE runner = ?)",
+    "DELETE FROM uploads WHERE session IN (SELECT id FROM sessions WHERE runner = ?)",
+    "DELETE FROM sessions WHERE runner = ?",
+    "DELETE FROM program_state WHERE runner = ?",
+    "DELETE FROM runners WHERE runner = ?",
+)
 
 
 def create_private_file(path: Path) -> None:

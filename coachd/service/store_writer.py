@@ -3,12 +3,15 @@
 A thread applies the writes in order through SessionStore. When the database is locked, full,
 unreachable or corrupt, the writes wait in memory (bounded) and are retried with back-off,
 and the store's state is there for /healthz and /metrics. A database found corrupt, at start
-or while running, is moved aside (nothing is deleted) and a new one is started.
+or while running, is moved aside (nothing is deleted) and a new one is started. Writes still
+waiting when the daemon stops go to a journal file beside the database, written first thing
+at the next start.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sqlite3
@@ -16,12 +19,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from coachd.messages import Cue, Stride
 from coachd.service.health import STORE_STATES
+from coachd.service.runners import CARRIED_STATES
 from coachd.service.store import SessionStore, move_aside, quick_check
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,9 @@ RETRY_MAX_S = 5.0
 MAX_PENDING = 30_000
 # Runner history the cue engine's weekly-load rule and retro ladder look at.
 HISTORY_SESSIONS = 120
+
+# Writes that could not be stored before a stop, one JSON object a line.
+JOURNAL_NAME = "pending-writes.jsonl"
 
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL, _SQLITE_IOERR = 5, 6, 13, 10
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -70,6 +77,22 @@ class _Start:
 
 
 @dataclass(frozen=True)
+class _Resume:
+    """A session an earlier process stored as `db_id`, with more of it in the journal."""
+
+    key: int
+    db_id: int
+    t0: float
+    started: float
+
+
+@dataclass(frozen=True)
+class _SetRunner:
+    key: int
+    runner: str
+
+
+@dataclass(frozen=True)
 class _Stride:
     key: int
     stride: Stride
@@ -96,7 +119,7 @@ class _ProgramState:
 
 __all__ = ["STORE_STATES", "RunnerHistory", "StoreStatus", "StoreWriter"]
 
-_Write = Union[_Start, _Stride, _Cue, _End, _ProgramState]
+_Write = Union[_Start, _Resume, _SetRunner, _Stride, _Cue, _End, _ProgramState]
 
 
 class StoreFault(Exception):
@@ -115,9 +138,14 @@ class StoreWriter:
     key is its id in the database; when that id is taken by the time the session can be
     written (the database was replaced or unreachable), it gets the next free one."""
 
-    def __init__(self, path: Path, runner: str = "", max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self, path: Path, runner: str = "", max_pending: int = MAX_PENDING, kiosk: str = ""
+    ) -> None:
         self.path = path
+        self.journal = path.with_name(JOURNAL_NAME)
         self._runner = runner
+        self._kiosk = kiosk
+        self._replaying = 0  # journal writes not yet applied
         self._max_pending = max_pending
         self._lock = threading.Condition()
         self._pending: deque[_Write] = deque()
@@ -144,6 +172,7 @@ class StoreWriter:
         """Open the database (one try, so a sound one is ready and its runner history
         known before coaching begins), then write from the thread."""
         self._try_open()
+        self._replay_journal()
         self._thread.start()
 
     @property
@@ -178,6 +207,10 @@ class StoreWriter:
     def add_cue(self, key: int, cue: Cue) -> None:
         self._put(_Cue(key, cue))
 
+    def set_session_runner(self, key: int, runner: str) -> None:
+        """The runner signed in after the session began: file it under them."""
+        self._put(_SetRunner(key, runner))
+
     def end_session(self, key: int, summary: Mapping[str, Any]) -> None:
         self._put(_End(key, dict(summary)))
 
@@ -192,15 +225,21 @@ class StoreWriter:
             self._lock.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout + BUSY_TIMEOUT_S + 1.0)
+        if self._thread.is_alive():
+            log.error("the store writer is stuck in a write; what waits goes to %s", self.journal)
         with self._lock:
             left, strides, reason = len(self._pending), self._pending_strides, self._reason
+            if left or self._replaying:
+                self._spill()
         if left:
             log.error(
-                "%d writes (%d strides) could not be stored in %s before stopping: %s",
+                "%d writes (%d strides) could not be stored in %s before stopping (%s): "
+                "kept in %s for the next start",
                 left,
                 strides,
                 self.path,
                 reason,
+                self.journal,
             )
         if self._store is not None and not self._thread.is_alive():
             self._store.close()
@@ -272,14 +311,23 @@ class StoreWriter:
                 continue
             except Exception:  # a write no retry can fix must not stop the ones after it
                 log.exception("dropping a write %s cannot take: %r", self.path, write)
-            with self._lock:
-                if self._pending and self._pending[0] is write:
-                    self._pending.popleft()
-                    if isinstance(write, _Stride):
-                        self._pending_strides -= 1
+            self._applied(write)
             backoff = RETRY_FIRST_S
             if self._state != "ok":
                 self._set_state("ok", "")
+
+    def _applied(self, write: _Write) -> None:
+        """`write` is stored (or dropped for good): off the queue."""
+        with self._lock:
+            if not self._pending or self._pending[0] is not write:
+                return
+            self._pending.popleft()
+            if isinstance(write, _Stride):
+                self._pending_strides -= 1
+            if self._replaying:
+                self._replaying -= 1
+                if not self._replaying:
+                    self._journal_done()
 
     def _wait(self, backoff: float) -> float:
         """Sleep before the next try (shorter when closing); the next back-off."""
@@ -332,7 +380,8 @@ class StoreWriter:
         with self._lock:
             known = self._history
         sessions = [*known.sessions, *((r.started, r.duration_s / 60.0) for r in rows)]
-        states = {"retro": store.get_program_state(self._runner, "retro"), **known.program_state}
+        stored = {name: store.get_program_state(self._runner, name) for name in CARRIED_STATES}
+        states = {**stored, **known.program_state}
         return RunnerHistory(sessions[:HISTORY_SESSIONS], {k: v for k, v in states.items() if v})
 
     def _replace_corrupt(self) -> bool:
@@ -359,7 +408,12 @@ class StoreWriter:
         try:
             if isinstance(write, _Start):
                 db_id = store.start_session(
-                    write.runner, write.program, write.t0, write.started, wanted_id=write.key
+                    write.runner,
+                    write.program,
+                    write.t0,
+                    write.started,
+                    wanted_id=write.key,
+                    kiosk=self._kiosk,
                 )
                 if db_id != write.key:
                     log.warning("session %d is stored as %d in %s", write.key, db_id, self.path)
@@ -367,17 +421,83 @@ class StoreWriter:
                 self._open[write.key] = write
             elif isinstance(write, _ProgramState):
                 store.set_program_state(write.runner, write.program, write.state)
+            elif isinstance(write, _Resume):
+                self._ids[write.key] = write.db_id
+                store.resume_session(write.db_id, write.t0, write.started)
             elif write.key not in self._ids:
                 log.error("dropping a write for session %d, which was never started", write.key)
             elif isinstance(write, _Stride):
                 store.add_stride(self._ids[write.key], write.stride)
             elif isinstance(write, _Cue):
                 store.add_cue(self._ids[write.key], write.cue)
+            elif isinstance(write, _SetRunner):
+                store.set_session_runner(self._ids[write.key], write.runner)
             else:
                 store.end_session(self._ids.pop(write.key), write.summary)
                 self._open.pop(write.key, None)
         except (sqlite3.Error, OSError) as exc:
             raise _fault(exc, self.path) from exc
+
+    # --- the journal: what a stop could not store ------------------------------------
+
+    def _spill(self) -> None:
+        """Write every waiting write to the journal (caller holds the lock)."""
+        lines: list[dict[str, Any]] = []
+        waiting_for = {w.key for w in self._pending if not isinstance(w, _ProgramState)}
+        for key in sorted(waiting_for - {w.key for w in self._pending if isinstance(w, _Start)}):
+            start = self._open.get(key)
+            if key in self._ids and start is not None:
+                lines.append(_journal_line(_Resume(key, self._ids[key], start.t0, start.started)))
+        lines.extend(_journal_line(w) for w in self._pending)
+        temporary = self.journal.with_name(self.journal.name + ".new")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                for line in lines:
+                    handle.write(json.dumps(line) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.journal)
+        except OSError as exc:
+            log.error("could not keep the waiting writes in %s: %s", self.journal, exc)
+
+    def _replay_journal(self) -> None:
+        """Queue the journal's writes first, under new session keys."""
+        try:
+            text = self.journal.read_text()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.error("cannot read %s: %s", self.journal, exc)
+            return
+        keys: dict[int, int] = {}
+        writes: list[_Write] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                writes.append(_from_journal(json.loads(line), keys, self._new_key))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("%s line %d is not a write, skipped: %s", self.journal, number, exc)
+        with self._lock:
+            self._pending.extendleft(reversed(writes))
+            self._pending_strides += sum(isinstance(w, _Stride) for w in writes)
+            self._replaying = len(writes)
+        log.warning("storing %d writes kept in %s at the last stop", len(writes), self.journal)
+        if not writes:
+            self._journal_done()
+
+    def _new_key(self) -> int:
+        with self._lock:
+            key = self._next_key
+            self._next_key += 1
+        return key
+
+    def _journal_done(self) -> None:
+        try:
+            self.journal.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.error("cannot remove %s: %s", self.journal, exc)
 
     def _set_state(self, state: str, reason: str) -> None:
         with self._lock:
@@ -399,6 +519,43 @@ class StoreWriter:
                 reason,
                 waiting,
             )
+
+
+def _journal_line(write: _Write) -> dict[str, Any]:
+    fields = asdict(write)
+    for kind, name in _JOURNAL_KINDS.items():
+        if isinstance(write, kind):
+            return {"write": name, **fields}
+    raise TypeError(f"no journal form for {write!r}")
+
+
+def _from_journal(line: dict[str, Any], keys: dict[int, int], new_key: Callable[[], int]) -> _Write:
+    """A journal line as a write, its session key mapped to one of this process's."""
+    kinds = {name: kind for kind, name in _JOURNAL_KINDS.items()}
+    kind = kinds[line.pop("write")]
+    if "key" in line:
+        old = int(line["key"])
+        if old not in keys:
+            keys[old] = new_key()
+        line["key"] = keys[old]
+    if kind is _Stride:
+        line["stride"] = Stride(**line["stride"])
+    elif kind is _Cue:
+        cue = dict(line["cue"])
+        cue["metrics"] = tuple(cue.get("metrics", ()))
+        line["cue"] = Cue(**cue)
+    return kind(**line)
+
+
+_JOURNAL_KINDS: dict[type, str] = {
+    _Start: "start",
+    _Resume: "resume",
+    _SetRunner: "runner",
+    _Stride: "stride",
+    _Cue: "cue",
+    _End: "end",
+    _ProgramState: "program",
+}
 
 
 def _fault(exc: BaseException, path: Path) -> StoreFault:

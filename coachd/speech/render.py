@@ -222,6 +222,9 @@ class RenderWorker:
             text=True,
             bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # Not in the terminal's process group: Ctrl-C stops coachd, which still has the
+            # summary to say; the worker ends when coachd stops it or its stdin closes.
+            start_new_session=True,
         )
         self._proc = proc
         config = {

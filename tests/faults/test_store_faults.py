@@ -305,13 +305,9 @@ db.rollback()
 """
 
 
-def test_the_writer_keeps_a_bounded_backlog_dropping_cues_before_strides(tmp_path: Path) -> None:
-    from coachd.messages import Cue
-    from coachd.service.store_writer import StoreWriter
-
-    db = tmp_path / DB_NAME
-    writer = StoreWriter(db, max_pending=20)
-    writer.start()
+@contextmanager
+def locked_by_another_process(db: Path) -> Iterator[None]:
+    """An exclusive lock on `db` held by another process until the block ends."""
     locker = subprocess.Popen(
         [sys.executable, "-c", LOCKER, str(db)],
         stdin=subprocess.PIPE,
@@ -320,6 +316,21 @@ def test_the_writer_keeps_a_bounded_backlog_dropping_cues_before_strides(tmp_pat
     )
     try:
         assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
+        yield
+    finally:
+        assert locker.stdin is not None
+        locker.stdin.close()
+        locker.wait(10)
+
+
+def test_the_writer_keeps_a_bounded_backlog_dropping_cues_before_strides(tmp_path: Path) -> None:
+    from coachd.messages import Cue
+    from coachd.service.store_writer import StoreWriter
+
+    db = tmp_path / DB_NAME
+    writer = StoreWriter(db, max_pending=20)
+    writer.start()
+    with locked_by_another_process(db):
         t0 = time.monotonic()
         key = writer.start_session("", "free", t0)
         writer.add_cue(key, Cue(t0, "greeting", "Hi!", "greeting"))
@@ -329,12 +340,42 @@ def test_the_writer_keeps_a_bounded_backlog_dropping_cues_before_strides(tmp_pat
         assert wait_until(lambda: writer.status.state == "locked", DEADLINE_S)
         status = writer.status
         assert (status.dropped_cues, status.dropped_strides, status.pending_writes) == (1, 7, 20)
-    finally:
-        assert locker.stdin is not None
-        locker.stdin.close()
-        locker.wait(10)
     writer.close(timeout=DEADLINE_S)
     record = newest_session(db)
     assert record is not None and record.row.ended is not None
     assert [s.metrics["i"] for s in record.strides] == [float(i) for i in range(7, 25)]
     assert record.cues == [] and writer.status.pending_writes == 0
+
+
+def test_writes_still_locked_out_at_stop_are_kept_and_stored_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    from coachd.messages import Cue
+    from coachd.service.store_writer import StoreWriter
+
+    db = tmp_path / DB_NAME
+    first = StoreWriter(db)
+    first.start()
+    t0 = time.monotonic()
+    key = first.start_session("", "free", t0)
+    first.add_stride(key, Stride(t0 + 0.5, "left", "side-right", 0.3, {"i": 0.0}))
+    assert wait_until(lambda: stored_strides(db) == 1, DEADLINE_S)
+    with locked_by_another_process(db):
+        for i in range(1, 6):
+            first.add_stride(key, Stride(t0 + i, "left", "side-right", 0.3, {"i": float(i)}))
+        first.add_cue(key, Cue(t0 + 5.5, "lean", "Run tall.", "correction", metrics=("lean",)))
+        first.end_session(key, {"duration_s": 6.0})
+        first.close(timeout=0.2)  # the daemon stops while the database is still locked
+    assert first.journal.is_file() and oct(stat.S_IMODE(first.journal.stat().st_mode)) == "0o600"
+
+    second = StoreWriter(db)
+    second.start()
+    assert wait_until(lambda: not second.journal.exists(), DEADLINE_S)
+    second.close(timeout=DEADLINE_S)
+    record = newest_session(db)
+    assert record is not None and record.row.id == 1 and record.row.ended is not None
+    assert [s.metrics["i"] for s in record.strides] == [float(i) for i in range(6)]
+    assert [c.text for c in record.cues] == ["Run tall."]
+    # Stride times are those measured: the new process maps them through the session's start.
+    assert record.strides[-1].t - record.strides[0].t == pytest.approx(4.5, abs=1e-6)
+    assert record.row.ended - record.row.started == pytest.approx(6.0, abs=1e-6)

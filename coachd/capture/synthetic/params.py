@@ -91,6 +91,8 @@ class SyntheticParams:
     absent: Optional[tuple[float, float]] = None  # runner off the treadmill between A and B s
     walker: bool = False  # a second person walks through the frame now and then
     fix_at: Optional[float] = None  # from this time on every fault returns to clean
+    qr: str = ""  # a QR code with this text held up to the camera (qr_card.py)
+    qr_seconds: float = 4.0  # ... for the first this many seconds
     # Variety: bodies, clothes, rooms and cameras the gait stage was not tuned on. The
     # defaults draw the original runner, byte for byte.
     leg_ratio: float = 1.0  # leg length against the standard fractions (the trunk gives way)
@@ -238,6 +240,16 @@ def _span(text: str) -> tuple[float, float]:
 _span.allowed = "A-B seconds with 0 <= A < B"  # type: ignore[attr-defined]
 
 
+def _text(longest: int) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if not 0 < len(text) <= longest:
+            raise ValueError
+        return text
+
+    parse.allowed = f"1 to {longest} characters (URL-encoded)"  # type: ignore[attr-defined]
+    return parse
+
+
 def _jpeg_quality(text: str) -> int:
     value = int(text)
     if value != 0 and not 10 <= value <= 95:
@@ -280,6 +292,8 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "absent": _span,
     "walker": _flag,
     "fix_at": _number(0.0, 86400.0),
+    "qr": _text(200),
+    "qr_seconds": _number(0.0, 86400.0),
     "leg_ratio": _number(0.85, 1.15),
     "build": _number(0.7, 1.5),
     "style": _choice("shaded", "plain"),

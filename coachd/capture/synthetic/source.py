@@ -14,6 +14,7 @@ from coachd.capture import FrameSource
 from coachd.capture.synthetic.kinematics import RUNNER_X, GaitModel, Skeleton, rot_z
 from coachd.capture.synthetic.params import SyntheticParams, default_params, parse_spec
 from coachd.capture.synthetic.projection import FLOOR_Z, Camera, camera_for_params
+from coachd.capture.synthetic.qr_card import draw_qr_card
 from coachd.capture.synthetic.render import Palette, PersonPainter, Scene
 from coachd.messages import Frame
 
@@ -162,6 +163,14 @@ class SyntheticSource(FrameSource):
     def from_spec(cls, spec: str, realtime: bool = False) -> SyntheticSource:
         return cls(parse_spec(spec), realtime)
 
+    def fix_after(self, delay_s: float) -> None:
+        """The runner's faults go `delay_s` after the newest frame (a demo runner who was
+        told); an earlier `fix_at` stands. Safe to call from another thread."""
+        fix_at = self._seq / self.params.fps + delay_s
+        if self.params.fix_at is None or fix_at < self.params.fix_at:
+            self.params = dataclasses.replace(self.params, fix_at=fix_at)
+            self.model.params = self.params
+
     # -- frames ---------------------------------------------------------------------------
     def render(self, t: float) -> np.ndarray:
         """The image (BGR) at simulation time t, as the camera delivers it."""
@@ -215,6 +224,8 @@ class SyntheticSource(FrameSource):
         parts.sort(key=lambda part: -part[0])
         for _, draw in parts:
             draw(img)
+        if self.params.qr and t < self.params.qr_seconds:
+            draw_qr_card(img, self.params.qr)
         return img
 
     def read(self) -> Optional[Frame]:
