@@ -1,4 +1,4 @@
-"""Fixtures shared by every test module."""
+"""Fixtures shared by every test module, and how two xdist workers share the tests."""
 
 from __future__ import annotations
 
@@ -13,6 +13,32 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 CLIP = SHARED / "data" / "treadmill_side.mp4"
 CLIP_TRUTH = SHARED / "data" / "treadmill_side.truth.json"
+# Modules whose tests are independent long runs (no shared fixture or cache): under xdist
+# each test may go to either worker.
+SPLIT_MODULES = {"tests/test_coach_video.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order and group the tests for `-n 2 --dist loadgroup --no-loadscope-reorder` (make test).
+
+    The real-time soaks come first, as one group: one worker runs them one after the other
+    while they mostly wait on the daemon, and the other worker takes the CPU-bound tests.
+    The slow tests come next, so that no long test is left for the end. A module's tests
+    stay on one worker (they share module fixtures and caches) unless it is in SPLIT_MODULES.
+    Without xdist the marks do nothing and only the order changes.
+    """
+
+    def rank(item: pytest.Item) -> int:
+        return 0 if item.get_closest_marker("soak") else 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)  # stable: the order within each rank is the collection's
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if item.get_closest_marker("soak"):
+            item.add_marker(pytest.mark.xdist_group("soak"))
+        elif module not in SPLIT_MODULES:  # an ungrouped test is a unit of its own
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture(scope="session")
