@@ -13,8 +13,8 @@ PYTEST_MARK := $(if $(filter true,$(CI)),,-m "not slow")
 # CI also lists its slowest tests: where its time goes.
 PYTEST_REPORT := $(if $(filter true,$(CI)),--durations=30,)
 # Two workers: the real-time soaks on one while the other runs the CPU-bound tests
-# (tests/conftest.py orders and groups them).
-PYTEST_WORKERS := -n 2 --dist loadgroup --no-loadscope-reorder
+# (tests/conftest.py orders the tests and schedules them).
+PYTEST_WORKERS := -n 2
 
 .PHONY: setup run test lint typecheck unit soak bench check-wheels check-install install-service clean
 

@@ -14,31 +14,41 @@ SHARED = REPO.parent / "shared"
 CLIP = SHARED / "data" / "treadmill_side.mp4"
 CLIP_TRUTH = SHARED / "data" / "treadmill_side.truth.json"
 # Modules whose tests are independent long runs (no shared fixture or cache): under xdist
-# each test may go to either worker.
+# each of their tests may go to either worker.
 SPLIT_MODULES = {"tests/test_coach_video.py"}
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order and group the tests for `-n 2 --dist loadgroup --no-loadscope-reorder` (make test).
+def work_unit(nodeid: str) -> str:
+    """What one xdist worker runs whole: the real-time soaks (modules *_soak.py) one after the
+    other, and each module's tests (they share module fixtures and caches) unless it is split."""
+    module = nodeid.split("::")[0]
+    if module.endswith("_soak.py"):
+        return "soaks"
+    return nodeid if module in SPLIT_MODULES else module
 
-    The real-time soaks come first, as one group: one worker runs them one after the other
-    while they mostly wait on the daemon, and the other worker takes the CPU-bound tests.
-    The slow tests come next, so that no long test is left for the end. A module's tests
-    stay on one worker (they share module fixtures and caches) unless it is in SPLIT_MODULES.
-    Without xdist the marks do nothing and only the order changes.
-    """
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`pytest -n 2` (make test): one worker runs the soaks, which mostly wait on the daemon,
+    while the other takes the CPU-bound tests; units go out in the order below."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep pytest_collection_modifyitems' order
+    return WorkUnits(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The soaks first, so that they start at once on one worker; then the slow tests, so that
+    no long test is left for the end (stable: the collection's order within each)."""
 
     def rank(item: pytest.Item) -> int:
         return 0 if item.get_closest_marker("soak") else 1 if item.get_closest_marker("slow") else 2
 
-    items.sort(key=rank)  # stable: the order within each rank is the collection's
-    for item in items:
-        module = item.nodeid.split("::")[0]
-        if item.get_closest_marker("soak"):
-            item.add_marker(pytest.mark.xdist_group("soak"))
-        elif module not in SPLIT_MODULES:  # an ungrouped test is a unit of its own
-            item.add_marker(pytest.mark.xdist_group(module))
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
