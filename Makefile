@@ -12,6 +12,9 @@ ARGS ?=
 PYTEST_MARK := $(if $(filter true,$(CI)),,-m "not slow")
 # CI also lists its slowest tests: where its time goes.
 PYTEST_REPORT := $(if $(filter true,$(CI)),--durations=30,)
+# Two workers: the real-time soaks on one while the other runs the CPU-bound tests
+# (tests/conftest.py orders the tests and schedules them).
+PYTEST_WORKERS := -n 2
 
 .PHONY: setup run test lint typecheck unit soak bench check-wheels check-install install-service clean
 
@@ -35,11 +38,11 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup
-	$(BIN)/python -m pytest $(PYTEST_MARK) $(PYTEST_REPORT) $(ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_MARK) $(PYTEST_REPORT) $(ARGS)
 
 test: lint typecheck unit
 
-# The half-hour kiosk soak and the 10-minute fault soak, on demand (CI runs 5-minute versions).
+# The half-hour kiosk soak and the 10-minute fault soak, on demand (CI runs them for 5 and 3).
 soak: setup
 	SOAK_SECONDS=$${SOAK_SECONDS:-1800} FAULT_SOAK_SECONDS=$${FAULT_SOAK_SECONDS:-600} \
 		$(BIN)/python -m pytest -m soak -s $(ARGS)

@@ -11,6 +11,8 @@ from typing import Optional
 import pytest
 
 from coachd.pose.mediapipe_backend import stock_missing
+from coachd.settings import SpeechSettings
+from coachd.speech.render import key_path, phrase_key
 
 REPO = Path(__file__).resolve().parent.parent
 STOCK_MISSING = stock_missing()
@@ -33,6 +35,11 @@ def run_coachd(
         cwd=cwd,
         timeout=timeout,
     )
+
+
+def cache_path(cache_dir: Path, settings: SpeechSettings, text: str) -> Path:
+    """Where the voice cache keeps `text` spoken with `settings`."""
+    return key_path(cache_dir, phrase_key(settings, text))
 
 
 def build_wheel(out: Path) -> Path:

@@ -4,7 +4,9 @@ same code `coachd analyze` and the daemon use).  Settings are the defaults unles
 
 The full-length runs are slow; the short ones shorten the warm-up so `make test` checks the chain.
 The 30-minute all-faults rate-limit run uses the landmark stream (the pose model is too slow for
-it here); a real-chain all-faults run of reduced length checks the same limits end to end.
+it here); a real-chain all-faults run of reduced length checks the same limits end to end. The
+landmark stream also covers what the pose-model runs leave out: the clean runner seen from the
+left and the front, and the speed-gated heel-recovery rule.
 """
 
 from __future__ import annotations
@@ -173,6 +175,30 @@ def test_two_faults_higher_priority_first_then_praise_after_the_fix() -> None:
     assert said and said[0][1] == "overstride", run.describe()  # priority 90 over waist_bend's 80
     assert {name for _, name in said} == {"overstride", "waist_bend"}, run.describe()
     assert_fixed_and_praised(run, ["overstride", "waist_bend"], fix_at)
+    assert_rate_limits(run.cues, settings)
+
+
+# --- the landmark stream: views and a speed-gated rule the pose-model runs leave out -------
+
+
+def with_runner_height(settings: Settings) -> Settings:
+    """Settings with the runner's height known: belt speed, so speed-gated rules judge too."""
+    settings.gait.runner_height_cm = 175.0
+    return settings
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("view", ["side-left", "front"])
+def test_clean_runner_hears_no_correction_in_five_minutes_from_other_views(view: str) -> None:
+    run = through_landmarks(f"seconds=300&view={view}", with_runner_height(Settings()))
+    assert run.corrections() == [] and run.praise() == [], run.describe()
+
+
+@pytest.mark.slow
+def test_heel_recovery_gets_its_own_cue() -> None:
+    settings = with_runner_height(Settings())
+    run = through_landmarks("seconds=100&speed=14&cadence=178&heel_recovery=0.72", settings)
+    assert_single_fault(run, "heel_recovery")
     assert_rate_limits(run.cues, settings)
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import cache_path
 
 from coachd.settings import SpeechSettings
-from coachd.speech.render import cache_path, read_wav
+from coachd.speech.render import read_wav
 from coachd.speech.tones import click
 
 REPO = Path(__file__).resolve().parent.parent

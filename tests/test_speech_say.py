@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import cache_path
 from test_speech_device import ALSA_BASE, find_clip, read_raw, write_alsa_config
 
 from coachd.settings import SpeechSettings
-from coachd.speech.render import cache_path, read_wav
+from coachd.speech.render import read_wav
 from coachd.speech.tones import earcon
 
 REPO = Path(__file__).resolve().parent.parent

@@ -91,10 +91,6 @@ def key_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / f"{key}.wav"
 
 
-def cache_path(cache_dir: Path, settings: SpeechSettings, text: str) -> Path:
-    return key_path(cache_dir, phrase_key(settings, text))
-
-
 class VoiceCache:
     """A directory of rendered phrases kept under a size limit, least recently used out first.
 
@@ -403,11 +399,6 @@ class Renderer:
     def evicted(self) -> int:
         """Cache files deleted to stay under speech.cache_max_mb."""
         return self._cache.evicted
-
-    @property
-    def tts_running(self) -> bool:
-        """Whether the TTS worker process is up (it starts on the first cache miss)."""
-        return self._worker.running
 
     def close(self, timeout: float = 1.0) -> None:
         with self._lock:
