@@ -176,14 +176,8 @@ def test_cadence_block_never_contradicts_itself_and_says_its_target_once(
     assert targets and f"{targets[0]:.0f} steps a minute" in numbers[0].text
 
 
-def test_metronome_click_schedule() -> None:
-    metronome = Metronome(start_t=100.0, end_t=110.0, interval_s=0.25)
-    clicks = metronome.clicks_between(99.0, 101.0)
-    assert clicks == [100.0, 100.25, 100.5, 100.75]
-    assert metronome.clicks_between(100.1, 100.6) == [100.25, 100.5]
-    assert metronome.clicks_between(109.9, 120.0) == []
-    assert len(metronome.clicks_between(0.0, 1000.0)) == 40
-    assert metronome.cadence_spm == 240.0
+def test_metronome_rate_is_the_step_rate() -> None:
+    assert Metronome(start_t=100.0, end_t=110.0, interval_s=0.25).cadence_spm == 240.0
 
 
 # --- the weekly-load rule ------------------------------------------------------------------

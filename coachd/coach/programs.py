@@ -192,7 +192,8 @@ class RetroDrills:
 
 @dataclass(frozen=True)
 class Metronome:
-    """Click times for the speech stage: one click per step at the target cadence."""
+    """The cadence block's metronome: its window and one click per step at the target cadence
+    (the speaker clicks at `cadence_spm` while the block runs)."""
 
     start_t: float
     end_t: float
@@ -201,19 +202,6 @@ class Metronome:
     @property
     def cadence_spm(self) -> float:
         return 60.0 / self.interval_s
-
-    def clicks_between(self, t0: float, t1: float) -> list[float]:
-        """Click times in [t0, t1) (same clock as the engine's `now`)."""
-        lo, hi = max(t0, self.start_t), min(t1, self.end_t)
-        if hi <= lo:
-            return []
-        first = math.ceil((lo - self.start_t) / self.interval_s - 1e-9)
-        clicks = []
-        k = first
-        while (t := self.start_t + k * self.interval_s) < hi:
-            clicks.append(t)
-            k += 1
-        return clicks
 
 
 def cadence_start(target_spm: float, clicks: bool) -> str:
