@@ -12,7 +12,7 @@ import numpy as np
 
 from coachd.capture import FrameSource
 from coachd.capture.synthetic.kinematics import RUNNER_X, GaitModel, Skeleton, rot_z
-from coachd.capture.synthetic.params import SyntheticParams, default_params, parse_spec
+from coachd.capture.synthetic.params import Gait, SyntheticParams, default_params, parse_spec
 from coachd.capture.synthetic.projection import FLOOR_Z, Camera, camera_for_params
 from coachd.capture.synthetic.qr_card import draw_qr_card
 from coachd.capture.synthetic.render import Palette, PersonPainter, Scene
@@ -24,27 +24,32 @@ WALKER_SPAN_M = 4.5  # walks from this far on one side of the runner to as far o
 BYSTANDER_NEARER_M = 0.8  # the bystander stands this much nearer the camera than the runner
 SHUTTER_SAMPLES = 4  # instants averaged over the exposure for motion blur
 NOISE_FIELDS = 7  # sensor noise fields, cycled through frame by frame
+WALKER_PALETTE = Palette(
+    shirt=(90, 150, 60), shorts=(110, 70, 40), skin=(120, 160, 205), hair=(30, 30, 30),
+    shoes=(50, 50, 50), trousers=True,
+)  # fmt: skip
+BYSTANDER_PALETTE = Palette(
+    shirt=(50, 50, 160), shorts=(70, 60, 50), skin=(100, 140, 190), hair=(40, 40, 40),
+    shoes=(40, 40, 40), trousers=True,
+)  # fmt: skip
+
+
+def _other_person(
+    gait: Gait, seed: int, fps: float, palette: Palette, camera: Camera
+) -> tuple[GaitModel, PersonPainter]:
+    """The motion model and painter of someone besides the runner (walker, bystander)."""
+    model = GaitModel(dataclasses.replace(default_params(gait), seed=seed, fps=fps))
+    return model, PersonPainter(model.body, palette, camera)
 
 
 class Walker:
     """A second person who walks across the room now and then, behind or before the runner."""
 
     def __init__(self, params: SyntheticParams, camera: Camera) -> None:
-        walk = dataclasses.replace(default_params("walk"), seed=params.seed + 1, fps=params.fps)
-        self.model = GaitModel(walk)
-        self.speed = self.model.speed
-        self.painter = PersonPainter(
-            self.model.body,
-            Palette(
-                shirt=(90, 150, 60),
-                shorts=(110, 70, 40),
-                skin=(120, 160, 205),
-                hair=(30, 30, 30),
-                shoes=(50, 50, 50),
-                trousers=True,
-            ),
-            camera,
+        self.model, self.painter = _other_person(
+            "walk", params.seed + 1, params.fps, WALKER_PALETTE, camera
         )
+        self.speed = self.model.speed
         self.camera = camera
 
     def skeleton(self, t: float) -> Optional[Skeleton]:
@@ -80,20 +85,9 @@ class Bystander:
     """A person standing still at the image's left or right edge, about half in view."""
 
     def __init__(self, params: SyntheticParams, camera: Camera) -> None:
-        stand = dataclasses.replace(default_params("stand"), seed=params.seed + 2, fps=params.fps)
-        self.model = GaitModel(stand)
-        self.painter = PersonPainter(
-            self.model.body,
-            Palette(
-                shirt=(50, 50, 160),
-                shorts=(70, 60, 50),
-                skin=(100, 140, 190),
-                hair=(40, 40, 40),
-                shoes=(40, 40, 40),
-                trousers=True,
-                style=params.style,
-            ),
-            camera,
+        palette = dataclasses.replace(BYSTANDER_PALETTE, style=params.style)
+        self.model, self.painter = _other_person(
+            "stand", params.seed + 2, params.fps, palette, camera
         )
         view = camera.viewing_direction
         flat_view = np.array([view[0], view[1], 0.0]) / math.hypot(view[0], view[1])
