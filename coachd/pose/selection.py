@@ -195,9 +195,11 @@ class MotionGauge:
     def __init__(self, window_s: float = 1.5) -> None:
         self._window_s = window_s
         self._samples: deque[tuple[float, np.ndarray, float]] = deque()
+        self._motion: Optional[Motion] = None  # of the samples held; asked for every frame
 
     def reset(self) -> None:
         self._samples.clear()
+        self._motion = None
 
     def update(self, xy: np.ndarray, body: float, t: float) -> None:
         if self._samples and t - self._samples[-1][0] < SAMPLE_S:
@@ -205,9 +207,13 @@ class MotionGauge:
         self._samples.append((t, np.array(xy[:, :2], dtype=np.float64), body))
         while t - self._samples[0][0] > self._window_s:
             self._samples.popleft()
+        self._motion = self._measure()
 
     def motion(self) -> Optional[Motion]:
         """The median leg motion and the net hip travel; None until most of a window is seen."""
+        return self._motion
+
+    def _measure(self) -> Optional[Motion]:
         samples = list(self._samples)
         if len(samples) < 3 or samples[-1][0] - samples[0][0] < 0.6 * self._window_s:
             return None
