@@ -69,8 +69,8 @@ def test_a_known_runners_baseline_comes_with_them_and_shortens_the_warm_up() -> 
     assert engine.baseline.get("cadence_spm") == 171.5
     assert engine.baseline.get("trunk_lean_deg") is None  # learned afresh
     run_for(25.0)
-    assert engine.warm and engine.baseline.get("cadence_spm") == 171.5
+    assert engine.warmed_up and engine.baseline.get("cadence_spm") == 171.5
     engine.reset()
     assert engine.baseline.get("cadence_spm") is None
     run_for(25.0)
-    assert not engine.warm
+    assert not engine.warmed_up

@@ -85,11 +85,6 @@ class CueEngine:
         self._seed = seed
         self.reset()
 
-    @property
-    def warm(self) -> bool:
-        """The quiet warm-up is over: corrections may be said."""
-        return self._warm
-
     # --- session lifecycle -----------------------------------------------------------
 
     def reset(
@@ -182,6 +177,7 @@ class CueEngine:
 
     @property
     def warmed_up(self) -> bool:
+        """The quiet warm-up is over: corrections may be said."""
         return self._warm
 
     def program_step(self, now: float) -> Optional[ProgramStep]:

@@ -177,14 +177,15 @@ class Daemon:
         if not options.quiet:
             notice = SessionSavedNotice(lambda: store.session_key, self._page_url())
             self._chain.add_listener(notice)
-        show_video = self.settings.ui.show_video
-        self._live = LiveHub(page_info(show_video))
-        self._chain.add_listener(LiveListener(self._live, show_video))
+        self._live: Optional[LiveHub] = None  # the live page's state, when there is a server
         if self._health is not None:
+            show_video = self.settings.ui.show_video
+            self._live = LiveHub(page_info(show_video))
+            self._chain.add_listener(LiveListener(self._live, show_video))
             page = LivePage(self._live, self._stop_pressed, show_video)
             for (method, path), route in page.routes().items():
                 self._health.add_route(method, path, route)
-            for path, route in session_routes(self._state_dir / DB_NAME).items():
+            for path, route in session_routes(self._state_dir / DB_NAME, self._cue_metrics).items():
                 self._health.add_route("GET", path, route)
         self._pipeline = LivePipeline(
             source,
@@ -203,6 +204,10 @@ class Daemon:
             return settings
         engine = settings.engine.model_copy(update={"warmup_s": DEMO_WARMUP_S})
         return settings.model_copy(update={"engine": engine})
+
+    def _cue_metrics(self) -> dict[str, tuple[str, ...]]:
+        """Which metrics each cue is about, for the report pages (the pack now in use)."""
+        return {rule.id: tuple(rule.metrics) for rule in self._engine.pack.rules}
 
     def _page_url(self) -> Optional[str]:
         """The live server's address (sessions are at /sessions/N), or None when it is off."""
@@ -293,8 +298,7 @@ class Daemon:
         if self._demo and not self._options.quiet:
             print(DEMO_NOTICE, flush=True)
         if self._health is not None:
-            host, port = self._health.address
-            url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+            url = f"{self._page_url()}/"
             print(f"coachd: live page on {url}", flush=True)
             if self._options.open_page:
                 open_on_desktop(url)
@@ -364,7 +368,9 @@ class Daemon:
         self.metrics.set_voice_cache_bytes(speech.cache_bytes)
         self._publish_store()
         self._fleet.publish(self.metrics)
-        self._live.publish("status", live_status(self._chain.in_session, self._component_health()))
+        if self._live is not None:
+            page_status = live_status(self._chain.in_session, self._component_health())
+            self._live.publish("status", page_status)
         status = self._status_text(snapshot)
         self._notifier.status(status)
         if not self._options.quiet and sys.stderr.isatty():

@@ -127,6 +127,8 @@ class LiveHub:
             if not latest_only and self._state.get(section) == value:
                 return
             self._state[section] = value
+            if not self._subscribers:  # a page that comes later gets it in its snapshot
+                return
             message = sse(section, self._wire(value))
             for subscriber in self._subscribers:
                 subscriber.put(message, section if latest_only else None)
