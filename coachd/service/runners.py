@@ -149,10 +149,9 @@ class RunnerDirectory:
 class SignedIn:
     """The runner in front of this kiosk, shared by the QR reader and the coaching thread."""
 
-    def __init__(self, default: Optional[RunnerProfile] = None) -> None:
-        self._default = default
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._current = default
+        self._current: Optional[RunnerProfile] = None
 
     @property
     def current(self) -> Optional[RunnerProfile]:
@@ -161,9 +160,9 @@ class SignedIn:
 
     @property
     def signed_in(self) -> bool:
-        """Someone signed in by QR (the laptop's configured runner does not count)."""
+        """Someone signed in by QR."""
         with self._lock:
-            return self._current is not None and self._current is not self._default
+            return self._current is not None
 
     def set(self, profile: RunnerProfile) -> None:
         with self._lock:
@@ -172,4 +171,4 @@ class SignedIn:
     def clear(self) -> None:
         """The runner left: the next one signs in afresh."""
         with self._lock:
-            self._current = self._default
+            self._current = None

@@ -240,7 +240,11 @@ class SessionStore(HistoryReader):
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
 
     def _migrate(self) -> None:
-        """Apply the schema's migrations this database has not had, each in a transaction."""
+        """Apply the schema's migrations this database has not had, each in a transaction
+        (none, and no write lock, when user_version says all are in)."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version >= LATEST:
+            return
         self._db.execute(VERSION_TABLE)
         for migration in MIGRATIONS:
             self._db.execute("BEGIN IMMEDIATE")

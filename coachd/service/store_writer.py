@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional, Union
 
 from coachd.messages import Cue, Stride
 from coachd.service.health import STORE_STATES
-from coachd.service.runners import CARRIED_STATES
+from coachd.service.runners import CARRIED_STATES, HISTORY_SESSIONS
 from coachd.service.store import SessionStore, move_aside, quick_check
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ RETRY_MAX_S = 5.0
 # Writes kept in memory while the database cannot take them: ~3 strides a second makes this
 # about three hours of running, a few tens of MB at most.
 MAX_PENDING = 30_000
-# Runner history the cue engine's weekly-load rule and retro ladder look at.
-HISTORY_SESSIONS = 120
 
 # Writes that could not be stored before a stop, one JSON object a line.
 JOURNAL_NAME = "pending-writes.jsonl"

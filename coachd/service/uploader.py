@@ -38,7 +38,7 @@ class UploadStatus:
 
 
 class Uploader:
-    """Uploads every `interval_s` (sooner when woken), backing off while the server is away."""
+    """Uploads every `interval_s` (at once when closing), backing off while the server is away."""
 
     def __init__(self, path: Path, server: ServerStore, interval_s: float) -> None:
         self.path = path
@@ -59,10 +59,6 @@ class Uploader:
 
     def start(self) -> None:
         self._thread.start()
-
-    def wake(self) -> None:
-        """Upload soon (a session ended)."""
-        self._wake.set()
 
     def close(self, timeout: float) -> None:
         """One last pass if the server answers within `timeout`; what is left waits here."""
