@@ -61,7 +61,7 @@ class FileSource(FrameSource):
         self.realtime = realtime
         self.frames_dropped = 0
         fps = float(capture.get(cv2.CAP_PROP_FPS))
-        self.stored_fps = fps if 0 < fps < 1000 else DEFAULT_FPS  # the rate it plays at
+        self.stored_fps = fps if 0 < fps < MAX_CAPTURE_FPS else DEFAULT_FPS  # the rate it plays at
         self.nominal_fps = self.stored_fps  # the rate its frames were captured at
         self.capture_fps: Optional[float] = None  # what the file's tags say, when they do
         count = capture.get(cv2.CAP_PROP_FRAME_COUNT)

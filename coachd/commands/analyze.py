@@ -26,7 +26,9 @@ from coachd.coach.coaching import Coaching
 from coachd.commands import Command, settings_from_args
 from coachd.errors import UsageError
 from coachd.gait import GaitAnalyzer
+from coachd.gait.analyzer import MIN_COUNTED
 from coachd.gait.metrics import foot_strike
+from coachd.gait.plausible import MAX_STEP_S
 from coachd.messages import VIEWS, Cue, GaitEvent, GaitUpdate, Stride, TrackedFrame, View
 from coachd.redact import redact
 from coachd.settings import Settings
@@ -214,10 +216,10 @@ def why_no_steps(result: Analysis) -> Optional[str]:
     if result.view is None:
         return "the camera view never settled (side, front or rear view of the runner)"
     contacts = sorted(e.t for e in result.events if e.kind == "contact")
-    if len(contacts) < 4:
+    if len(contacts) < MIN_COUNTED:
         return f"only {len(contacts)} foot contacts were found (feet hidden or out of frame?)"
     step_s = float(np.median(np.diff(contacts)))
-    if step_s > 1.0:
+    if step_s > MAX_STEP_S:
         return (
             f"contacts came {step_s:.2f} s apart, slower than anyone runs "
             "(slow motion? give --capture-fps)"
@@ -320,12 +322,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _capture_fps(text: str) -> float:
+    from coachd.capture.file import MAX_CAPTURE_FPS
+
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 1.0 <= value <= 1000.0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give frames per second, 1 to 1000")
+    if not 1.0 <= value <= MAX_CAPTURE_FPS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give frames per second, 1 to {MAX_CAPTURE_FPS:.0f}"
+        )
     return value
 
 
