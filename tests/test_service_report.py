@@ -191,7 +191,7 @@ def test_no_praise_in_a_report_without_measured_steps(tmp_path: Path) -> None:
 def test_the_live_server_serves_the_sessions_pages(db: tuple[Path, dict[str, int]]) -> None:
     path, ids = db
     server = HealthServer(ServiceSettings(), Metrics(), port=0)
-    for route_path, route in session_routes(path).items():
+    for route_path, route in session_routes(path, dict).items():
         server.add_route("GET", route_path, route)
     server.start()
     base = f"http://127.0.0.1:{server.address[1]}"

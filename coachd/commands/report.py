@@ -9,6 +9,7 @@ from pathlib import Path
 from coachd.commands import Command
 from coachd.commands.sessions import add_database_argument, history_errors, open_history
 from coachd.errors import CoachdError, UsageError
+from coachd.service.store import HistoryReader
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,11 +20,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_database_argument(parser)
 
 
-def _session_id(text: str, where: str, newest: list[int]) -> int:
+def _session_id(text: str, store: HistoryReader) -> int:
     if text == "last":
+        newest = store.list_sessions(limit=1)
         if not newest:
-            raise UsageError(f"no sessions in {where} yet")
-        return newest[0]
+            raise UsageError(f"no sessions in {store.where} yet")
+        return newest[0].id
     try:
         return int(text)
     except ValueError:
@@ -42,8 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     store = open_history(args)
     with history_errors(store):
         try:
-            newest = [row.id for row in store.list_sessions(limit=1)]
-            session_id = _session_id(args.session, str(store.where), newest)
+            session_id = _session_id(args.session, store)
             try:
                 record, history = load_report(store, session_id)
             except LookupError:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from coachd.catalog import METRICS, Metric, label, visible
 from coachd.coach.programs import CADENCE_TOLERANCE, cadence_target
@@ -123,7 +123,9 @@ def render_sessions_html(store: Optional[SessionStore], limit: int = 100) -> str
     return _page("coachd sessions", "<h1>Sessions</h1>" + table)
 
 
-def session_page(database: Path, path: str) -> Optional[tuple[int, str]]:
+def session_page(
+    database: Path, path: str, cue_metrics: Optional[Mapping[str, Sequence[str]]] = None
+) -> Optional[tuple[int, str]]:
     """The live server's answer to `path` when it is /sessions or /sessions/N: (HTTP status,
     HTML page); None for any other path. Reads the database afresh for each request."""
     parts = path.rstrip("/").split("/")
@@ -134,16 +136,18 @@ def session_page(database: Path, path: str) -> Optional[tuple[int, str]]:
     if len(parts) == 3 and not parts[2].isdigit():
         return 404, _page("not found", f"<p>No session {html.escape(parts[2])}.</p>")
     try:
-        return _read_page(database, parts[2] if len(parts) == 3 else None)
+        return _read_page(database, parts[2] if len(parts) == 3 else None, cue_metrics)
     except sqlite3.Error as exc:  # busy, moved aside: the page says so, the server goes on
         return 503, _page("unavailable", f"<p>The sessions database: {html.escape(str(exc))}</p>")
 
 
-def session_routes(database: Path) -> dict[str, Route]:
+def session_routes(
+    database: Path, cue_metrics: Callable[[], Mapping[str, Sequence[str]]]
+) -> dict[str, Route]:
     """/sessions and /sessions/N for the live server (GET), read from `database`."""
 
     def answer(request: Request) -> Response:
-        page = session_page(database, request.path)
+        page = session_page(database, request.path, cue_metrics())
         if page is None:
             return Response.text(HTTPStatus.NOT_FOUND, "not found")
         status, body = page
@@ -153,13 +157,15 @@ def session_routes(database: Path) -> dict[str, Route]:
     return {"/sessions": route, "/sessions/*": route}
 
 
-def _read_page(database: Path, session: Optional[str]) -> tuple[int, str]:
+def _read_page(
+    database: Path, session: Optional[str], cue_metrics: Optional[Mapping[str, Sequence[str]]]
+) -> tuple[int, str]:
     store = SessionStore(database, readonly=True)
     try:
         if session is None:
             return 200, render_sessions_html(store)
         try:
-            return 200, render_session_html(store, int(session))
+            return 200, render_session_html(store, int(session), cue_metrics)
         except LookupError:
             return 404, _page(
                 "not found", f'<p>No session {session}. <a href="/sessions">All sessions</a></p>'
