@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
+# The system packages only the tests need (a PostgreSQL server, Chromium and its driver).
+TEST_STAMP := $(VENV)/.test-setup-stamp
 # The newest supported interpreter that runs (a pyenv shim for a version not selected does not);
 # override with `make PYTHON=...`.
 PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3.10 python3.9 python3; do \
@@ -16,7 +18,7 @@ PYTEST_REPORT := $(if $(filter true,$(CI)),--durations=30,)
 # (tests/conftest.py orders the tests and schedules them).
 PYTEST_WORKERS := -n 2
 
-.PHONY: setup run test lint typecheck unit soak bench check-wheels check-install install-service clean
+.PHONY: setup test-setup run test lint typecheck unit soak bench check-wheels check-install install-service clean
 
 setup: $(STAMP)
 
@@ -26,6 +28,12 @@ $(STAMP): pyproject.toml scripts/setup-system.sh
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,stock]'
 	@touch $(STAMP)
+
+test-setup: $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	@bash scripts/setup-system.sh "$(PYTHON)" --with-tests
+	@touch $(TEST_STAMP)
 
 run: setup
 	$(BIN)/coachd run --open $(ARGS)
@@ -37,13 +45,13 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+unit: test-setup
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_MARK) $(PYTEST_REPORT) $(ARGS)
 
 test: lint typecheck unit
 
 # The half-hour kiosk soak and the 10-minute fault soak, on demand (CI runs them for 5 and 3).
-soak: setup
+soak: test-setup
 	SOAK_SECONDS=$${SOAK_SECONDS:-1800} FAULT_SOAK_SECONDS=$${FAULT_SOAK_SECONDS:-600} \
 		$(BIN)/python -m pytest -m soak -s $(ARGS)
 

@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Installs the system packages coachd needs, and only those missing, so a second run does nothing.
+#   setup-system.sh PYTHON                what coachd needs to run (a laptop, a kiosk)
+#   setup-system.sh PYTHON --with-tests   and what its tests need (`make test`, CI)
+#   add --list to print the packages instead of installing them
 set -euo pipefail
 python=${1:-}
+with_tests=no
+list=no
+for option in "${@:2}"; do
+  case "$option" in
+    --with-tests) with_tests=yes ;;
+    --list) list=yes ;;
+    *) echo "setup-system.sh: unknown option $option (allowed: --with-tests, --list)" >&2; exit 2 ;;
+  esac
+done
 if [ -z "$python" ]; then
   have="no python3"
   command -v python3 >/dev/null && have=$(python3 --version 2>&1)
@@ -9,16 +21,22 @@ if [ -z "$python" ]; then
        "Install python3 (3.9 or newer), or run make PYTHON=/path/to/python3.x." >&2
   exit 1
 fi
-# postgresql: a gym's shared history and its tests (each starts its own server); chromium and
-# chromium-driver: the live page's browser test, and a console screen's kiosk browser.
 packages=(espeak-ng libespeak-ng1 libportaudio2 portaudio19-dev ffmpeg alsa-utils libasound2-plugins
-          libgl1 libglib2.0-0 gcc systemd postgresql chromium chromium-driver)
+          libgl1 libglib2.0-0 gcc systemd)
+# Tests only: the fleet tests start their own PostgreSQL server, the live page's test drives
+# Chromium. A kiosk reaches the gym's server over the network, and a console screen's browser
+# is its own choice (docs/kiosk.md).
+[ "$with_tests" = no ] || packages+=(postgresql chromium chromium-driver)
 # The chosen interpreter's own venv and headers (PyAudio builds against them), which may not be
 # the default python3's.
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 "$python" -c 'import ensurepip' 2>/dev/null || packages+=("python$version-venv")
 include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 [ -f "$include/Python.h" ] || packages+=("python$version-dev")
+if [ "$list" = yes ]; then
+  echo "${packages[@]}"
+  exit 0
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

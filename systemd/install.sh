@@ -129,19 +129,19 @@ if [ "$action" = uninstall ]; then
   exit 0
 fi
 
-# The interpreter the checkout's venv was made with (mediapipe needs Python 3.9-3.12), else
-# the first one on the PATH that mediapipe has a wheel for. Nothing is built in the checkout.
+# The interpreter the checkout's venv was made with, else the newest supported one on the PATH
+# (coachd runs on Python 3.9-3.14). Nothing is built in the checkout.
 python=""
 if [ -x "$checkout/.venv/bin/python" ]; then
   python=$("$checkout/.venv/bin/python" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
 fi
-for candidate in python3.12 python3.11 python3.10 python3.9 python3; do
+for candidate in python3.14 python3.13 python3.12 python3.11 python3.10 python3.9 python3; do
   [ -z "$python" ] || break
   command -v "$candidate" >/dev/null 2>&1 &&
-    "$candidate" -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null &&
+    "$candidate" -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 14))' 2>/dev/null &&
     python=$(command -v "$candidate")
 done
-[ -n "$python" ] || { echo "install.sh: no Python 3.9-3.12 found (mediapipe needs one)" >&2; exit 1; }
+[ -n "$python" ] || { echo "install.sh: no Python 3.9-3.14 found; install python3 (3.9 or newer)" >&2; exit 1; }
 run bash "$checkout/scripts/setup-system.sh" "$python"  # espeak-ng, PortAudio, ffmpeg ...
 
 if ! getent passwd coachd >/dev/null; then

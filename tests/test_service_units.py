@@ -138,3 +138,25 @@ def test_install_script_parses(repo_root: Path) -> None:
         [bash, str(repo_root / "systemd" / "install.sh"), "--bogus"], capture_output=True, text=True
     )
     assert run.returncode == 2 and "unknown option --bogus" in run.stderr
+
+
+def test_system_setup_keeps_test_packages_off_kiosks(repo_root: Path) -> None:
+    """A kiosk or a laptop gets no PostgreSQL server or browser driver; `make test` does."""
+    script = str(repo_root / "scripts" / "setup-system.sh")
+
+    def packages(*options: str) -> set[str]:
+        run = subprocess.run(
+            ["bash", script, sys.executable, *options, "--list"], capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        return set(run.stdout.split())
+
+    for_running, for_tests = packages(), packages("--with-tests")
+    test_only = {"postgresql", "chromium", "chromium-driver"}
+    assert {"espeak-ng", "libportaudio2", "ffmpeg"} <= for_running
+    assert not for_running & test_only
+    assert for_tests == for_running | test_only
+    bogus = subprocess.run(
+        ["bash", script, sys.executable, "--bogus"], capture_output=True, text=True
+    )
+    assert bogus.returncode == 2 and "unknown option --bogus" in bogus.stderr
