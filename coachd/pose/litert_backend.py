@@ -15,8 +15,9 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
+from coachd.body import HIPS, midpoint
 from coachd.errors import ConfigError
-from coachd.messages import Landmark, Pose
+from coachd.messages import Pose
 from coachd.pose import roi as geometry
 from coachd.pose.roi import Roi
 from coachd.pose.selection import (
@@ -174,11 +175,7 @@ def refine_with_heatmap(local: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
 
 def in_region(pose: Pose, settings: PoseSettings) -> bool:
     """Whether the pose's hip centre lies in the treadmill region (always, when unset)."""
-    region = settings.treadmill_region
-    if region is None:
-        return True
-    x, y = pose.norm[[Landmark.LEFT_HIP, Landmark.RIGHT_HIP], :2].mean(axis=0)
-    return bool(region[0] <= x <= region[2] and region[1] <= y <= region[3])
+    return in_region_point(midpoint(pose.norm[:, :2], HIPS), settings.treadmill_region)
 
 
 # While the followed person is not running or walking on the belt, look this often for someone
