@@ -446,6 +446,8 @@ class Daemon:
 
     def _summary_line(self, s: PipelineSnapshot, ended: bool) -> str:
         how = "ended" if ended else "stopped"
+        if s.frames_tracked == 0:  # no timings to give
+            return f"coachd: {self._source_name} {how}: no frames tracked"
         return (
             f"coachd: {self._source_name} {how}: {s.frames_tracked} frames tracked, "
             f"{s.frames_dropped} dropped ({100 * s.dropped_fraction:.1f}%), "

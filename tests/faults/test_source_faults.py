@@ -319,6 +319,23 @@ def test_a_network_camera_back_after_a_long_outage_is_tracked_again_at_once(
     assert max(gaps([ready, *pings])) < WATCHDOG_S, gaps([ready, *pings])
 
 
+def test_a_camera_that_never_came_is_reported_at_stop_without_timings(tmp_path: Path) -> None:
+    """Nothing listens at the URL: coaching waits for it, and the stop line says no frames
+    were tracked instead of giving latencies of nothing."""
+    url = f"http://127.0.0.1:{free_port()}/stream.mjpg"
+    daemon = start_daemon(tmp_path / "daemon", url)
+    try:
+        daemon.wait_ready(STARTUP_S)
+        waiting = wait_until(lambda: "waiting for it" in daemon.output(), 30.0)
+        code = daemon.stop()
+    finally:
+        daemon.cleanup()
+    output = daemon.output()
+    assert waiting and code == 0, output[-2000:]
+    assert "stopped: no frames tracked" in output, output[-2000:]
+    assert "nan" not in output, output[-2000:]
+
+
 # --- supervision of the pipeline's threads ---------------------------------------------------
 
 
