@@ -303,8 +303,7 @@ def _say_summary(
     judged: bool,
 ) -> str:
     """What the summary says; praise only for what was measured (`judged`: enough strides)."""
-    minutes = round(duration_s / 60)
-    length = f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else "a short run"
+    length = _minutes(duration_s / 60) if round(duration_s / 60) else "a short run"
     if cadence:
         length += f" at {cadence:.0f} steps a minute"
     if not judged and work_on is None and not improved:
