@@ -2,16 +2,22 @@
 
 Migrations run in order and each is recorded in `schema_version`; a store opens by applying
 the ones it has not seen. Statements are written once, in the SQL both databases take, with
-`{pk}` standing for each database's auto-numbered key. Some apply to one side only: the
-upload bookkeeping lives on the kiosk, the kiosk and source columns matter on the server.
+`{pk}` standing for each database's auto-numbered key and SQLite's `?` for a parameter
+(`in_dialect` gives PostgreSQL's). Some apply to one side only: the upload bookkeeping lives
+on the kiosk, the kiosk and source columns matter on the server.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Callable, Literal
 
 Side = Literal["both", "local", "server"]
+Dialect = Literal["local", "server"]
+# A connection's execute(sql, params): sqlite3's and psycopg's take the same call.
+Execute = Callable[..., Any]
 
 PRIMARY_KEY = {
     "local": "INTEGER PRIMARY KEY",
@@ -29,11 +35,16 @@ class Migration:
     statements: tuple[str, ...]
     side: Side = "both"
 
-    def sql(self, side: Literal["local", "server"]) -> list[str]:
+    def sql(self, side: Dialect) -> list[str]:
         """The statements for one side, or none when the migration is the other side's."""
         if self.side not in ("both", side):
             return []
         return [s.format(pk=PRIMARY_KEY[side]) for s in self.statements]
+
+
+def in_dialect(sql: str, side: Dialect) -> str:
+    """A statement written with `?` parameters, as `side`'s driver takes it (psycopg: `%s`)."""
+    return sql if side == "local" else sql.replace("?", "%s")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -97,3 +108,39 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 LATEST = MIGRATIONS[-1].version
+
+
+def apply_migrations(execute: Execute, side: Dialect, applied: Collection[int]) -> None:
+    """Run each migration not in `applied` and record it in schema_version, inside the
+    caller's transaction (which holds the lock that keeps two openers from both doing it)."""
+    for migration in MIGRATIONS:
+        if migration.version in applied:
+            continue
+        for statement in migration.sql(side):
+            execute(statement)
+        execute(
+            in_dialect("INSERT INTO schema_version (version, applied) VALUES (?, ?)", side),
+            (migration.version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        )
+
+
+# Forgetting a runner: their history first, then the runner (a runner's right).
+_FORGET: tuple[tuple[str, Side], ...] = (
+    ("DELETE FROM strides WHERE session IN (SELECT id FROM sessions WHERE runner = ?)", "both"),
+    ("DELETE FROM cues WHERE session IN (SELECT id FROM sessions WHERE runner = ?)", "both"),
+    ("DELETE FROM uploads WHERE session IN (SELECT id FROM sessions WHERE runner = ?)", "local"),
+    ("DELETE FROM sessions WHERE runner = ?", "both"),
+    ("DELETE FROM program_state WHERE runner = ?", "both"),
+    ("DELETE FROM runners WHERE runner = ?", "both"),
+)
+
+
+def forget_runner(execute: Execute, side: Dialect, runner: str) -> int:
+    """Delete the runner and their whole history inside the caller's transaction; how many
+    sessions went."""
+    count = in_dialect("SELECT count(*) FROM sessions WHERE runner = ?", side)
+    gone = execute(count, (runner,)).fetchone()[0]
+    for statement, where in _FORGET:
+        if where in ("both", side):
+            execute(in_dialect(statement, side), (runner,))
+    return int(gone)

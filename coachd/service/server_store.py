@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from coachd.redact import redact
-from coachd.service.schema import MIGRATIONS, VERSION_TABLE
+from coachd.service.schema import (
+    MIGRATIONS,
+    VERSION_TABLE,
+    apply_migrations,
+    forget_runner,
+    in_dialect,
+)
 from coachd.service.store import HistoryReader, RunnerRow, UploadBatch
 
 # The pool logs each failed reconnect; the uploader says when the server goes and comes back.
@@ -27,14 +33,6 @@ POOL_WAIT_S = 4.0
 POOL_MAX = 2
 # One advisory lock for migrations, so kiosks starting together apply each one once.
 MIGRATION_LOCK = 0x636F6163  # "coac"
-
-_FORGET = (
-    "DELETE FROM strides WHERE session IN (SELECT id FROM sessions WHERE runner = %s)",
-    "DELETE FROM cues WHERE session IN (SELECT id FROM sessions WHERE runner = %s)",
-    "DELETE FROM sessions WHERE runner = %s",
-    "DELETE FROM program_state WHERE runner = %s",
-    "DELETE FROM runners WHERE runner = %s",
-)
 
 
 class ServerUnavailable(Exception):
@@ -90,19 +88,11 @@ class ServerStore(HistoryReader):
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
                 conn.execute(VERSION_TABLE)
                 applied = _applied_versions(conn)
-            for migration in MIGRATIONS:
-                if migration.version in applied:
-                    continue
-                for statement in migration.sql("server"):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_version (version, applied) VALUES (%s, %s)",
-                    (migration.version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-                )
+            apply_migrations(conn.execute, "server", applied)
         self._migrated = True
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        query = sql.replace("?", "%s")
+        query = in_dialect(sql, "server")
         rows: list[tuple[Any, ...]] = self._run(
             lambda conn: conn.execute(query, tuple(params)).fetchall()
         )
@@ -186,15 +176,7 @@ class ServerStore(HistoryReader):
         return count > 0
 
     def forget_runner(self, runner: str) -> int:
-        def work(conn: Any) -> int:
-            gone = conn.execute(
-                "SELECT count(*) FROM sessions WHERE runner = %s", (runner,)
-            ).fetchone()[0]
-            for sql in _FORGET:
-                conn.execute(sql, (runner,))
-            return int(gone)
-
-        gone: int = self._run(work)
+        gone: int = self._run(lambda conn: forget_runner(conn.execute, "server", runner))
         return gone
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from coachd.messages import Cue, Stride
-from coachd.service.schema import LATEST, MIGRATIONS, VERSION_TABLE
+from coachd.service.schema import LATEST, VERSION_TABLE, apply_migrations, forget_runner
 from coachd.settings import ServiceSettings
 
 DB_NAME = "sessions.sqlite"
@@ -240,29 +240,20 @@ class SessionStore(HistoryReader):
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
 
     def _migrate(self) -> None:
-        """Apply the schema's migrations this database has not had, each in a transaction
+        """Apply the schema's migrations this database has not had, in one transaction
         (none, and no write lock, when user_version says all are in)."""
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version >= LATEST:
             return
         self._db.execute(VERSION_TABLE)
-        for migration in MIGRATIONS:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                done = self._db.execute(
-                    "SELECT 1 FROM schema_version WHERE version = ?", (migration.version,)
-                ).fetchone()
-                if done is None:
-                    for statement in migration.sql("local"):
-                        self._db.execute(statement)
-                    self._db.execute(
-                        "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
-                        (migration.version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            applied = {v for (v,) in self._db.execute("SELECT version FROM schema_version")}
+            apply_migrations(self._db.execute, "local", applied)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
         self._db.execute(f"PRAGMA user_version={LATEST}")
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -418,16 +409,12 @@ class SessionStore(HistoryReader):
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                gone = self._db.execute(
-                    "SELECT count(*) FROM sessions WHERE runner = ?", (runner,)
-                ).fetchone()[0]
-                for sql in _FORGET:
-                    self._db.execute(sql, (runner,))
+                gone = forget_runner(self._db.execute, "local", runner)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return int(gone)
+        return gone
 
     # --- the upload queue (the uploader's thread) --------------------------------------
 
@@ -571,17 +558,6 @@ class UploadBatch:
     strides: list[tuple[Any, ...]]
     cues: list[tuple[Any, ...]]
     final: bool
-
-
-# Forgetting a runner: their history first, then the runner (a runner's right).
-_FORGET = (
-    "DELETE FROM strides WHERE session IN (SELECT id FROM sessions WHERE runner = ?)",
-    "DELETE FROM cues WHERE session IN (SELECT id FROM sessions WHERE runner = ?)",
-    "DELETE FROM uploads WHERE session IN (SELECT id FROM sessions WHERE runner = ?)",
-    "DELETE FROM sessions WHERE runner = ?",
-    "DELETE FROM program_state WHERE runner = ?",
-    "DELETE FROM runners WHERE runner = ?",
-)
 
 
 def create_private_file(path: Path) -> None:
