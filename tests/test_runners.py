@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from coachd.capture.synthetic.params import parse_spec
 from coachd.coach.sessions import RunnerRecap, runner_greeting
 from coachd.errors import SourceSpecError
-from coachd.service.runners import load_key, runner_key
+from coachd.service.runners import load_key, profile_of, runner_key
+from coachd.service.store import DB_NAME, SessionStore
+from coachd.service.store_writer import StoreWriter
 
 
 def test_only_a_keyed_hash_of_the_code_is_kept_and_the_key_file_is_private(
@@ -74,3 +77,25 @@ def test_a_known_runners_baseline_comes_with_them_and_shortens_the_warm_up() -> 
     assert engine.baseline.get("cadence_spm") is None
     run_for(25.0)
     assert not engine.warmed_up
+
+
+def test_a_configured_runner_and_a_signed_in_one_bring_the_same_history(tmp_path: Path) -> None:
+    db = tmp_path / DB_NAME
+    store = SessionStore(db)
+    for minutes in (20.0, 30.0):
+        started = time.time() - 86400.0 + minutes
+        session = store.start_session(runner="ana", started=started)
+        store.end_session(session, {"duration_s": minutes * 60}, ended=started + minutes * 60)
+    store.set_program_state("ana", "retro", {"sessions": 2})
+    signed_in = profile_of(store, store.add_runner("ana", "Ana"))
+    store.close()
+    assert [m for _, m in signed_in.history.sessions] == pytest.approx([30.0, 20.0])
+    assert signed_in.history.program_state == {"retro": {"sessions": 2}}
+    assert (signed_in.recap.sessions, signed_in.recap.last_minutes) == (2, pytest.approx(30.0))
+
+    writer = StoreWriter(db, runner="ana")
+    writer.start()
+    try:
+        assert writer.history() == signed_in.history
+    finally:
+        writer.close(timeout=10.0)

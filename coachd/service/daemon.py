@@ -466,12 +466,15 @@ class Daemon:
     def _start_engine_session(self) -> None:
         """A new runner: their history feeds the weekly-load rule and the retro ladder."""
         runner = self.settings.service.runner_profile
-        known = self._fleet.signed_in.current or (self._store.history() if runner else None)
-        if known is None:
+        profile = self._fleet.signed_in.current
+        if profile is not None:
+            known = profile.history
+        elif runner:
+            known = self._store.history()
+        else:
             self._engine.reset(today=date.today())
             return
-        sessions = known.history if isinstance(known, RunnerProfile) else known.sessions
-        history = [(date.fromtimestamp(started), minutes) for started, minutes in sessions]
+        history = [(date.fromtimestamp(started), minutes) for started, minutes in known.sessions]
         state = known.program_state.get("retro")
         retro = RetroProgress(**state) if state else None
         carried = known.program_state.get(BASELINE_STATE) or {}

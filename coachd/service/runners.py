@@ -73,37 +73,48 @@ def anonymous_name(runner: str) -> str:
 
 
 @dataclass(frozen=True)
+class RunnerHistory:
+    """A runner's earlier sessions (wall-clock start, minutes; newest first) and the progress
+    carried to their next one (CARRIED_STATES)."""
+
+    sessions: list[tuple[float, float]] = field(default_factory=list)
+    program_state: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def history_of(reader: HistoryReader, runner: str) -> RunnerHistory:
+    """What `reader` holds of the runner's sessions and carried progress."""
+    rows = reader.list_sessions(runner, limit=HISTORY_SESSIONS)
+    states = {name: reader.get_program_state(runner, name) for name in CARRIED_STATES}
+    return RunnerHistory(
+        [(r.started, r.duration_s / 60.0) for r in rows],
+        {name: state for name, state in states.items() if state},
+    )
+
+
+@dataclass(frozen=True)
 class RunnerProfile:
     """A signed-in runner with what their history says (read once, at sign-in)."""
 
     runner: str
     name: str
     recap: RunnerRecap = field(default_factory=RunnerRecap)
-    history: list[tuple[float, float]] = field(default_factory=list)  # (wall start, minutes)
-    program_state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: RunnerHistory = field(default_factory=RunnerHistory)
 
 
 def profile_of(reader: HistoryReader, row: RunnerRow, now: Optional[float] = None) -> RunnerProfile:
     """Their recap, earlier sessions and programme progress from `reader`."""
     now = time.time() if now is None else now
-    rows = reader.list_sessions(row.runner, limit=HISTORY_SESSIONS)
-    last = rows[0] if rows else None
-    work_on = last.summary.get("work_on_text") if last is not None else None
+    history = history_of(reader, row.runner)
+    last = reader.list_sessions(row.runner, limit=1)
+    work_on = last[0].summary.get("work_on_text") if last else None
     recap = RunnerRecap(
-        sessions=len(rows),
-        last_minutes=last.duration_s / 60.0 if last is not None else 0.0,
+        sessions=len(history.sessions),
+        last_minutes=history.sessions[0][1] if history.sessions else 0.0,
         last_work_on=str(work_on) if work_on else None,
         week_minutes=reader.weekly_minutes(row.runner, now),
         last_week_minutes=reader.weekly_minutes(row.runner, now, weeks_ago=1),
     )
-    states = {name: reader.get_program_state(row.runner, name) for name in CARRIED_STATES}
-    return RunnerProfile(
-        row.runner,
-        row.name,
-        recap,
-        [(r.started, r.duration_s / 60.0) for r in rows],
-        {name: state for name, state in states.items() if state},
-    )
+    return RunnerProfile(row.runner, row.name, recap, history)
 
 
 class RunnerDirectory:

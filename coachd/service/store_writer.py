@@ -19,13 +19,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from coachd.messages import Cue, Stride
 from coachd.service.health import STORE_STATES
-from coachd.service.runners import CARRIED_STATES, HISTORY_SESSIONS
+from coachd.service.runners import HISTORY_SESSIONS, RunnerHistory, history_of
 from coachd.service.store import SessionStore, move_aside, quick_check
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,6 @@ class StoreStatus:
     pending_writes: int = 0
     dropped_strides: int = 0
     dropped_cues: int = 0
-
-
-@dataclass(frozen=True)
-class RunnerHistory:
-    """The configured runner's earlier sessions (wall-clock start, minutes) and progress."""
-
-    sessions: list[tuple[float, float]] = field(default_factory=list)
-    program_state: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,7 +107,7 @@ class _ProgramState:
     state: dict[str, Any]
 
 
-__all__ = ["STORE_STATES", "RunnerHistory", "StoreStatus", "StoreWriter"]
+__all__ = ["STORE_STATES", "StoreStatus", "StoreWriter"]
 
 _Write = Union[_Start, _Resume, _SetRunner, _Stride, _Cue, _End, _ProgramState]
 
@@ -374,12 +366,12 @@ class StoreWriter:
         self._set_state("ok", "")
 
     def _load_history(self, store: SessionStore) -> RunnerHistory:
-        rows = store.list_sessions(self._runner, limit=HISTORY_SESSIONS)
+        """The stored history under what this process learnt before the database opened."""
+        stored = history_of(store, self._runner)
         with self._lock:
             known = self._history
-        sessions = [*known.sessions, *((r.started, r.duration_s / 60.0) for r in rows)]
-        stored = {name: store.get_program_state(self._runner, name) for name in CARRIED_STATES}
-        states = {**stored, **known.program_state}
+        sessions = [*known.sessions, *stored.sessions]
+        states = {**stored.program_state, **known.program_state}
         return RunnerHistory(sessions[:HISTORY_SESSIONS], {k: v for k, v in states.items() if v})
 
     def _replace_corrupt(self) -> bool:
