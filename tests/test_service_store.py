@@ -176,6 +176,7 @@ def test_a_database_from_before_runners_is_migrated_with_its_strides_numbered(
     raw.close()
     old_reader = SessionStore(db, readonly=True)
     assert old_reader.list_runners() == [] and old_reader.resolve_runner("ana") == "ana"
+    assert old_reader.find_runner("ana") is None
     old_reader.close()
 
     store = SessionStore(db)

@@ -260,20 +260,23 @@ class SessionStore(HistoryReader):
         with self._lock:
             return list(self._db.execute(sql, tuple(params)).fetchall())
 
+    def _knows_runners(self) -> bool:
+        """False only in a database older than runners opened read-only (the others are
+        migrated when opened)."""
+        return bool(
+            self._rows(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", ("runners",)
+            )
+        )
+
     def list_runners(self) -> list[RunnerRow]:
-        """Runners known here ([] in a database older than runners, opened read-only)."""
-        try:
-            return super().list_runners()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise
+        return super().list_runners() if self._knows_runners() else []
 
     def find_runner(self, runner: str) -> Optional[RunnerRow]:
-        return super().find_runner(runner) if self.list_runners() else None
+        return super().find_runner(runner) if self._knows_runners() else None
 
     def resolve_runner(self, name: str) -> str:
-        return name if not self.list_runners() else super().resolve_runner(name)
+        return super().resolve_runner(name) if self._knows_runners() else name
 
     # --- writing (the daemon's one thread) -------------------------------------------
 
