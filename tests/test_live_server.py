@@ -114,7 +114,7 @@ def test_a_page_gets_retry_and_the_whole_state_then_each_change(served: Served) 
     stream = EventStream(served.port)
     try:
         head = stream.read_until(b"event: snapshot").decode()
-        assert head.startswith("HTTP/1.1 200") and "text/event-stream" in head
+        assert head.startswith("HTTP/1.0 200") and "text/event-stream" in head
         assert f"retry: {RETRY_MS}" in head
         stream.read_until(b'"Coaching"}')
         snapshot = dict(stream.events())["snapshot"]

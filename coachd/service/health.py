@@ -664,7 +664,7 @@ class _Serving:
         transport = connection.writer.transport
         if not transport.is_closing():
             # The socket is usually writable at once: the few bytes go out before the abort.
-            transport.write(_plain_response(status, text))
+            transport.write(encode_response(Response.text(status, text)))
             transport.abort()
 
     def _forget(self, connection: _Connection) -> None:
@@ -677,9 +677,8 @@ class _Serving:
         connection = _Connection(writer, task)
         if not self._admit(connection):
             self._metrics.inc_http_dropped("refused")
-            writer.transport.write(
-                _plain_response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections")
-            )
+            refusal = Response.text(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections")
+            writer.transport.write(encode_response(refusal))
             writer.transport.abort()
             return
         limits = self._limits
@@ -791,19 +790,32 @@ def _answer(handler: Handler, request: Request) -> bytes:
 
 def encode_response(response: Response) -> bytes:
     """Status line, headers and body, for a connection closed after it."""
-    status = response.status
+    head = response_head(
+        response.status, response.content_type, len(response.body), response.headers
+    )
+    return head + response.body
+
+
+def response_head(
+    status: HTTPStatus,
+    content_type: str,
+    length: Optional[int] = None,
+    headers: Sequence[tuple[str, str]] = (),
+) -> bytes:
+    """Status line and headers of every answer, on a connection closed after it; without
+    `length` the body is a stream that ends with the connection."""
     lines = [
         f"HTTP/1.0 {status.value} {status.phrase}",
         f"Server: coachd/{__version__}",
         f"Date: {formatdate(usegmt=True)}",
-        f"Content-Type: {response.content_type}",
-        f"Content-Length: {len(response.body)}",
+        f"Content-Type: {content_type}",
+        *([] if length is None else [f"Content-Length: {length}"]),
         "Cache-Control: no-store",
         "X-Content-Type-Options: nosniff",
-        *(f"{name}: {value}" for name, value in response.headers),
+        *(f"{name}: {value}" for name, value in headers),
         "Connection: close",
     ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 async def _read_head(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
@@ -816,19 +828,6 @@ async def _read_head(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
             raise ValueError("request head too large")
         if line in (b"", b"\r\n", b"\n"):
             return bytes(head)
-
-
-def _plain_response(status: HTTPStatus, text: str) -> bytes:
-    body = f"{text}\n".encode()
-    head = (
-        f"HTTP/1.0 {status.value} {status.phrase}\r\n"
-        f"Server: coachd/{__version__}\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Cache-Control: no-store\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
 
 
 class _HeadParser(BaseHTTPRequestHandler):

@@ -33,7 +33,14 @@ from coachd.coach.faults import usable
 from coachd.coach.programs import CADENCE_TOLERANCE, RetroProgress
 from coachd.gait.overlay import BONES
 from coachd.messages import Cue, GaitUpdate, Stride, TrackedFrame
-from coachd.service.health import Channel, ComponentHealth, Request, Response, Route
+from coachd.service.health import (
+    Channel,
+    ComponentHealth,
+    Request,
+    Response,
+    Route,
+    response_head,
+)
 
 log = logging.getLogger(__name__)
 
@@ -373,21 +380,14 @@ class LivePage:
         return Response.json({"stopped": self._stop()})
 
     async def _events(self, request: Request, channel: Channel) -> None:
-        head = (
-            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-            "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
-        )
-        if not await channel.send(head.encode("latin-1")):
+        if not await channel.send(response_head(HTTPStatus.OK, "text/event-stream")):
             return
         await self._follow(self._hub.subscribe, channel, lambda sub: sub.take())
 
     async def _video(self, request: Request, channel: Channel) -> None:
         boundary = "coachdframe"
-        head = (
-            "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nConnection: close\r\n"
-            f"Content-Type: multipart/x-mixed-replace; boundary={boundary}\r\n\r\n"
-        )
-        if not await channel.send(head.encode("latin-1")):
+        head = response_head(HTTPStatus.OK, f"multipart/x-mixed-replace; boundary={boundary}")
+        if not await channel.send(head):
             return
 
         def parts(subscriber: Subscriber) -> list[bytes]:
