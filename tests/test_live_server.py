@@ -16,11 +16,13 @@ import pytest
 from daemon_harness import wait_until
 
 from coachd.coach import CueEngine, load_packs
-from coachd.coach.coaching import Stopped
+from coachd.coach.coaching import Coaching, Stopped
+from coachd.messages import GaitUpdate, Stride, TrackedFrame
 from coachd.service.health import ComponentHealth, HealthServer, HttpLimits, Metrics
 from coachd.service.live import (
     RETRY_MS,
     LiveHub,
+    LiveListener,
     LivePage,
     Subscriber,
     band_json,
@@ -224,3 +226,24 @@ def test_the_bands_are_the_packs_thresholds_for_what_the_view_sees() -> None:
     shown = band_json(band, 0.30)
     low, high = shown["scale"]
     assert low < band.clear < band.start < 0.30 < high and shown["text"] == "0.30 L"
+
+
+def test_the_page_shows_the_cadence_the_engine_judges() -> None:
+    coaching = Coaching.from_settings(Settings(service=ServiceSettings(session_start_s=1.0)))
+    hub = LiveHub(page_info(False))
+    listener = LiveListener(hub)
+    t = 0.0
+    for i in range(40):
+        t += 0.35
+        # The last three steps quicker: a median of the last five would already say so.
+        spm = 160.0 if i < 37 else 185.0
+        stride = Stride(
+            t, "left" if i % 2 else "right", "side-right", 60.0 / spm, {"cadence_spm": spm}
+        )
+        update = GaitUpdate(t, "running", "side-right", strides=(stride,))
+        coaching.update(update)
+        listener.frame_measured(TrackedFrame(i, t, t, None), update, None)
+    state = coaching.state(t, "side-right")
+    assert state.in_session and coaching.engine.cadence_spm() == 160.0
+    listener.coaching_state(t, state)
+    assert hub.get("cadence")["spm"] == 160

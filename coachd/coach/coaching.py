@@ -33,7 +33,8 @@ Stopped = Literal["drill", "session", "nothing"]
 @dataclass(frozen=True)
 class CoachingState:
     """Where coaching stands now, for a live display: the session's start, the program's
-    step, and the thresholds the rules judge in the current view (faults that are on first)."""
+    step, the thresholds the rules judge in the current view (faults that are on first) and
+    the cadence they judge."""
 
     in_session: bool
     session_t0: Optional[float]  # when the session's running began (monotonic)
@@ -41,6 +42,7 @@ class CoachingState:
     program: str
     step: Optional[ProgramStep]
     bands: tuple[FormBand, ...]
+    cadence_spm: Optional[float]  # as the engine judges it (None outside a session)
 
 
 class Coaching:
@@ -121,6 +123,7 @@ class Coaching:
             program=self.engine.settings.program,
             step=self.engine.program_step(now) if active else None,
             bands=tuple(self.engine.form_bands(view)) if active else (),
+            cadence_spm=self.engine.cadence_spm() if active else None,
         )
 
     def _session_step(self, cues: list[Cue]) -> CoachingStep:

@@ -40,6 +40,10 @@ MAX_STEP_S = 1.0  # running time added per update at most (a stalled pipeline is
 # A known runner's baseline comes with them: the warm-up only waits for the belt and their legs.
 CARRIED_WARMUP = 1.0 / 3.0
 PRAISE_MAX_DELAY_S = 20.0  # praise later than this after the fix is no longer about it
+# Cadence and belt speed as judged: the median of the last steps (one step's is noisy), once
+# there are enough of them.
+RECENT_STEPS = 8
+RECENT_STEPS_MIN = 4
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,8 @@ class CueEngine:
         self._warm = False
         self._not_running_since: Optional[float] = None
         self._pacing = Pacing(self.settings)
-        self._recent_cadence: deque[float] = deque(maxlen=8)
-        self._recent_speed: deque[float] = deque(maxlen=8)
+        self._recent_cadence: deque[float] = deque(maxlen=RECENT_STEPS)
+        self._recent_speed: deque[float] = deque(maxlen=RECENT_STEPS)
         warmup = self.settings.warmup_s
         self._retro = (
             RetroDrills(retro or RetroProgress(), first_at_s=warmup + self.settings.retro_first_s)
@@ -188,6 +192,11 @@ class CueEngine:
             return ProgramStep("cadence", "block", target_spm=self._cadence.target_spm)
         return None
 
+    def cadence_spm(self) -> Optional[float]:
+        """The runner's cadence as the rules and the cadence blocks judge it (None until
+        enough steps of this session; drills count)."""
+        return self._recent_median(self._recent_cadence)
+
     def form_bands(self, view: Optional[View]) -> list[FormBand]:
         """Each metric the enabled rules judge in `view`, one band per metric, with today's
         thresholds (shifted with speed, or from the runner's baseline once it is known):
@@ -244,9 +253,13 @@ class CueEngine:
         lines = self._program_lines(now, running, present)
         out = [self._program_cue(line, now) for line in lines]
         quiet = self._retro is not None and self._retro.quiet(now)
-        if running and not quiet:
+        if running:
             for stride in sorted(update.strides, key=lambda s: s.t):
-                self._observe(stride)
+                if usable(stride, "cadence_spm", 0.5):  # drills too: the live page shows it
+                    self._recent_cadence.append(stride.metrics["cadence_spm"])
+                if not quiet:
+                    self._observe(stride)
+        if running and not quiet:
             if not self._warm and self.running_s >= self._warmup_s:
                 self._warm = True
                 self.baseline.finish_warmup(self._warmup_s)
@@ -298,12 +311,8 @@ class CueEngine:
         for metric, value in stride.metrics.items():
             if metric in METRICS and usable(stride, metric, 0.5):
                 self.baseline.add(metric, value, self.running_s)
-        for metric, recent in (
-            ("cadence_spm", self._recent_cadence),
-            ("belt_speed_kmh", self._recent_speed),
-        ):
-            if usable(stride, metric, 0.5):
-                recent.append(stride.metrics[metric])
+        if usable(stride, "belt_speed_kmh", 0.5):
+            self._recent_speed.append(stride.metrics["belt_speed_kmh"])
         speed = self._recent_median(self._recent_speed)  # one step's speed is noisy
         for rule, state in self._judged():
             if stride.view not in rule.views:
@@ -330,7 +339,7 @@ class CueEngine:
             if gate.max_speed_kmh is not None and speed > gate.max_speed_kmh:
                 return False
         if gate.min_cadence_spm is not None or gate.max_cadence_spm is not None:
-            cadence = self._recent_median(self._recent_cadence)
+            cadence = self.cadence_spm()
             if cadence is None:
                 return False
             if gate.min_cadence_spm is not None and cadence < gate.min_cadence_spm:
@@ -341,7 +350,7 @@ class CueEngine:
 
     @staticmethod
     def _recent_median(values: deque[float]) -> Optional[float]:
-        return statistics.median(values) if len(values) >= 4 else None
+        return statistics.median(values) if len(values) >= RECENT_STEPS_MIN else None
 
     # --- choosing what to say --------------------------------------------------------
 
@@ -415,9 +424,7 @@ class CueEngine:
             lines += self._retro.update(now, self.running_s, running, present)
         if self._cadence is not None:
             settled = self.baseline.get("cadence_spm") if self._warm else None
-            lines += self._cadence.update(
-                now, self.running_s, running, settled, self._recent_median(self._recent_cadence)
-            )
+            lines += self._cadence.update(now, self.running_s, running, settled, self.cadence_spm())
         return lines
 
     def _program_cue(self, line: ProgramLine, now: float) -> Cue:

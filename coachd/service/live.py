@@ -60,7 +60,7 @@ KEEPALIVE_S = 15.0  # a comment line this often finds a vanished page and keeps 
 SUBSCRIBER_QUEUE = 64  # events one page may fall behind by before it is closed to reconnect
 POSE_EVERY_S = 1.0 / 15.0  # the skeleton's update rate: smooth to the eye, cheap to send
 VIDEO_EVERY_S = 0.1  # camera pictures, only with ui.show_video
-RECENT_STEPS = 5  # a metric's shown value: the median of its last steps
+RECENT_STEPS = 5  # a metric's shown value (cadence: the engine's): the median of its last steps
 METRICS_SHOWN = 3  # besides cadence: a runner 1-2 m away reads a few numbers at most
 STOP_HEADER = "x-coachd-stop"  # a cross-site form or image cannot send it (CORS would preflight)
 
@@ -288,7 +288,7 @@ class LiveListener(ChainListener):
 
     def coaching_state(self, t: float, state: CoachingState) -> None:
         bands = {band.metric: band for band in state.bands}
-        cadence = self._value("cadence_spm")
+        cadence = state.cadence_spm
         cadence_band = bands.pop("cadence_spm", None)
         step = state.step
         target = step.target_spm if step is not None else None
