@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional
+from typing import Any, Callable, Literal, Optional, get_args
 from urllib.parse import unquote
 
 from coachd.errors import SourceSpecError
-from coachd.messages import VIEWS, View
+from coachd.messages import View
 
 PREFIX = "synthetic:"
 FRONT_CAMERA_HEIGHT_M = 1.5
@@ -193,7 +193,10 @@ def _integer(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
-def _choice(*options: str) -> Callable[[str], str]:
+def _choice(kind: Any) -> Callable[[str], str]:
+    """A parser for one of a Literal type's values."""
+    options: tuple[str, ...] = get_args(kind)
+
     def parse(text: str) -> str:
         if text not in options:
             raise ValueError
@@ -260,15 +263,15 @@ def _jpeg_quality(text: str) -> int:
 _jpeg_quality.allowed = "0 (no compression) or a quality from 10 to 95"  # type: ignore[attr-defined]
 
 _PARSERS: dict[str, Callable[[str], object]] = {
-    "view": _choice(*VIEWS),
-    "gait": _choice("run", "walk", "stand"),
+    "view": _choice(View),
+    "gait": _choice(Gait),
     "cadence": _number(60.0, 240.0),
     "speed": _number(0.0, 30.0),
     "overstride": _number(-0.2, 0.7),
     "trunk_lean": _number(-15.0, 45.0),
     "shoulder_sway": _number(0.0, 30.0),
     "shoulder_elevation": _number(0.0, 1.0),
-    "strike": _choice("heel", "midfoot", "forefoot"),
+    "strike": _choice(Strike),
     "heel_recovery": _number(0.2, 1.0),
     "knee_lift": _number(10.0, 80.0),
     "bounce": _number(0.0, 0.2),
@@ -296,12 +299,12 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "qr_seconds": _number(0.0, 86400.0),
     "leg_ratio": _number(0.85, 1.15),
     "build": _number(0.7, 1.5),
-    "style": _choice("shaded", "plain"),
-    "legwear": _choice("shorts", "long_shorts", "tights", "trousers", "baggy"),
-    "footwear": _choice("shoes", "barefoot"),
-    "hair_style": _choice("short", "long", "none"),
+    "style": _choice(Style),
+    "legwear": _choice(Legwear),
+    "footwear": _choice(Footwear),
+    "hair_style": _choice(HairStyle),
     "belt": _colour,
-    "room": _choice("plain", "clutter"),
+    "room": _choice(Room),
     "light": _number(0.3, 1.6),
     "camera_tilt": _number(-20.0, 20.0),
     "camera_roll": _number(-15.0, 15.0),
@@ -309,8 +312,8 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "noise": _number(0.0, 30.0),
     "jpeg": _jpeg_quality,
     "shutter": _number(0.0, 0.05),
-    "occluder": _choice("none", "rail", "panel"),
-    "bystander": _choice("none", "left", "right"),
+    "occluder": _choice(Occluder),
+    "bystander": _choice(Bystander),
     "vary": _integer(0, 2**31 - 1),
 }
 

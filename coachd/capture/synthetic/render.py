@@ -151,7 +151,6 @@ class Palette:
     skin: Colour
     hair: Colour
     shoes: Colour
-    trousers: bool = False  # legs in the shorts colour to the ankle
     legwear: Legwear = "shorts"
     footwear: Footwear = "shoes"
     hair_style: HairStyle = "short"
@@ -161,12 +160,13 @@ class Palette:
     @property
     def covered_legs(self) -> bool:
         """Legs in the shorts colour down to the ankle."""
-        return self.trousers or self.legwear in ("tights", "trousers", "baggy")
+        return self.legwear in _LEGWEAR_FIT
 
 
 # How far down the thigh the shorts reach, and how much wider than the leg they are.
 _SHORTS_LENGTH = {"shorts": 0.45, "long_shorts": 0.95}
-# Leg thickness in trousers (thigh, shank): tights hug, baggy trousers hang wide.
+# Legwear to the ankle, and the legs' thickness in it (thigh, shank): tights hug, baggy
+# trousers hang wide.
 _LEGWEAR_FIT = {"tights": (1.0, 1.0), "trousers": (1.12, 1.2), "baggy": (1.3, 1.7)}
 
 

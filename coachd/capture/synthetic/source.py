@@ -26,11 +26,11 @@ SHUTTER_SAMPLES = 4  # instants averaged over the exposure for motion blur
 NOISE_FIELDS = 7  # sensor noise fields, cycled through frame by frame
 WALKER_PALETTE = Palette(
     shirt=(90, 150, 60), shorts=(110, 70, 40), skin=(120, 160, 205), hair=(30, 30, 30),
-    shoes=(50, 50, 50), trousers=True,
+    shoes=(50, 50, 50), legwear="tights",
 )  # fmt: skip
 BYSTANDER_PALETTE = Palette(
     shirt=(50, 50, 160), shorts=(70, 60, 50), skin=(100, 140, 190), hair=(40, 40, 40),
-    shoes=(40, 40, 40), trousers=True,
+    shoes=(40, 40, 40), legwear="tights",
 )  # fmt: skip
 
 
