@@ -54,6 +54,8 @@ LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.
 AUDIO_STATES = ("ok", "missing", "retrying", "hung", "disabled")
 # The sessions database's writer states (coachd.service.store_writer.STORE_STATES).
 STORE_STATES = ("ok", "locked", "full", "unavailable", "corrupt")
+# At stop, connections' tasks are cancelled this many times, 0.1 s apart, until none is left.
+STOP_CANCEL_ROUNDS = 10
 
 
 @dataclass(frozen=True)
@@ -636,12 +638,16 @@ class _Serving:
             self._server.close()
             for connection in list(self._connections.values()):
                 connection.writer.transport.abort()
-            # Every task, not only known connections: an accept may be half done.
+            # Every task, not only known connections: an accept may be half done. Cancelled
+            # again while any is left: asyncio.wait_for (Python < 3.12) swallows a cancel that
+            # meets its inner future's completion, and the task would wait on.
             tasks = asyncio.all_tasks(loop)
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
+            for _ in range(STOP_CANCEL_ROUNDS):
+                if not tasks:
+                    break
+                for task in tasks:
+                    task.cancel()
+                _, tasks = loop.run_until_complete(asyncio.wait(tasks, timeout=0.1))
             loop.close()
             self._metrics.set_http_connections(0)
 

@@ -320,7 +320,8 @@ class LiveListener(ChainListener):
 
     def _note(self, stride: Stride) -> None:
         for metric in stride.metrics:
-            if metric in METRICS and usable(stride, metric, 0.5):
+            # Cadence is the engine's (CoachingState.cadence_spm), not a median kept here.
+            if metric != "cadence_spm" and metric in METRICS and usable(stride, metric, 0.5):
                 recent = self._recent.setdefault(metric, deque(maxlen=RECENT_STEPS))
                 recent.append(stride.metrics[metric])
 
