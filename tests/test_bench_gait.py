@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from coachd.bench.gait import Collector, Variant, plan_variants, score, summarise
+from coachd.bench.gait import Variant, plan_variants, score, summarise
+from coachd.commands.analyze import Analysis
 from coachd.messages import GaitEvent, Stride
 
 FPS = 30.0
@@ -32,7 +33,7 @@ def test_scoring_counts_found_missed_and_spurious_steps_and_timing() -> None:
     truth_times = [0.1 + 0.35 * n for n in range(20)]  # 171.4 spm
     ours = [t + 1.0 / FPS for t in truth_times[:18]]  # a frame late, the last two missed
     ours.insert(5, truth_times[4] + 0.17)  # one in mid-flight: spurious
-    measured = Collector(events=contacts(ours), strides=steps(ours, 8.0))
+    measured = Analysis("synthetic:", FPS, events=contacts(ours), strides=steps(ours, 8.0))
     clip = score(
         Variant(seed=1, fault=None, seconds=7.2),
         FPS,
