@@ -9,8 +9,9 @@ views: a planted foot drifts slowly up (front) or down (rear) the image as the b
 Heights go through a median over MEDIAN_S (3 frames at 30 fps, 7 at 90); a landing must hold
 CONTACT_HOLD_S (2 frames at 30 fps), a lift-off TOE_OFF_HOLD_S (3 frames): every duration is in
 seconds, so the detector reads a 90 fps camera as it reads a 30 fps one (a median over 3 frames
-at 90 fps lets through the two-frame glitches that 3 frames at 30 fps never see).  An event is known at most MAX_DELAY_S after it
-happened: at a low frame rate the lift-off hold shrinks, down to one frame at 15 fps.
+at 90 fps lets through the two-frame glitches that 3 frames at 30 fps never see).  An event is
+known at most MAX_DELAY_S after it happened: at a low frame rate the lift-off hold shrinks, down
+to one frame at 15 fps.
 """
 
 from __future__ import annotations
