@@ -254,7 +254,7 @@ class FootContactDetector:
         changes."""
         self._raw.append(sample)
         self._recent.append(sample)
-        if len(self._raw) < self._raw.maxlen:
+        if len(self._raw) < 2 * self._half_median + 1:
             return []
         middle = self._middle
         height = self._height(leg_px)
