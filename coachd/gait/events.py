@@ -40,6 +40,7 @@ READY_S = 0.8  # a foot's heights over this long show where it stands on the bel
 CONFIDENCE_S = 0.2  # an event's confidence: the foot's visibility over this long
 MAX_DELAY_S = 0.15  # every event is reported at most this long after it happened
 MIN_SWING_S = 0.2  # a foot back down sooner than this after a toe-off never left the belt
+RELANDING_SHARE = 0.25  # ... when it is back within this many leg lengths of where it was
 MIN_DESCENT = 0.018  # leg lengths a frame: a landing foot's descent read off its heights
 
 
@@ -393,7 +394,12 @@ class FootContactDetector:
             start = first_t  # at a low frame rate an earlier frame would be known too late
         touchdown = None if frontal else self._touchdown(start, leg_px)
         self._contact_start_t = start
-        if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
+        lifted = self._last_toe_off_t
+        if (
+            lifted is not None
+            and start - lifted < MIN_SWING_S
+            and (frontal or self._back_where_it_lifted(lifted, start, leg_px))
+        ):
             self._ignoring = True
             return []
         self._contact_run = [(et, h) for et, h in new_run if et >= start]
@@ -430,6 +436,19 @@ class FootContactDetector:
         lift_off = None if frontal else self._lift_off(end, leg_px)
         confidence = self._event_confidence()
         return [FootEvent(end, t_fine, self.side, "toe_off", t_now, confidence, None, lift_off)]
+
+    def _back_where_it_lifted(self, lifted_t: float, landed_t: float, leg_px: float) -> bool:
+        """Side views: whether a foot down again soon after lifting is where the belt has
+        carried the spot it left (its landmarks were away for a moment: the same contact), not
+        a step ahead of it (a new landing, the lift-off before it the other foot's, read on
+        this foot's labels).  Unknown counts as the same spot."""
+        lifted = min(self._recent, key=lambda s: abs(s.t - lifted_t))
+        landed = min(self._recent, key=lambda s: abs(s.t - landed_t))
+        if not (lifted.seen[ANKLE] and landed.seen[ANKLE]):
+            return True
+        belt = float(np.median(np.array(self._belt))) if self._belt else 0.0
+        carried = lifted.points[ANKLE, 0] + belt * (landed.t - lifted.t)
+        return bool(abs(landed.points[ANKLE, 0] - carried) < RELANDING_SHARE * leg_px)
 
     def _event_confidence(self) -> float:
         return float(np.mean(self._confidence)) if self._confidence else 0.0
