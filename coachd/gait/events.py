@@ -39,6 +39,7 @@ TOE_OFF_HOLD_S = 3 / 30  # ... and a toe-off: a planted foot's landmarks now and
 READY_S = 0.8  # a foot's heights over this long show where it stands on the belt
 CONFIDENCE_S = 0.2  # an event's confidence: the foot's visibility over this long
 MAX_DELAY_S = 0.15  # every event is reported at most this long after it happened
+DISSENT_S = 1 / 30  # frames against a change under way cancel it once they last this long
 MIN_SWING_S = 0.2  # a foot back down sooner than this after a toe-off never left the belt
 RELANDING_SHARE = 0.25  # ... when it is back within this many leg lengths of where it was
 MIN_DESCENT = 0.018  # leg lengths a frame: a landing foot's descent read off its heights
@@ -168,6 +169,10 @@ class FootContactDetector:
         self._last_contact_h: Optional[float] = None
         self._pending: Optional[tuple[float, float]] = None  # first frame of a new state
         self._pending_frames = 0
+        self._dissent = 0  # frames in a row against the pending change
+        # At a high frame rate a frame or two against a change are a glitch shorter than any
+        # frame at 30 fps: only as long a stretch against it cancels it.
+        self._dissent_frames = _frames(DISSENT_S, fps)
         self._contact_run: list[tuple[float, float]] = []  # (t, height) of the current contact
         self._confidence: deque[float] = deque(maxlen=max(6, _frames(CONFIDENCE_S, fps)))
         # Heights of the planted foot: their spread sets how tight the contact limit can be.
@@ -340,8 +345,12 @@ class FootContactDetector:
         if candidate is None:
             return []  # a frame without the foot neither confirms nor cancels a change
         if self.in_contact is None or candidate == self.in_contact:
+            if self._pending is not None and self._dissent + 1 < self._dissent_frames:
+                self._dissent += 1  # a moment against a change under way does not cancel it
+                return []
             self._stay(t, height, candidate)
             return []
+        self._dissent = 0
         first = self._held_change(t, height, candidate)
         if first is None:
             return []
