@@ -53,6 +53,17 @@ def test_scoring_counts_found_missed_and_spurious_steps_and_timing() -> None:
     assert overall["goals"]["trunk_lean_deg_error"]["met"] is True
 
 
+def test_a_contact_before_the_end_cut_may_be_measured_just_after_it() -> None:
+    variant = Variant(seed=1, fault=None, seconds=2.0)  # contacts scored up to 1.75 s
+    truth = contacts([1.05, 1.40, 1.74])
+    measured = Analysis("synthetic:", FPS, events=contacts([1.05, 1.40, 1.74 + 1.0 / FPS]))
+    clip = score(variant, FPS, 171.4, truth, [], measured)
+    assert (clip["found"], clip["missed"], clip["spurious"]) == (3, 0, 0)
+    late = Analysis("synthetic:", FPS, events=contacts([1.05, 1.40, 1.90]))
+    clip = score(variant, FPS, 171.4, truth, [], late)  # 160 ms late: missed, not scored
+    assert (clip["found"], clip["missed"], clip["spurious"]) == (2, 1, 0)
+
+
 def test_each_seed_runs_again_at_30_fps_per_drop_rate() -> None:
     variants = plan_variants([5, 6], 10.0, [25.0, 50.0])
     assert [v.seed for v in variants] == [5, 5, 5, 6, 6, 6]

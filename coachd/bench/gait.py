@@ -186,10 +186,13 @@ def score(
     """One clip's result: steps found, missed and spurious, timing, metric errors, cues."""
     last = measured.updates[-1] if measured.updates else None
     end = variant.seconds - END_MARGIN_S
-    truth = [e for e in truth_events if e.kind == "contact" and e.t <= end]
-    ours = [e for e in measured.events if e.kind == "contact" and e.t <= end]
     tolerance = 0.4 * 60.0 / cadence
+    truth = [e for e in truth_events if e.kind == "contact" and e.t <= end]
+    # A truth contact just before the cut may be measured just after it.
+    ours = [e for e in measured.events if e.kind == "contact" and e.t <= end + tolerance]
     pairs = _match_contacts(truth, ours, tolerance)
+    matched = {id(o) for _, o in pairs}
+    spurious = sum(1 for o in ours if o.t <= end and id(o) not in matched)
     timing = [(o.t - t.t) * fps for t, o in pairs]
     corrections = sorted({c.cue_id for c in measured.cues if c.kind == "correction"})
     expected = FAULTS[variant.fault][1] if variant.fault else None
@@ -203,7 +206,7 @@ def score(
         "truth_steps": len(truth),
         "found": len(pairs),
         "missed": len(truth) - len(pairs),
-        "spurious": len(ours) - len(pairs),
+        "spurious": spurious,
         "side_swapped": sum(t.side != o.side for t, o in pairs),
         "contact_errors_frames": [round(e, 2) for e in timing],
         "median_contact_error_frames": float(np.median(np.abs(timing))) if timing else None,
