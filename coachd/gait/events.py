@@ -453,9 +453,9 @@ class FootContactDetector:
         this foot's labels).  Unknown counts as the same spot."""
         lifted = min(self._recent, key=lambda s: abs(s.t - lifted_t))
         landed = min(self._recent, key=lambda s: abs(s.t - landed_t))
-        if not (lifted.seen[ANKLE] and landed.seen[ANKLE]):
+        if not (self._belt and lifted.seen[ANKLE] and landed.seen[ANKLE]):
             return True
-        belt = float(np.median(np.array(self._belt))) if self._belt else 0.0
+        belt = float(np.median(np.array(self._belt)))
         carried = lifted.points[ANKLE, 0] + belt * (landed.t - lifted.t)
         return bool(abs(landed.points[ANKLE, 0] - carried) < RELANDING_SHARE * leg_px)
 
