@@ -62,6 +62,10 @@ def test_a_contact_before_the_end_cut_may_be_measured_just_after_it() -> None:
     late = Analysis("synthetic:", FPS, events=contacts([1.05, 1.40, 1.90]))
     clip = score(variant, FPS, 171.4, truth, [], late)  # 160 ms late: missed, not scored
     assert (clip["found"], clip["missed"], clip["spurious"]) == (2, 1, 0)
+    after = contacts([1.05, 1.40, 1.77])  # the truth's third contact just after the cut
+    early = Analysis("synthetic:", FPS, events=contacts([1.05, 1.40, 1.77 - 1.0 / FPS]))
+    clip = score(variant, FPS, 171.4, after, [], early)
+    assert (clip["truth_steps"], clip["found"], clip["spurious"]) == (2, 2, 0)
 
 
 def test_each_seed_runs_again_at_30_fps_per_drop_rate() -> None:

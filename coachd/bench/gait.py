@@ -187,11 +187,15 @@ def score(
     last = measured.updates[-1] if measured.updates else None
     end = variant.seconds - END_MARGIN_S
     tolerance = 0.4 * 60.0 / cadence
-    truth = [e for e in truth_events if e.kind == "contact" and e.t <= end]
-    # A truth contact just before the cut may be measured just after it.
-    ours = [e for e in measured.events if e.kind == "contact" and e.t <= end + tolerance]
-    pairs = _match_contacts(truth, ours, tolerance)
-    matched = {id(o) for _, o in pairs}
+    # Contacts either side of the cut pair up as anywhere else: one just before it may be
+    # measured just after it, or the other way round.
+    near_end = end + tolerance
+    truth_all = [e for e in truth_events if e.kind == "contact" and e.t <= near_end]
+    ours = [e for e in measured.events if e.kind == "contact" and e.t <= near_end]
+    all_pairs = _match_contacts(truth_all, ours, tolerance)
+    truth = [e for e in truth_all if e.t <= end]
+    pairs = [(t, o) for t, o in all_pairs if t.t <= end]
+    matched = {id(o) for _, o in all_pairs}
     spurious = sum(1 for o in ours if o.t <= end and id(o) not in matched)
     timing = [(o.t - t.t) * fps for t, o in pairs]
     corrections = sorted({c.cue_id for c in measured.cues if c.kind == "correction"})
