@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from coachd.bench.gait import Collector, Variant, plan_variants, score, summarise
+from coachd.bench.gait import Variant, plan_variants, score, summarise
+from coachd.commands.analyze import Analysis
 from coachd.messages import GaitEvent, Stride
 
 FPS = 30.0
@@ -32,7 +33,7 @@ def test_scoring_counts_found_missed_and_spurious_steps_and_timing() -> None:
     truth_times = [0.1 + 0.35 * n for n in range(20)]  # 171.4 spm
     ours = [t + 1.0 / FPS for t in truth_times[:18]]  # a frame late, the last two missed
     ours.insert(5, truth_times[4] + 0.17)  # one in mid-flight: spurious
-    measured = Collector(events=contacts(ours), strides=steps(ours, 8.0))
+    measured = Analysis("synthetic:", FPS, events=contacts(ours), strides=steps(ours, 8.0))
     clip = score(
         Variant(seed=1, fault=None, seconds=7.2),
         FPS,
@@ -50,6 +51,21 @@ def test_scoring_counts_found_missed_and_spurious_steps_and_timing() -> None:
     assert overall["steps_found_pct"] == pytest.approx(90.0)
     assert overall["goals"]["steps_found_pct"]["met"] is False
     assert overall["goals"]["trunk_lean_deg_error"]["met"] is True
+
+
+def test_a_contact_before_the_end_cut_may_be_measured_just_after_it() -> None:
+    variant = Variant(seed=1, fault=None, seconds=2.0)  # contacts scored up to 1.75 s
+    truth = contacts([1.05, 1.40, 1.74])
+    measured = Analysis("synthetic:", FPS, events=contacts([1.05, 1.40, 1.74 + 1.0 / FPS]))
+    clip = score(variant, FPS, 171.4, truth, [], measured)
+    assert (clip["found"], clip["missed"], clip["spurious"]) == (3, 0, 0)
+    late = Analysis("synthetic:", FPS, events=contacts([1.05, 1.40, 1.90]))
+    clip = score(variant, FPS, 171.4, truth, [], late)  # 160 ms late: missed, not scored
+    assert (clip["found"], clip["missed"], clip["spurious"]) == (2, 1, 0)
+    after = contacts([1.05, 1.40, 1.77])  # the truth's third contact just after the cut
+    early = Analysis("synthetic:", FPS, events=contacts([1.05, 1.40, 1.77 - 1.0 / FPS]))
+    clip = score(variant, FPS, 171.4, after, [], early)
+    assert (clip["truth_steps"], clip["found"], clip["spurious"]) == (2, 2, 0)
 
 
 def test_each_seed_runs_again_at_30_fps_per_drop_rate() -> None:

@@ -3,7 +3,8 @@ coaching chain, scored against the truth measured on the skeleton each runner wa
 
 A variant is a `vary=SEED` runner, clean or with one form fault, optionally at 30 fps with a
 share of its frames dropped at random before tracking (a busy machine). Each is rendered,
-tracked, run through gait and coaching exactly as `coachd analyze` does, then compared:
+tracked, run through gait and coaching exactly as `coachd analyze` does (its chain, the
+warm-up's contacts included, and its record of what was measured and said), then compared:
 steps found, missed and spurious against the truth's contacts, contact timing, cadence, each
 metric, and whether the fault was cued (or a clean runner corrected).
 """
@@ -12,15 +13,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
 from coachd.bench.synthetic_truth import simulate_truth
-from coachd.chain import ChainListener
-from coachd.messages import Cue, GaitEvent, GaitUpdate, Stride, TrackedFrame
+from coachd.messages import GaitEvent, Stride
 from coachd.settings import Settings
+
+if TYPE_CHECKING:
+    from coachd.commands.analyze import Analysis
 
 # Faults a side camera must cue: (source keys, the cue pack rule that should speak). Each is
 # clear of its rule's bar by more than the goal's error (overstride's bar rises to 0.29 at
@@ -96,59 +99,31 @@ def plan_variants(
     return variants
 
 
-@dataclass
-class Collector(ChainListener):
-    """What the chain measured and said over one clip."""
-
-    events: list[GaitEvent] = field(default_factory=list)
-    strides: list[Stride] = field(default_factory=list)
-    cues: list[Cue] = field(default_factory=list)
-    repairs: int = 0
-    rejected: int = 0
-    frames: int = 0
-
-    def frame_measured(
-        self, tracked: TrackedFrame, update: GaitUpdate, image: Optional[np.ndarray]
-    ) -> None:
-        self.frames += 1
-        self.events.extend(update.events)
-        self.strides.extend(update.strides)
-        # Running counts since the start, where the gait stage reports them.
-        self.repairs = max(self.repairs, int(getattr(update, "label_repairs", 0)))
-        self.rejected = max(self.rejected, int(getattr(update, "steps_rejected", 0)))
-
-    def cue_decided(self, cue: Cue) -> None:
-        self.cues.append(cue)
-
-
 def run_variant(variant: Variant, settings: Settings) -> dict[str, Any]:
     """Render, track, measure and coach one variant, then score it against its truth."""
     from coachd.capture.synthetic import SyntheticSource, parse_spec
-    from coachd.chain import CoachingChain
-    from coachd.coach.coaching import Coaching
-    from coachd.gait import GaitAnalyzer
+    from coachd.commands.analyze import Analysis, analysis_chain
     from coachd.pose.tracker import create_tracker
 
     params = parse_spec(variant.spec)
     source = SyntheticSource(params)
     tracker = create_tracker(settings.pose)
-    collector = Collector()
-    chain = CoachingChain(GaitAnalyzer(settings.gait, params.fps), Coaching.from_settings(settings))
-    chain.add_listener(collector)
+    measured = Analysis(source=variant.spec, fps=params.fps)
+    chain = analysis_chain(settings, params.fps)
+    chain.add_listener(measured)
     keep = np.random.default_rng([variant.seed, 29]).random(source.frame_count or 0)
-    last_t = 0.0
     try:
         for frame in source:
             if keep[frame.seq] < variant.drop_pct / 100.0:
                 continue
             chain.feed(tracker.track(frame))
-            last_t = frame.t
-        chain.finish(last_t)
+        if measured.updates:
+            chain.finish(measured.updates[-1].t)
     finally:
         tracker.close()
         source.close()
     truth = simulate_truth(params)
-    return score(variant, params.fps, params.cadence, truth.events, truth.steps, collector)
+    return score(variant, params.fps, params.cadence, truth.events, truth.steps, measured)
 
 
 def _match_contacts(
@@ -206,14 +181,22 @@ def score(
     cadence: float,
     truth_events: Sequence[GaitEvent],
     truth_steps: Sequence[Stride],
-    measured: Collector,
+    measured: Analysis,
 ) -> dict[str, Any]:
     """One clip's result: steps found, missed and spurious, timing, metric errors, cues."""
+    last = measured.updates[-1] if measured.updates else None
     end = variant.seconds - END_MARGIN_S
-    truth = [e for e in truth_events if e.kind == "contact" and e.t <= end]
-    ours = [e for e in measured.events if e.kind == "contact" and e.t <= end]
     tolerance = 0.4 * 60.0 / cadence
-    pairs = _match_contacts(truth, ours, tolerance)
+    # Contacts either side of the cut pair up as anywhere else: one just before it may be
+    # measured just after it, or the other way round.
+    near_end = end + tolerance
+    truth_all = [e for e in truth_events if e.kind == "contact" and e.t <= near_end]
+    ours = [e for e in measured.events if e.kind == "contact" and e.t <= near_end]
+    all_pairs = _match_contacts(truth_all, ours, tolerance)
+    truth = [e for e in truth_all if e.t <= end]
+    pairs = [(t, o) for t, o in all_pairs if t.t <= end]
+    matched = {id(o) for _, o in all_pairs}
+    spurious = sum(1 for o in ours if o.t <= end and id(o) not in matched)
     timing = [(o.t - t.t) * fps for t, o in pairs]
     corrections = sorted({c.cue_id for c in measured.cues if c.kind == "correction"})
     expected = FAULTS[variant.fault][1] if variant.fault else None
@@ -227,14 +210,14 @@ def score(
         "truth_steps": len(truth),
         "found": len(pairs),
         "missed": len(truth) - len(pairs),
-        "spurious": len(ours) - len(pairs),
+        "spurious": spurious,
         "side_swapped": sum(t.side != o.side for t, o in pairs),
         "contact_errors_frames": [round(e, 2) for e in timing],
         "median_contact_error_frames": float(np.median(np.abs(timing))) if timing else None,
         "measured_steps": len(measured.strides),
         "errors": _metric_errors(truth, truth_steps, measured.strides, tolerance),
-        "label_repairs": measured.repairs,
-        "steps_rejected": measured.rejected,
+        "label_repairs": last.label_repairs if last else 0,
+        "steps_rejected": last.steps_rejected if last else 0,
         "corrections": corrections,
         "fault_cued": None if expected is None else expected in corrections,
         "clean_corrected": None if expected is not None else bool(corrections),

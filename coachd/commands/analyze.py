@@ -133,6 +133,13 @@ def capture_rate(source: FrameSource, capture_fps: Optional[float]) -> Optional[
     return source.stored_fps
 
 
+def analysis_chain(settings: Settings, fps: float) -> CoachingChain:
+    """Gait and coaching as an analysis runs them: not live, so the contacts of the warm-up
+    are worth finding late."""
+    gait = GaitAnalyzer(settings.gait, fps, warm_up_events=True)
+    return CoachingChain(gait, Coaching.from_settings(settings))
+
+
 def analyze(
     spec: str,
     settings: Settings,
@@ -164,9 +171,7 @@ def analyze(
     writer = OverlayWriter(overlay, stored_fps or fps) if overlay is not None else None
     bar = ProgressBar(progress, getattr(source, "frame_count", None))
     try:
-        # Not live: the contacts of the warm-up are worth finding late.
-        gait = GaitAnalyzer(settings.gait, fps, warm_up_events=True)
-        chain = CoachingChain(gait, Coaching.from_settings(settings))
+        chain = analysis_chain(settings, fps)
         chain.add_listener(result)
         drawing = OverlayListener(writer) if writer is not None else None
         if drawing is not None:

@@ -110,6 +110,9 @@ class GaitAnalyzer:
             for side in SIDES
         }
         self._activity = ActivityClassifier()
+        # Offline, the frames before the view is known go to the feet once it is.
+        self._warm_up_events = warm_up_events
+        self._viewless: deque[_PoseFrame] = deque(maxlen=max(8, round(HISTORY_S * self.fps)))
         self._last_foot: dict[Side, FootSample] = {}
         self.steps_rejected = 0  # since the start: steps no runner could take (plausible.py)
         self._events: deque[FootEvent] = deque(maxlen=24)
@@ -198,12 +201,23 @@ class GaitAnalyzer:
         return _PoseFrame(sample, feet_seen, view, leg_px)
 
     def _foot_events(self, frame: _PoseFrame) -> list[FootEvent]:
-        """Each foot's detector on this frame, in side views and front/rear ones alike."""
+        """Each foot's detector on this frame, in side views and front/rear ones alike;
+        offline, first on the frames seen before the view was known."""
         if frame.view is None:
+            if self._warm_up_events:
+                self._viewless.append(frame)
             return []
+        found: list[FootEvent] = []
+        for early in self._viewless:
+            found.extend(self._feet_on(early, frame.view, frame.sample.t))
+        self._viewless.clear()
+        found.extend(self._feet_on(frame, frame.view, frame.sample.t))
+        return sorted(found, key=lambda e: e.t)
+
+    def _feet_on(self, frame: _PoseFrame, view: View, now: float) -> list[FootEvent]:
         sample = frame.sample
-        p = to_view_coords(sample.xy, frame.view)
-        raw_p = None if sample.raw_xy is None else to_view_coords(sample.raw_xy, frame.view)
+        p = to_view_coords(sample.xy, view)
+        raw_p = None if sample.raw_xy is None else to_view_coords(sample.raw_xy, view)
         found: list[FootEvent] = []
         for side in SIDES:
             leg = leg_landmarks(side)
@@ -217,9 +231,9 @@ class GaitAnalyzer:
             )
             detector = self._feet[side]
             for filled in fill_gap(self._last_foot.get(side), foot, self.fps):
-                found.extend(detector.update(filled, frame.leg_px, frame.view, sample.t))
+                found.extend(detector.update(filled, frame.leg_px, view, now))
             self._last_foot[side] = foot
-        return sorted(found, key=lambda e: e.t)
+        return found
 
     def _take_events(
         self, found: list[FootEvent], frame: _PoseFrame
@@ -261,6 +275,7 @@ class GaitAnalyzer:
         for detector in self._feet.values():
             detector.reset()
         self._legs.reset()
+        self._viewless.clear()
         self._last_foot.clear()
         self._leg.reset()
         self._history.clear()

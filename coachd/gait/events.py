@@ -6,10 +6,12 @@ swinging forwards.  The planted height of each point is a low percentile of its 
 heights, so it follows the camera and copes with the far foot standing higher in the image.
 The exact contact frame is the first whose low point moves on with the belt.  Front and rear
 views: a planted foot drifts slowly up (front) or down (rear) the image as the belt carries it.
-Heights go through a 3-frame median; a landing must hold CONTACT_HOLD_S (2 frames at 30 fps), a
-lift-off TOE_OFF_HOLD_S (3 frames): every duration is in seconds, so the detector reads a
-60 fps camera as it reads a 30 fps one.  An event is known at most MAX_DELAY_S after it
-happened: at a low frame rate the lift-off hold shrinks, down to one frame at 15 fps.
+Heights go through a median over MEDIAN_S (3 frames at 30 fps, 7 at 90); a landing must hold
+CONTACT_HOLD_S (2 frames at 30 fps), a lift-off TOE_OFF_HOLD_S (3 frames): every duration is in
+seconds, so the detector reads a 90 fps camera as it reads a 30 fps one (a median over 3 frames
+at 90 fps lets through the two-frame glitches that 3 frames at 30 fps never see).  An event is
+known at most MAX_DELAY_S after it happened: at a low frame rate the lift-off hold shrinks, down
+to one frame at 15 fps.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ MIN_TIGHT_LIMIT = 0.006
 FRONTAL_MAX_SPEED = 1.8  # leg lengths per second
 FRONTAL_SLACK = 0.25  # leg lengths per second of landmark noise
 REFRESH_S = 0.15  # the planted heights (percentiles of seconds of history) are refreshed this often
+MEDIAN_S = 2 / 30  # heights are median-filtered over this span (whole frames either side)
 CONTACT_HOLD_S = 2 / 30  # a new contact must hold this long
 TOE_OFF_HOLD_S = 3 / 30  # ... and a toe-off: a planted foot's landmarks now and then jump away
 READY_S = 0.8  # a foot's heights over this long show where it stands on the belt
 CONFIDENCE_S = 0.2  # an event's confidence: the foot's visibility over this long
 MAX_DELAY_S = 0.15  # every event is reported at most this long after it happened
+DISSENT_S = 1 / 30  # frames against a change under way cancel it once they last this long
 MIN_SWING_S = 0.2  # a foot back down sooner than this after a toe-off never left the belt
+RELANDING_SHARE = 0.25  # ... when it is back within this many leg lengths of where it was
 MIN_DESCENT = 0.018  # leg lengths a frame: a landing foot's descent read off its heights
 
 
@@ -129,9 +134,13 @@ class FootContactDetector:
         # known within MAX_DELAY_S, and those would come up to a second late.
         self._warm_up_events = warm_up_events
         self._contact_frames = _frames(CONTACT_HOLD_S, fps)
+        # Frames either side of the median's middle one.
+        self._half_median = max(1, round(MEDIAN_S * fps / 2.0))
         # At a low frame rate a toe-off held 3 frames would be known too late (4 frames is
         # 267 ms at 15 fps): the hold shrinks to what MAX_DELAY_S leaves after the median.
-        self._toe_off_frames = min(_frames(TOE_OFF_HOLD_S, fps), max(1, int(MAX_DELAY_S * fps) - 1))
+        self._toe_off_frames = min(
+            _frames(TOE_OFF_HOLD_S, fps), max(1, int(MAX_DELAY_S * fps) - self._half_median)
+        )
         self._refresh_frames = _frames(REFRESH_S, fps)
         self._ready_frames = max(10, _frames(READY_S, fps))
         self.contact_height = contact_height
@@ -139,7 +148,7 @@ class FootContactDetector:
         self._heights: list[deque[float]] = [
             deque(maxlen=max(10, int(ground_seconds * fps))) for _ in range(3)
         ]
-        self._raw: deque[FootSample] = deque(maxlen=3)
+        self._raw: deque[FootSample] = deque(maxlen=2 * self._half_median + 1)
         # Samples before the planted heights are known, evaluated once they are.
         self._backlog: deque[FootSample] = deque(maxlen=self._heights[0].maxlen)
         self._live_from = -math.inf  # frames before this were evaluated late (the warm-up)
@@ -160,6 +169,10 @@ class FootContactDetector:
         self._last_contact_h: Optional[float] = None
         self._pending: Optional[tuple[float, float]] = None  # first frame of a new state
         self._pending_frames = 0
+        self._dissent = 0  # frames in a row against the pending change
+        # At a high frame rate a frame or two against a change are a glitch shorter than any
+        # frame at 30 fps: only as long a stretch against it cancels it.
+        self._dissent_frames = _frames(DISSENT_S, fps)
         self._contact_run: list[tuple[float, float]] = []  # (t, height) of the current contact
         self._confidence: deque[float] = deque(maxlen=max(6, _frames(CONFIDENCE_S, fps)))
         # Heights of the planted foot: their spread sets how tight the contact limit can be.
@@ -243,13 +256,13 @@ class FootContactDetector:
     def _evaluate(
         self, sample: FootSample, leg_px: float, frontal: bool, t_now: float
     ) -> list[FootEvent]:
-        """Whether the middle one of the last three samples is on the belt, and what that
+        """Whether the middle one of the median's samples is on the belt, and what that
         changes."""
         self._raw.append(sample)
         self._recent.append(sample)
-        if len(self._raw) < 3:
+        if len(self._raw) < 2 * self._half_median + 1:
             return []
-        middle = self._raw[1]
+        middle = self._middle
         height = self._height(leg_px)
         candidate: Optional[bool] = None
         if height is not None:
@@ -258,6 +271,10 @@ class FootContactDetector:
         self._evaluated.append((middle.t, height, candidate))
         self._confidence.append(middle.visibility if height is not None else 0.0)
         return self._step(t_now, leg_px, frontal)
+
+    @property
+    def _middle(self) -> FootSample:
+        return self._raw[self._half_median]
 
     def limit(self, frontal: bool) -> float:
         """Contact height limit in leg lengths: the setting, tightened to 4 spreads of the
@@ -290,18 +307,17 @@ class FootContactDetector:
             if k == ANKLE and best is not None:
                 break
             ground = self._grounds[k]
-            if ground is None or not self._raw[1].seen[k]:
+            if ground is None or not self._middle.seen[k]:
                 continue
-            values = sorted(float(s.points[k, 1]) for s in self._raw if s.seen[k])
-            if len(values) < 2:
-                continue
-            middle = values[1] if len(values) == 3 else 0.5 * (values[0] + values[1])
-            height = (middle - ground) / leg_px
+            values = [float(s.points[k, 1]) for s in self._raw if s.seen[k]]
+            if 2 * len(values) <= len(self._raw):
+                continue  # too few to outvote a glitch
+            height = (float(np.median(values)) - ground) / leg_px
             best = height if best is None else min(best, height)
         return best
 
     def _not_swinging(self, leg_px: float, frontal: bool) -> bool:
-        first, middle, last = self._raw[0], self._raw[1], self._raw[2]
+        first, middle, last = self._raw[0], self._middle, self._raw[-1]
         dt = last.t - first.t
         if dt <= 0:
             return True
@@ -329,8 +345,12 @@ class FootContactDetector:
         if candidate is None:
             return []  # a frame without the foot neither confirms nor cancels a change
         if self.in_contact is None or candidate == self.in_contact:
+            if self._pending is not None and self._dissent + 1 < self._dissent_frames:
+                self._dissent += 1  # a moment against a change under way does not cancel it
+                return []
             self._stay(t, height, candidate)
             return []
+        self._dissent = 0
         first = self._held_change(t, height, candidate)
         if first is None:
             return []
@@ -372,7 +392,7 @@ class FootContactDetector:
         after the foot left the belt to be a step."""
         first_t = first[0]
         limit, tight = self._limit_pair(frontal)
-        t_fine = _crossing(self._before(first_t), first, limit)
+        t_fine = _crossing(self._before(first_t), first, limit, 1.5 / self.fps)
         new_run = [(et, h) for et, h, _ in self._evaluated if et >= first_t and h is not None]
         # The first frame down in the planted band (else the first under the limit),
         # or better, the first that moves with the belt.
@@ -383,7 +403,12 @@ class FootContactDetector:
             start = first_t  # at a low frame rate an earlier frame would be known too late
         touchdown = None if frontal else self._touchdown(start, leg_px)
         self._contact_start_t = start
-        if self._last_toe_off_t is not None and start - self._last_toe_off_t < MIN_SWING_S:
+        lifted = self._last_toe_off_t
+        if (
+            lifted is not None
+            and start - lifted < MIN_SWING_S
+            and (frontal or self._back_where_it_lifted(lifted, start, leg_px))
+        ):
             self._ignoring = True
             return []
         self._contact_run = [(et, h) for et, h in new_run if et >= start]
@@ -399,7 +424,7 @@ class FootContactDetector:
             return []
         limit, tight = self._limit_pair(frontal)
         last = (self._last_contact_t, self._last_contact_h)
-        t_fine = _crossing(last, first, limit)
+        t_fine = _crossing(last, first, limit, 1.5 / self.fps)
         run = list(self._contact_run)
         # The middle of the contact (not its first and last frames) shows the height noise.
         self._planted.extend(h for et, h in run[1:-1] if et >= self._live_from)
@@ -420,6 +445,19 @@ class FootContactDetector:
         lift_off = None if frontal else self._lift_off(end, leg_px)
         confidence = self._event_confidence()
         return [FootEvent(end, t_fine, self.side, "toe_off", t_now, confidence, None, lift_off)]
+
+    def _back_where_it_lifted(self, lifted_t: float, landed_t: float, leg_px: float) -> bool:
+        """Side views: whether a foot down again soon after lifting is where the belt has
+        carried the spot it left (its landmarks were away for a moment: the same contact), not
+        a step ahead of it (a new landing, the lift-off before it the other foot's, read on
+        this foot's labels).  Unknown counts as the same spot."""
+        lifted = min(self._recent, key=lambda s: abs(s.t - lifted_t))
+        landed = min(self._recent, key=lambda s: abs(s.t - landed_t))
+        if not (self._belt and lifted.seen[ANKLE] and landed.seen[ANKLE]):
+            return True
+        belt = float(np.median(np.array(self._belt)))
+        carried = lifted.points[ANKLE, 0] + belt * (landed.t - lifted.t)
+        return bool(abs(landed.points[ANKLE, 0] - carried) < RELANDING_SHARE * leg_px)
 
     def _event_confidence(self) -> float:
         return float(np.mean(self._confidence)) if self._confidence else 0.0
@@ -561,10 +599,15 @@ def _frames(seconds: float, fps: float) -> int:
 
 
 def _crossing(
-    before: Optional[tuple[float, float]], after: tuple[float, float], limit: float
+    before: Optional[tuple[float, float]],
+    after: tuple[float, float],
+    limit: float,
+    max_gap_s: float,
 ) -> float:
-    """When the height crossed the contact limit between two frames (linear), for timing."""
-    if before is None:
+    """When the height crossed the contact limit between two frames (linear), for timing;
+    across a longer gap (frames dropped and not filled in, or the foot unseen) the line says
+    nothing, and the later frame's time stands."""
+    if before is None or after[0] - before[0] > max_gap_s:
         return after[0]
     (t0, h0), (t1, h1) = before, after
     if h1 == h0:
