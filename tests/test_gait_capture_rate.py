@@ -62,3 +62,17 @@ def test_a_capture_rate_that_cannot_work_is_one_line(
     # One line of error (a value argparse refuses comes after the usage, as for every flag).
     errors = [line for line in result.stderr.strip().splitlines() if message in line]
     assert len(errors) == 1 and result.stderr.strip().endswith(errors[0]), result.stderr
+
+
+def test_a_clip_wrongly_taken_for_slow_motion_says_which_rate_to_give(
+    real_clip: Path, tmp_path: Path
+) -> None:
+    """The real clip is not slow motion: timed at 300 fps its steps come ten times too slowly
+    to be steps, and the one line says how to time it as it plays."""
+    out = tmp_path / "a.json"
+    result = run_coachd(
+        "analyze", str(real_clip), "--capture-fps", "300", "--json", str(out), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    why = json.loads(out.read_text())["checks"]["why_no_steps"]
+    assert why is not None and "give --capture-fps 30" in why, why

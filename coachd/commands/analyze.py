@@ -222,7 +222,15 @@ def why_no_steps(result: Analysis) -> Optional[str]:
         return "the camera view never settled (side, front or rear view of the runner)"
     contacts = sorted(e.t for e in result.events if e.kind == "contact")
     if len(contacts) < MIN_COUNTED:
-        return f"only {len(contacts)} foot contacts were found (feet hidden or out of frame?)"
+        found = f"only {len(contacts)} foot contacts were found"
+        stored = result.stored_fps
+        if stored is not None and result.fps > stored:
+            # Steps this many times slower than they were run: no step rhythm to find.
+            return (
+                f"{found} with the clip timed as slow motion (captured at {result.fps:g} fps, "
+                f"plays at {stored:g}); if it is not slow motion, give --capture-fps {stored:g}"
+            )
+        return f"{found} (feet hidden or out of frame?)"
     step_s = float(np.median(np.diff(contacts)))
     if step_s > MAX_STEP_S:
         return (
