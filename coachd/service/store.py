@@ -9,6 +9,7 @@ cue times arrive as time.monotonic() and are mapped through the session's start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -17,7 +18,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -246,15 +247,21 @@ class SessionStore(HistoryReader):
         if version >= LATEST:
             return
         self._db.execute(VERSION_TABLE)
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write_transaction():
             applied = {v for (v,) in self._db.execute("SELECT version FROM schema_version")}
             apply_migrations(self._db.execute, "local", applied)
+        self._db.execute(f"PRAGMA user_version={LATEST}")
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """Statements that stand or fall together, holding SQLite's write lock from the start."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute(f"PRAGMA user_version={LATEST}")
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -346,12 +353,10 @@ class SessionStore(HistoryReader):
         """The next stride's or cue's number in its session."""
         key = (table, session_id)
         if key not in self._next_idx:
-            with self._lock:
-                row = self._db.execute(
-                    f"SELECT coalesce(max(idx), -1) + 1 FROM {table} WHERE session = ?",
-                    (session_id,),
-                ).fetchone()
-            self._next_idx[key] = int(row[0])
+            rows = self._rows(
+                f"SELECT coalesce(max(idx), -1) + 1 FROM {table} WHERE session = ?", (session_id,)
+            )
+            self._next_idx[key] = int(rows[0][0])
         return self._next_idx[key]
 
     def end_session(
@@ -409,15 +414,8 @@ class SessionStore(HistoryReader):
         """Delete the runner and their whole history; how many sessions went."""
         if self.readonly:
             raise PermissionError(f"{self.path} was opened read-only")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                gone = forget_runner(self._db.execute, "local", runner)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return gone
+        with self._lock, self._write_transaction():
+            return forget_runner(self._db.execute, "local", runner)
 
     # --- the upload queue (the uploader's thread) --------------------------------------
 
@@ -519,14 +517,10 @@ class SessionStore(HistoryReader):
 
     def next_session_id(self) -> int:
         """The id the next new session gets."""
-        with self._lock:
-            row = self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM sessions").fetchone()
-        return int(row[0])
+        return int(self._rows("SELECT coalesce(max(id), 0) + 1 FROM sessions")[0][0])
 
     def _session_exists(self, session_id: int) -> bool:
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,))
-            return row.fetchone() is not None
+        return bool(self._rows("SELECT 1 FROM sessions WHERE id = ?", (session_id,)))
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         if self.readonly:
